@@ -1,0 +1,194 @@
+//! The upload event protocol: what the SDK sends to `report_upload_events(events jsonb)`.
+//!
+//! # Wire format
+//!
+//! The RPC takes one named argument, `events`: a JSON array of objects. Every object has
+//! `id` (the event's UUID, generated on the device; the idempotency key), `upload_id` (the
+//! upload's UUIDv7, generated on the device), `seq` (per-upload sequence number, starting
+//! at 1 and strictly increasing on the device; gaps are allowed because the outbox may evict
+//! superseded progress), `at` (device clock, RFC 3339) and `kind`, plus the fields of that
+//! kind, flattened beside them:
+//!
+//! | kind | fields |
+//! | --- | --- |
+//! | `begin` | `local_id`, `video_title`?, `filename`, `file_size`?, `source`?, `metadata`?, `device`?, `user_id`? |
+//! | `progress` | `bytes_sent`, `progress` (0–100), `upload_speed`? (MB/s) |
+//! | `stage` | `stage` |
+//! | `complete` | `video_id`? |
+//! | `fail` | `error_code`, `error_message`, `retry_count`? (0–3) |
+//! | `retry` | — |
+//!
+//! ```
+//! use monitor_core::{EventPayload, UploadEvent};
+//! let json = r#"{"id":"0192a7b0-0000-7000-8000-000000000001",
+//!   "upload_id":"0192a7b0-0000-7000-8000-0000000000aa","seq":2,
+//!   "at":"2026-11-24T09:00:00Z","kind":"progress","bytes_sent":1048576,"progress":10}"#;
+//! let event: UploadEvent = serde_json::from_str(json).unwrap();
+//! assert!(matches!(event.payload, EventPayload::Progress { progress: 10, .. }));
+//! ```
+//!
+//! # Rules (the state machine, mirrored by the SQL ingest function)
+//!
+//! Events of one upload are applied in `seq` order (a batch is sorted per upload first).
+//! An event whose `id` is already known is a `duplicate`. An event whose `seq` is not above
+//! the upload's `last_seq` is `superseded`: a newer event already covers it, so a late
+//! progress never moves an upload backwards. Otherwise:
+//!
+//! - `begin` creates the upload (`pending`, stage `validating`, progress 0). A second
+//!   `begin` for an existing upload is rejected `already_begun`; a `local_id` already used by
+//!   another upload of the same user is rejected `local_id_conflict`; a `user_id` that is not
+//!   the caller's is rejected `forbidden`.
+//! - Any other kind for an upload the caller cannot see is rejected `unknown_upload`.
+//! - `progress`, `stage`, `complete` and `fail` on a terminal upload are rejected
+//!   `terminal_state`.
+//! - `progress`: `progress` must be 0–100 and `bytes_sent` between 0 and `file_size` (when
+//!   known), else `out_of_range`. Sets status `uploading`, stage at least `uploading`;
+//!   progress and bytes only grow (the larger value is kept).
+//! - `stage`: must not be before the current stage (`stage_order`); at `uploading` or
+//!   later a `pending` upload becomes `uploading`.
+//! - `complete`: status `completed`, progress 100, `bytes_sent = file_size`, `completed_at`
+//!   set, `video_id` kept when given.
+//! - `fail`: `retry_count` above 3 is rejected `retry_limit`. Status `failed`,
+//!   `error_code`/`error_message` set (message cut to [`MAX_ERROR_MESSAGE_CHARS`]),
+//!   `retry_count` raised to the value given, `completed_at` set (the spec's cleanup keys
+//!   finished rows on it).
+//! - `retry`: only from `failed` (else `invalid_transition`) and only while
+//!   `retry_count < 3` (else `retry_limit`). Status back to `pending`, stage `validating`,
+//!   progress and bytes 0, error and `completed_at` cleared, `retry_requested_at` cleared,
+//!   `retry_count + 1`.
+//!
+//! Every accepted event sets `last_seq = seq` and `client_updated_at = at`. Text fields are
+//! stored as given (never interpreted as SQL); oversize messages are truncated, not refused.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::status::{UploadSource, UploadStage};
+
+/// The longest `error_message` kept, in characters; longer ones are cut, never rejected, so
+/// a 10 MB stack trace cannot make a failure report undeliverable.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 4_000;
+
+/// Retries allowed per upload ("Tentative n/3").
+pub const MAX_RETRIES: u8 = 3;
+
+/// One report about one upload, as the SDK sends it and the server logs it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UploadEvent {
+    /// Client-generated event id: the idempotency key.
+    pub id: Uuid,
+    /// The upload this event is about (`upload_queue.id`).
+    pub upload_id: Uuid,
+    /// Per-upload sequence number, from 1, strictly increasing on the device.
+    pub seq: i64,
+    /// When it happened, by the device's clock.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    #[serde(flatten)]
+    pub payload: EventPayload,
+}
+
+/// What happened to an upload; the JSON `kind` tag picks the variant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum EventPayload {
+    /// The app created the upload (the spec's `createUploadQueueRecord`).
+    Begin {
+        /// The app's own queue id (`ImportVideoItem.id`, `PendingVideo.id`), unique per user.
+        local_id: String,
+        /// Video title (`video_title`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        video_title: Option<String>,
+        /// File name of the video.
+        filename: String,
+        /// Size in bytes, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file_size: Option<i64>,
+        /// Recorded or imported.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<UploadSource>,
+        /// The app's item metadata (duration, orientation, chapterId...).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        metadata: Option<serde_json::Value>,
+        /// Device facts (platform, OS and app versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device: Option<DeviceInfo>,
+        /// The user the device believes it is; must be the caller when present.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user_id: Option<Uuid>,
+    },
+    /// Bytes sent so far (the spec's `updateUploadProgress`).
+    Progress {
+        /// Bytes sent so far.
+        bytes_sent: i64,
+        /// Percent, 0–100 (floored, as the spec's `Math.floor(progress)`).
+        progress: i32,
+        /// Smoothed speed in MB/s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upload_speed: Option<f64>,
+    },
+    /// The pipeline moved to a new step.
+    Stage {
+        /// The step now running.
+        stage: UploadStage,
+    },
+    /// The pipeline finished (the spec's `completeUploadQueue`).
+    Complete {
+        /// The `videos` row created for it, when known.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        video_id: Option<Uuid>,
+    },
+    /// The attempt failed (the spec's `failUploadQueue`).
+    Fail {
+        /// Machine-readable cause (`network`, `timeout`, `stale`, `interrupted`...).
+        error_code: String,
+        /// Human-readable message; cut to [`MAX_ERROR_MESSAGE_CHARS`] by the server.
+        error_message: String,
+        /// Attempts used so far, 0–3.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_count: Option<i32>,
+    },
+    /// A new attempt of a failed upload.
+    Retry,
+}
+
+impl EventPayload {
+    /// The wire `kind` of this payload.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EventPayload::Begin { .. } => "begin",
+            EventPayload::Progress { .. } => "progress",
+            EventPayload::Stage { .. } => "stage",
+            EventPayload::Complete { .. } => "complete",
+            EventPayload::Fail { .. } => "fail",
+            EventPayload::Retry => "retry",
+        }
+    }
+
+    /// Terminal events (complete, fail, retry) bypass rate limiting and are made durable
+    /// before the SDK call returns.
+    pub fn is_terminal_report(&self) -> bool {
+        matches!(
+            self,
+            EventPayload::Complete { .. } | EventPayload::Fail { .. } | EventPayload::Retry
+        )
+    }
+}
+
+/// What the device says about itself, stored in `upload_queue.device_info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// `ios` or `android`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// OS version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub os_version: Option<String>,
+    /// App version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_version: Option<String>,
+    /// Device model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+}

@@ -1,0 +1,15 @@
+//! Upload Monitor's domain rules, without I/O.
+//!
+//! Everything the SDK, the SQL migrations and the dashboard must agree on lives here: the
+//! upload statuses and stages ([`status`]), the event protocol the SDK sends to
+//! `report_upload_events` ([`event`]) and the server's per-event verdicts ([`verdict`]).
+//! The SQL in `migrations/` mirrors these rules; differential tests hold the two together.
+#![deny(missing_docs)]
+
+pub mod event;
+pub mod status;
+pub mod verdict;
+
+pub use event::{DeviceInfo, EventPayload, UploadEvent};
+pub use status::{UploadSource, UploadStage, UploadStatus};
+pub use verdict::{EventOutcome, EventVerdict, IngestResponse, RejectReason};
