@@ -59,6 +59,20 @@
 //!
 //! Every accepted event sets `last_seq = seq` and `client_updated_at = at`. Text fields are
 //! stored as given (never interpreted as SQL); oversize messages are truncated, not refused.
+//!
+//! # The record (`upload_queue` row) and the log (`upload_events`)
+//!
+//! `upload_queue` keeps every column of the spec (`id`, `user_id`, `video_title`, `filename`,
+//! `file_size`, `status`, `progress`, `upload_speed`, `retry_count`, `error_message`,
+//! `metadata`, `started_at`, `completed_at`, `updated_at`) and adds `local_id` (unique per
+//! user), `stage`, `bytes_sent`, `source`, `duration` (seconds, from `metadata.duration`),
+//! `error_code`, `video_id`, `last_seq`, `retry_requested_at`, `device_info` and
+//! `client_updated_at`. `monitor_core`'s `UploadRecord` has exactly these fields and names.
+//!
+//! `upload_events` keeps an applied event when it is not a `progress`, or when it is the
+//! first progress of an attempt, or when it crosses a 10-point milestone
+//! (`progress / 10 > previous progress / 10`). A replayed progress that was not kept is
+//! still harmless: its `seq` is not above `last_seq`, so it is `superseded`.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
