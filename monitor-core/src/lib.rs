@@ -7,9 +7,13 @@
 #![deny(missing_docs)]
 
 pub mod event;
+pub mod record;
+pub mod state_machine;
 pub mod status;
 pub mod verdict;
 
 pub use event::{DeviceInfo, EventPayload, UploadEvent};
+pub use record::UploadRecord;
+pub use state_machine::{apply, apply_batch, Step};
 pub use status::{UploadSource, UploadStage, UploadStatus};
 pub use verdict::{EventOutcome, EventVerdict, IngestResponse, RejectReason};
