@@ -1,6 +1,7 @@
 -- report_upload_events(events jsonb): the SDK's only write path. It implements the state
--- machine of monitor-core/src/event.rs and answers the verdicts of verdict.rs. Decisions the
--- docs leave open are listed in migrations/NOTES.md ("Ingest decisions").
+-- machine of monitor-core/src/event.rs (its "Precisely" and "Batches" sections give the
+-- order of checks followed here) and answers the verdicts of verdict.rs. What only the
+-- database adds is listed in migrations/NOTES.md ("Ingest decisions").
 
 -- ---------------------------------------------------------------------------------------------
 -- Validation helpers: plain SQL so the planner inlines them into the batch query (no call per
@@ -68,6 +69,15 @@ as $$
     'creating_record', 'generating_thumbnails', 'queuing_transcription'], stage), 0)
 $$;
 
+-- Whether an upload id exists at all, whoever owns it. SECURITY DEFINER because RLS hides
+-- other users' rows; used only to tell `forbidden` (someone else's id) from
+-- `local_id_conflict` on a `begin`, never exposed through the API.
+create or replace function private.upload_id_taken(upload_id uuid) returns boolean
+  language sql stable security definer set search_path = ''
+as $$ select exists (select 1 from public.upload_queue q where q.id = upload_id_taken.upload_id) $$;
+revoke all on function private.upload_id_taken(uuid) from public;
+grant execute on function private.upload_id_taken(uuid) to authenticated, service_role;
+
 revoke all on function private.json_absent(jsonb), private.json_int_between(jsonb, numeric, numeric),
   private.json_uuid(jsonb), private.json_opt_string(jsonb), private.is_rfc3339(text),
   private.stage_rank(text) from public;
@@ -125,6 +135,8 @@ declare
   g_id uuid;
   g_exists boolean := false;  -- the caller's own upload, known before or begun in this batch
   g_foreign boolean := false; -- visible to the caller (an admin) but someone else's
+  v_local_taken boolean;
+  v_created boolean;          -- this event is the begin that created the row
   g_dirty boolean := false;   -- changed by an event after its load or insert
   g_touched boolean := false;
   s_status text;
@@ -141,6 +153,7 @@ declare
   s_last_seq bigint;
   s_retry_req timestamptz;
   s_client_at timestamptz;
+  s_started_at timestamptz;
   v_prev_progress integer;
   v_prev_bytes bigint;
   v_log boolean;
@@ -160,6 +173,7 @@ declare
   u_last_seq bigint[] := '{}';
   u_retry_req timestamptz[] := '{}';
   u_client_at timestamptz[] := '{}';
+  u_started_at timestamptz[] := '{}';
 
   -- One row per logged event, written by one INSERT at the end.
   l_id uuid[] := '{}';
@@ -249,7 +263,7 @@ begin
     select u.upload_id, q.id as found_id, q.user_id, q.status, q.stage, q.progress,
            q.bytes_sent, q.file_size, q.upload_speed, q.retry_count, q.error_code,
            q.error_message, q.completed_at, q.video_id, q.last_seq, q.retry_requested_at,
-           q.client_updated_at
+           q.client_updated_at, q.started_at
     from unnest(v_group_order) with ordinality as u(upload_id, pos)
     left join public.upload_queue q on q.id = u.upload_id
     order by u.pos;
@@ -267,17 +281,24 @@ begin
       select raw.*,
              -- Groups run in order of their upload's first appearance (as v_group_order).
              min(raw.ord) over (partition by raw.upload_id) as group_pos,
+             -- Known (logged) ids, and every copy of an id after its first in input order.
+             (raw.id = any(v_known)
+              or row_number() over (partition by raw.id order by raw.ord) > 1) as dup,
              (raw.seq >= 1
               and jsonb_typeof(raw.e -> 'at') = 'string'
               and private.is_rfc3339(raw.e ->> 'at')
               and case raw.kind
                 when 'begin' then
                   jsonb_typeof(raw.e -> 'local_id') = 'string'
+                  and raw.e ->> 'local_id' <> ''
                   and jsonb_typeof(raw.e -> 'filename') = 'string'
+                  and raw.e ->> 'filename' <> ''
                   and private.json_opt_string(raw.e -> 'video_title')
                   and (private.json_absent(raw.e -> 'file_size')
                        or private.json_int_between(raw.e -> 'file_size',
-                            -9223372036854775808, 9223372036854775807))
+                            0, 9223372036854775807))
+                  and (private.json_absent(raw.e -> 'metadata')
+                       or jsonb_typeof(raw.e -> 'metadata') = 'object')
                   and (private.json_absent(raw.e -> 'source')
                        or (jsonb_typeof(raw.e -> 'source') = 'string'
                            and raw.e ->> 'source' in ('recorded', 'imported')))
@@ -305,22 +326,26 @@ begin
                   jsonb_typeof(raw.e -> 'error_code') = 'string'
                   and jsonb_typeof(raw.e -> 'error_message') = 'string'
                   and (private.json_absent(raw.e -> 'retry_count')
-                       or private.json_int_between(raw.e -> 'retry_count',
-                            -2147483648, 2147483647))
+                       or private.json_int_between(raw.e -> 'retry_count', 0, 2147483647))
                 when 'retry' then true
                 else false
               end) as ok
       from raw
     ),
     typed as (
-      select c.ord, c.id, c.upload_id, c.seq, c.kind, c.ok, c.group_pos,
+      select c.ord, c.id, c.upload_id, c.seq, c.kind, c.dup, c.ok, c.group_pos,
              case when c.ok then (c.e ->> 'at')::timestamptz end as at,
              -- begin
              case when c.ok and c.kind = 'begin' then c.e ->> 'local_id' end as local_id,
              case when c.ok and c.kind = 'begin' then c.e ->> 'filename' end as filename,
              case when c.ok and c.kind = 'begin' then c.e ->> 'video_title' end as video_title,
              case when c.ok and c.kind = 'begin' then (c.e ->> 'file_size')::bigint end as file_size,
-             case when c.ok and c.kind = 'begin' then c.e ->> 'source' end as source,
+             -- The given source, else the app's metadata flags (isRecorded wins).
+             case when c.ok and c.kind = 'begin' then
+               coalesce(c.e ->> 'source',
+                        case when c.e -> 'metadata' -> 'isRecorded' = 'true'::jsonb then 'recorded'
+                             when c.e -> 'metadata' -> 'isImported' = 'true'::jsonb then 'imported'
+                        end) end as source,
              case when c.ok and c.kind = 'begin' then
                coalesce(nullif(c.e -> 'metadata', 'null'::jsonb), '{}'::jsonb) end as metadata,
              -- Only the four DeviceInfo fields are kept, as the Rust type keeps them.
@@ -356,7 +381,7 @@ begin
       -- A last row that closes the last upload's group (see the flush at the loop's top).
       union all
       select null, null, null, null, null, null, null, null, null, null, null, null, null,
-             null, null, null, null, null, null, null, null, null, null, null, null, true
+             null, null, null, null, null, null, null, null, null, null, null, null, null, true
     ) as ordered
     order by ordered.sentinel, ordered.group_pos, ordered.seq, ordered.ord
   loop
@@ -377,6 +402,7 @@ begin
         u_last_seq := u_last_seq || s_last_seq;
         u_retry_req := u_retry_req || s_retry_req;
         u_client_at := u_client_at || s_client_at;
+        u_started_at := u_started_at || s_started_at;
       end if;
       exit when r.sentinel;
 
@@ -402,44 +428,44 @@ begin
         s_last_seq := g.last_seq;
         s_retry_req := g.retry_requested_at;
         s_client_at := g.client_updated_at;
+        s_started_at := g.started_at;
       end if;
     end if;
 
     v_reject := null;
     v_log := true;
+    v_created := false;
 
-    -- The order of checks is NOTES.md's "Ingest decisions": duplicate, invalid payload,
-    -- ownership, superseded, terminal state, then the kind's own rules.
-    if r.id = any(v_known) then
+    -- The order of checks is event.rs's "Precisely" list.
+    if r.dup then
       v_out[r.ord] := 'duplicate';
       continue;
     end if;
 
     if not r.ok then
-      v_out[r.ord] := 'rejected';
-      v_reason[r.ord] := 'invalid_payload';
-      continue;
-    end if;
-
-    if not g_exists then
+      v_reject := 'invalid_payload';
+    elsif r.claimed_user is not null and r.claimed_user <> v_uid then
+      v_reject := 'forbidden';
+    elsif not g_exists then
       if r.kind <> 'begin' then
-        -- Someone else's upload is `forbidden` when the caller can see it (an admin), and
-        -- `unknown_upload` otherwise: a user learns nothing about others' upload ids.
-        v_reject := case when g_foreign then 'forbidden' else 'unknown_upload' end;
-      elsif g_foreign or (r.claimed_user is not null and r.claimed_user <> v_uid) then
+        -- No row of the caller's: unknown, whether absent or someone else's (a user learns
+        -- nothing about others' upload ids; an admin sees them but never writes them).
+        v_reject := 'unknown_upload';
+      elsif g_foreign then
         v_reject := 'forbidden';
-      elsif r.file_size < 0 then
-        v_reject := 'out_of_range';
       else
         if v_has_profile is null then
           -- upload_queue.user_id references profiles: without a profile the insert would fail.
           select exists (select 1 from public.profiles p where p.id = v_uid) into v_has_profile;
         end if;
-        if not v_has_profile then
+        -- Uploads begun earlier in this batch are already rows, so they count.
+        v_local_taken := exists (select 1 from public.upload_queue q
+                                 where q.user_id = v_uid and q.local_id = r.local_id);
+        if v_local_taken then
+          v_reject := case when private.upload_id_taken(r.upload_id) then 'forbidden'
+                           else 'local_id_conflict' end;
+        elsif not v_has_profile then
           v_reject := 'forbidden';
-        elsif exists (select 1 from public.upload_queue q
-                      where q.user_id = v_uid and q.local_id = r.local_id) then
-          v_reject := 'local_id_conflict';
         else
           insert into public.upload_queue
             (id, user_id, video_title, filename, file_size, status, progress, retry_count,
@@ -449,11 +475,13 @@ begin
             (r.upload_id, v_uid, r.video_title, r.filename, r.file_size, 'pending', 0, 0,
              r.metadata, r.local_id, 'validating', 0, r.source, r.duration, r.device, r.seq,
              r.at)
-          on conflict do nothing;
+          on conflict do nothing
+          returning started_at into s_started_at;
           if not found then
             -- The id belongs to an upload the caller cannot see: someone else's.
             v_reject := 'forbidden';
           else
+            v_created := true;
             g_exists := true;
             s_status := 'pending';
             s_stage := 'validating';
@@ -472,13 +500,16 @@ begin
           end if;
         end if;
       end if;
+    end if;
 
-      if v_reject is not null then
-        v_out[r.ord] := 'rejected';
-        v_reason[r.ord] := v_reject;
-        continue;
-      end if;
-    else
+    if v_reject is not null then
+      v_out[r.ord] := 'rejected';
+      v_reason[r.ord] := v_reject;
+      continue;
+    end if;
+
+    if not v_created then
+      -- The caller's own upload, known before this event.
       if r.seq <= s_last_seq then
         v_out[r.ord] := 'superseded';
         continue;
@@ -486,8 +517,7 @@ begin
 
       case r.kind
         when 'begin' then
-          v_reject := case when r.claimed_user is not null and r.claimed_user <> v_uid
-                           then 'forbidden' else 'already_begun' end;
+          v_reject := 'already_begun';
 
         when 'progress' then
           if s_status in ('completed', 'failed') then
@@ -544,13 +574,11 @@ begin
             v_reject := 'terminal_state';
           elsif r.retry_count > c_max_retries then
             v_reject := 'retry_limit';
-          elsif r.retry_count < 0 then
-            v_reject := 'out_of_range';
           else
             s_status := 'failed';
             s_err_code := r.error_code;
             s_err_msg := r.error_message;
-            s_retry := greatest(s_retry, coalesce(r.retry_count, s_retry));
+            s_retry := greatest(s_retry, coalesce(r.retry_count, 0));
             s_completed_at := now();
           end if;
 
@@ -564,11 +592,14 @@ begin
             s_stage := 'validating';
             s_progress := 0;
             s_bytes := 0;
+            s_speed := null;
             s_err_code := null;
             s_err_msg := null;
             s_completed_at := null;
             s_retry_req := null;
             s_retry := s_retry + 1;
+            -- Elapsed time, timeout and the 24 h windows follow the current attempt.
+            s_started_at := now();
           end if;
       end case;
 
@@ -603,8 +634,6 @@ begin
       l_err_code := l_err_code || r.error_code;
       l_err_msg := l_err_msg || r.error_message;
       l_at := l_at || r.at;
-      -- A later copy of this id in the same batch is then a duplicate, as in a replay.
-      v_known := v_known || r.id;
     end if;
   end loop;
   close groups;
@@ -623,12 +652,14 @@ begin
       video_id = u.video_id,
       last_seq = u.last_seq,
       retry_requested_at = u.retry_requested_at,
-      client_updated_at = u.client_updated_at
+      client_updated_at = u.client_updated_at,
+      started_at = u.started_at
     from unnest(u_id, u_status, u_stage, u_progress, u_bytes, u_speed, u_retry, u_err_code,
-                u_err_msg, u_completed_at, u_video_id, u_last_seq, u_retry_req, u_client_at)
+                u_err_msg, u_completed_at, u_video_id, u_last_seq, u_retry_req, u_client_at,
+                u_started_at)
       as u(id, status, stage, progress, bytes_sent, upload_speed, retry_count, error_code,
            error_message, completed_at, video_id, last_seq, retry_requested_at,
-           client_updated_at)
+           client_updated_at, started_at)
     where q.id = u.id;
   end if;
 
