@@ -3,3 +3,5 @@
 
 pub use monitor_core;
 pub use monitor_sdk;
+
+pub mod devstack;

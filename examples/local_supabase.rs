@@ -1,0 +1,64 @@
+//! Starts the local Supabase dev stack and prints its credentials like `supabase status`; runs
+//! until Ctrl-C, then removes the throwaway cluster.
+//!
+//! ```text
+//! cargo run --example local_supabase
+//! curl -s -X POST "$API_URL/rest/v1/rpc/monitor_api_version" \
+//!   -H "apikey: $ANON_KEY" -H "Authorization: Bearer $SERVICE_ROLE_KEY"
+//! ```
+
+use std::time::Instant;
+
+use upload_monitor::devstack::DevStack;
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,upload_monitor=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let started = Instant::now();
+    let stack = DevStack::start().await?;
+    let elapsed = started.elapsed();
+    println!(
+        "Local Supabase (dev stack) started in {:.2}s.",
+        elapsed.as_secs_f64()
+    );
+    println!();
+    println!("         API URL: {}", stack.api_url());
+    println!(
+        "     GraphQL URL: (not served; RPC only at {}/rest/v1/rpc/<function>)",
+        stack.api_url()
+    );
+    println!("          DB URL: {}", stack.db_url());
+    println!("      JWT secret: {}", stack.jwt_secret());
+    println!("        anon key: {}", stack.anon_key());
+    println!("service_role key: {}", stack.service_role_key());
+    println!();
+    println!("To run against it from another shell:");
+    println!("  export SUPABASE_URL={}", stack.api_url());
+    println!("  export SUPABASE_ANON_KEY={}", stack.anon_key());
+    println!(
+        "  export SUPABASE_SERVICE_ROLE_KEY={}",
+        stack.service_role_key()
+    );
+    println!("  export SUPABASE_DB_URL={}", stack.db_url());
+    println!("  export SUPABASE_JWT_SECRET={}", stack.jwt_secret());
+    println!();
+    println!("Try it:");
+    println!(
+        "  curl -s -X POST {}/rest/v1/rpc/monitor_api_version -H 'apikey: {}' -H 'Authorization: Bearer {}'",
+        stack.api_url(),
+        stack.anon_key(),
+        stack.service_role_key()
+    );
+    println!();
+    println!("Press Ctrl-C to stop (the cluster and its files are removed).");
+    tokio::signal::ctrl_c().await?;
+    println!("Stopping.");
+    drop(stack);
+    Ok(())
+}
