@@ -214,11 +214,13 @@ begin
 
   select t.ord into v_bad
   from jsonb_array_elements(events) with ordinality as t(e, ord)
-  where not (jsonb_typeof(t.e) = 'object'
-             and private.json_uuid(t.e -> 'id')
-             and private.json_uuid(t.e -> 'upload_id')
-             and private.json_int_between(t.e -> 'seq', -9223372036854775808, 9223372036854775807)
-             and jsonb_typeof(t.e -> 'kind') = 'string')
+  -- coalesce: a missing key makes these comparisons null, and null must count as bad.
+  where not coalesce(jsonb_typeof(t.e) = 'object'
+                     and private.json_uuid(t.e -> 'id')
+                     and private.json_uuid(t.e -> 'upload_id')
+                     and private.json_int_between(t.e -> 'seq', -9223372036854775808,
+                                                  9223372036854775807)
+                     and jsonb_typeof(t.e -> 'kind') = 'string', false)
   order by t.ord
   limit 1;
   if v_bad is not null then
@@ -284,7 +286,8 @@ begin
              -- Known (logged) ids, and every copy of an id after its first in input order.
              (raw.id = any(v_known)
               or row_number() over (partition by raw.id order by raw.ord) > 1) as dup,
-             (raw.seq >= 1
+             -- coalesce: a missing field makes a comparison null, and null is not ok.
+             coalesce(raw.seq >= 1
               and jsonb_typeof(raw.e -> 'at') = 'string'
               and private.is_rfc3339(raw.e ->> 'at')
               and case raw.kind
@@ -329,7 +332,7 @@ begin
                        or private.json_int_between(raw.e -> 'retry_count', 0, 2147483647))
                 when 'retry' then true
                 else false
-              end) as ok
+              end, false) as ok
       from raw
     ),
     typed as (
@@ -409,7 +412,7 @@ begin
       -- Open the next upload.
       fetch groups into g;
       g_id := r.upload_id;
-      g_exists := g.found_id is not null and g.user_id = v_uid;
+      g_exists := g.found_id is not null and g.user_id is not distinct from v_uid;
       g_foreign := g.found_id is not null and g.user_id is distinct from v_uid;
       g_dirty := false;
       g_touched := false;

@@ -1,0 +1,167 @@
+begin;
+create extension if not exists pgtap with schema extensions;
+set local search_path = public, extensions;
+
+-- Fixtures (rolled back at the end). Fixed ids, each with its meaning:
+-- a0a0a0a0-...-00000000000a  user A, the phone under test
+-- b0b0b0b0-...-00000000000b  user B, another customer A must never reach (and vice versa)
+-- adadadad-...-0000000000ad  an admin (app_metadata.role = 'admin' in the JWT)
+insert into auth.users (id, email) values
+  ('a0a0a0a0-0000-4000-8000-00000000000a', 'a@example.test'),
+  ('b0b0b0b0-0000-4000-8000-00000000000b', 'b@example.test'),
+  ('adadadad-0000-4000-8000-0000000000ad', 'admin@example.test')
+on conflict (id) do nothing;
+insert into public.profiles (id, email, first_name, last_name) values
+  ('a0a0a0a0-0000-4000-8000-00000000000a', 'a@example.test', 'Ada', 'Lovelace'),
+  ('b0b0b0b0-0000-4000-8000-00000000000b', 'b@example.test', 'Bob', 'Martin'),
+  ('adadadad-0000-4000-8000-0000000000ad', 'admin@example.test', 'Ad', 'Min')
+on conflict (id) do nothing;
+
+-- Act as someone: 'A', 'B', 'admin' (authenticated role + JWT claims, as the API gateway
+-- sets them), 'service' (the service key), 'anon' (the anon key), 'nosub' (authenticated
+-- without a sub claim).
+create function pg_temp.login(who text) returns void language plpgsql as $$
+begin
+  perform set_config('role', 'none', true);
+  perform set_config('request.jwt.claims', case who
+    when 'A' then '{"sub":"a0a0a0a0-0000-4000-8000-00000000000a","role":"authenticated"}'
+    when 'B' then '{"sub":"b0b0b0b0-0000-4000-8000-00000000000b","role":"authenticated"}'
+    when 'admin' then '{"sub":"adadadad-0000-4000-8000-0000000000ad","role":"authenticated","app_metadata":{"role":"admin"}}'
+    when 'service' then '{"role":"service_role"}'
+    when 'anon' then '{"role":"anon"}'
+    when 'nosub' then '{"role":"authenticated"}'
+  end, true);
+  perform set_config('role', case who when 'service' then 'service_role' when 'anon' then 'anon'
+                                      else 'authenticated' end, true);
+end $$;
+-- Back to the test's superuser (to arrange rows or read the truth behind RLS).
+create function pg_temp.logout() returns void language sql as $$
+  select set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
+$$;
+
+-- Upload n's id (UUIDv7-shaped, as the SDK makes them) and event n's id.
+create function pg_temp.up(n int) returns uuid language sql immutable as $$
+  select format('0192a7b0-0000-7000-8000-%s', lpad(n::text, 12, '0'))::uuid $$;
+create function pg_temp.eid(n int) returns uuid language sql immutable as $$
+  select format('0192a7b0-0000-7000-9000-%s', lpad(n::text, 12, '0'))::uuid $$;
+-- Event n about upload u with seq s; device time 2026-11-24 09:00 UTC.
+create function pg_temp.ev(n int, u int, s bigint, kind text, fields jsonb default '{}')
+returns jsonb language sql immutable as $$
+  select jsonb_build_object('id', pg_temp.eid(n), 'upload_id', pg_temp.up(u), 'seq', s,
+                            'at', '2026-11-24T09:00:00Z', 'kind', kind) || fields $$;
+-- A begin of a 1000-byte file, local id "local-u".
+create function pg_temp.begin_ev(n int, u int, s bigint default 1) returns jsonb
+language sql immutable as $$
+  select pg_temp.ev(n, u, s, 'begin', jsonb_build_object('local_id', 'local-' || u,
+    'filename', 'video-' || u || '.mp4', 'video_title', 'Video ' || u, 'file_size', 1000)) $$;
+-- The verdicts of a call, compact: 'applied,rejected:terminal_state,...'.
+create function pg_temp.verdicts(res jsonb) returns text language sql immutable as $$
+  select string_agg(r ->> 'outcome' || coalesce(':' || (r ->> 'reason'), ''), ',' order by o)
+  from jsonb_array_elements(res -> 'results') with ordinality as t(r, o) $$;
+create function pg_temp.report(variadic evs jsonb[]) returns text language sql as $$
+  select pg_temp.verdicts(public.report_upload_events(to_jsonb(evs))) $$;
+
+select plan(70);
+
+-- The spec's columns keep their names, types, checks and defaults.
+select columns_are('public', 'upload_queue', array[
+  'id', 'user_id', 'video_title', 'filename', 'file_size', 'status', 'progress', 'upload_speed',
+  'retry_count', 'error_message', 'metadata', 'started_at', 'completed_at', 'updated_at',
+  'local_id', 'stage', 'bytes_sent', 'source', 'duration', 'error_code', 'video_id', 'last_seq',
+  'retry_requested_at', 'device_info', 'client_updated_at'],
+  'upload_queue has the spec''s columns and the protocol''s, nothing else');
+select col_type_is('public', 'upload_queue', c, t, format('upload_queue.%s is %s', c, t))
+from (values ('id', 'uuid'), ('user_id', 'uuid'), ('video_title', 'text'), ('filename', 'text'),
+             ('file_size', 'bigint'), ('status', 'text'), ('progress', 'integer'),
+             ('upload_speed', 'numeric'), ('retry_count', 'integer'), ('error_message', 'text'),
+             ('metadata', 'jsonb'), ('started_at', 'timestamp with time zone'),
+             ('completed_at', 'timestamp with time zone'),
+             ('updated_at', 'timestamp with time zone'), ('local_id', 'text'), ('stage', 'text'),
+             ('bytes_sent', 'bigint'), ('duration', 'integer'), ('video_id', 'uuid'),
+             ('last_seq', 'bigint'), ('device_info', 'jsonb')) as t(c, t);
+select col_not_null('public', 'upload_queue', 'filename', 'filename is required (spec)');
+select col_not_null('public', 'upload_queue', 'status', 'status is required (spec)');
+select is(
+  (select jsonb_object_agg(column_name, column_default) from information_schema.columns
+   where table_schema = 'public' and table_name = 'upload_queue'
+     and column_name in ('id', 'status', 'progress', 'retry_count', 'metadata', 'started_at',
+                         'updated_at')),
+  '{"id": "gen_random_uuid()", "status": "''pending''::text", "progress": "0",
+    "retry_count": "0", "metadata": "''{}''::jsonb", "started_at": "now()",
+    "updated_at": "now()"}'::jsonb,
+  'the spec''s defaults are kept');
+select ok(exists (select 1 from pg_constraint
+                  where conrelid = 'public.upload_queue'::regclass and conname = 'valid_status'),
+          'the spec''s constraint name valid_status is kept');
+select fk_ok('public', 'upload_queue', 'user_id', 'public', 'profiles', 'id');
+select fk_ok('public', 'upload_queue', 'video_id', 'public', 'videos', 'id');
+select fk_ok('public', 'upload_events', 'upload_id', 'public', 'upload_queue', 'id');
+
+-- Checks refuse what the state machine never writes.
+insert into public.upload_queue (id, user_id, filename, local_id)
+values (pg_temp.up(1), 'a0a0a0a0-0000-4000-8000-00000000000a', 'ok.mp4', 'l1');
+select throws_ok($$ update public.upload_queue set status = 'paused' where id = pg_temp.up(1) $$,
+                 '23514', null, 'an unknown status is refused');
+select throws_ok($$ update public.upload_queue set stage = 'compressing' where id = pg_temp.up(1) $$,
+                 '23514', null, 'an unknown stage is refused');
+select throws_ok($$ update public.upload_queue set source = 'downloaded' where id = pg_temp.up(1) $$,
+                 '23514', null, 'a source other than recorded/imported is refused');
+select throws_ok($$ update public.upload_queue set retry_count = 4 where id = pg_temp.up(1) $$,
+                 '23514', null, 'more than 3 retries is refused');
+select throws_ok($$ update public.upload_queue set progress = 101 where id = pg_temp.up(1) $$,
+                 '23514', null, 'progress above 100 is refused');
+select throws_ok($$ insert into public.upload_queue (user_id, filename, local_id)
+                    values ('a0a0a0a0-0000-4000-8000-00000000000a', 'dup.mp4', 'l1') $$,
+                 '23505', null, 'local_id is unique per user');
+select lives_ok($$ insert into public.upload_queue (user_id, filename, local_id)
+                   values ('b0b0b0b0-0000-4000-8000-00000000000b', 'same.mp4', 'l1') $$,
+                'another user may use the same local_id');
+select lives_ok($$ insert into public.upload_queue (user_id, filename)
+                   values ('a0a0a0a0-0000-4000-8000-00000000000a', 'spec-insert.mp4') $$,
+                'the spec''s own insert (no local_id, no stage) still works');
+
+-- The spec's updated_at trigger.
+update public.upload_queue set updated_at = '2020-01-01T00:00:00Z', video_title = 't'
+where id = pg_temp.up(1);
+select is((select updated_at from public.upload_queue where id = pg_temp.up(1)), now(),
+          'an update sets updated_at to now() whatever it was given');
+select has_trigger('public', 'upload_queue', 'update_upload_queue_updated_at',
+                   'the spec''s updated_at trigger exists');
+
+-- Indexes for the monitoring queries.
+select has_index('public', 'upload_queue', i, i)
+from unnest(array['idx_upload_queue_user_id', 'idx_upload_queue_status',
+                  'idx_upload_queue_started_at', 'idx_upload_queue_active',
+                  'idx_upload_queue_status_updated_at', 'idx_upload_queue_updated_at']) as i;
+select has_index('public', 'upload_events', 'idx_upload_events_upload_seq',
+                 'the log is indexed by upload and seq');
+
+-- RLS on, and grants only where needed.
+select ok((select bool_and(relrowsecurity) from pg_class
+           where oid in ('public.upload_queue'::regclass, 'public.upload_events'::regclass,
+                         'public.monitor_settings'::regclass)),
+          'row level security is on for the three tables');
+select ok(not has_table_privilege('anon', t, p), format('anon has no %s on %s', p, t))
+from unnest(array['public.upload_queue', 'public.upload_events', 'public.monitor_settings']) as t,
+     unnest(array['select', 'insert', 'update', 'delete']) as p;
+select ok(not has_table_privilege('authenticated', t, 'delete'),
+          format('no deletes through the API on %s', t))
+from unnest(array['public.upload_queue', 'public.upload_events']) as t;
+select ok(not has_table_privilege('authenticated', 'public.upload_events', 'update'),
+          'the event log is append-only for users');
+select ok(not has_function_privilege('anon', f, 'execute'), format('anon cannot execute %s', f))
+from unnest(array['public.report_upload_events(jsonb)', 'public.mark_stale_uploads(interval)',
+                  'public.request_upload_retry(uuid)', 'public.pending_retry_requests()',
+                  'public.cleanup_old_upload_queue()']) as f;
+select is((select prosecdef from pg_proc where oid = 'public.report_upload_events(jsonb)'::regprocedure),
+          false, 'report_upload_events is SECURITY INVOKER: RLS decides');
+
+-- Realtime and the fleet pace.
+select ok(exists (select 1 from pg_publication_tables where pubname = 'supabase_realtime'
+                  and schemaname = 'public' and tablename = 'upload_queue'),
+          'upload_queue is in the supabase_realtime publication');
+select is((select min_progress_interval_ms from public.monitor_settings), 1000,
+          'the fleet pace defaults to 1000 ms');
+
+select * from finish();
+rollback;
