@@ -248,6 +248,12 @@ impl Overload {
 #[derive(Debug)]
 struct ApiError {
     status: StatusCode,
+    /// Boxed: errors travel in `Result`s on the hot path, which stay small this way.
+    body: Box<ErrorBody>,
+}
+
+#[derive(Debug)]
+struct ErrorBody {
     code: String,
     message: String,
     details: Option<String>,
@@ -259,11 +265,13 @@ impl ApiError {
     fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            code: code.to_string(),
-            message: message.into(),
-            details: None,
-            hint: None,
-            www_authenticate: None,
+            body: Box::new(ErrorBody {
+                code: code.to_string(),
+                message: message.into(),
+                details: None,
+                hint: None,
+                www_authenticate: None,
+            }),
         }
     }
 
@@ -274,7 +282,7 @@ impl ApiError {
             "PGRST301"
         };
         let mut e = ApiError::new(StatusCode::UNAUTHORIZED, code, error.to_string());
-        e.www_authenticate = Some(format!(
+        e.body.www_authenticate = Some(format!(
             "Bearer error=\"invalid_token\", error_description=\"{error}\""
         ));
         e
@@ -292,28 +300,34 @@ impl ApiError {
         let code = db.code().code();
         ApiError {
             status: status_for_sqlstate(code, role),
-            code: code.to_string(),
-            message: db.message().to_string(),
-            details: db.detail().map(str::to_string),
-            hint: db.hint().map(str::to_string),
-            www_authenticate: None,
+            body: Box::new(ErrorBody {
+                code: code.to_string(),
+                message: db.message().to_string(),
+                details: db.detail().map(str::to_string),
+                hint: db.hint().map(str::to_string),
+                www_authenticate: None,
+            }),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let ErrorBody {
+            code,
+            message,
+            details,
+            hint,
+            www_authenticate,
+        } = *self.body;
         let body = serde_json::json!({
-            "code": self.code,
-            "details": self.details,
-            "hint": self.hint,
-            "message": self.message,
+            "code": code,
+            "details": details,
+            "hint": hint,
+            "message": message,
         });
         let mut response = (self.status, json_response_body(body.to_string())).into_response();
-        if let Some(value) = self
-            .www_authenticate
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-        {
+        if let Some(value) = www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
@@ -395,7 +409,7 @@ fn authenticate(headers: &HeaderMap, secret: &str) -> Result<Caller, ApiError> {
             "PGRST301",
             "No API key found in request",
         );
-        e.hint = Some("No `apikey` request header or url param was found.".into());
+        e.body.hint = Some("No `apikey` request header or url param was found.".into());
         return Err(e);
     };
     let claims = jwt::decode(token, secret, jwt::now()).map_err(|e| ApiError::jwt(&e))?;
@@ -757,7 +771,7 @@ fn not_found(function: &str, keys: &BTreeSet<String>) -> ApiError {
             format!("Could not find the function public.{function}({list}) in the schema cache")
         },
     );
-    e.details = Some(if keys.is_empty() {
+    e.body.details = Some(if keys.is_empty() {
         format!("Searched for the function public.{function} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
     } else {
         format!("Searched for the function public.{function} with parameters {list} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
