@@ -6,10 +6,14 @@
 //! The SQL in `migrations/` mirrors these rules; differential tests hold the two together.
 #![deny(missing_docs)]
 
+pub mod display;
 pub mod event;
 pub mod record;
+pub mod speed;
+pub mod stale;
 pub mod state_machine;
 pub mod status;
+pub mod timeout;
 pub mod verdict;
 
 pub use event::{DeviceInfo, EventPayload, UploadEvent};

@@ -36,6 +36,8 @@ pub struct UploadRecord {
     /// Owner (`profiles.id`, the caller of the `begin`).
     pub user_id: Uuid,
     /// The app's own queue id (`ImportVideoItem.id`, `PendingVideo.id`), unique per user.
+    /// The column is nullable for the spec's own inserts; null reads as "".
+    #[serde(default, deserialize_with = "null_as_default")]
     pub local_id: String,
     /// Video title.
     pub video_title: Option<String>,
@@ -47,13 +49,15 @@ pub struct UploadRecord {
     pub status: UploadStatus,
     /// The pipeline step running (None only on rows written without the SDK).
     pub stage: Option<UploadStage>,
-    /// Percent, 0–100; grows within an attempt, back to 0 on retry.
+    /// Percent, 0–100; grows within an attempt, back to 0 on retry (null reads as 0).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub progress: i32,
     /// Bytes sent so far in this attempt.
     pub bytes_sent: i64,
     /// Last reported speed, MB/s.
     pub upload_speed: Option<f64>,
-    /// Attempts used, 0–3 ("Tentative n/3").
+    /// Attempts used, 0–3 ("Tentative n/3"); null reads as 0.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub retry_count: i32,
     /// Machine-readable cause of the last failure.
     pub error_code: Option<String>,
@@ -64,7 +68,9 @@ pub struct UploadRecord {
     pub source: Option<UploadSource>,
     /// Duration in seconds, from `metadata.duration`.
     pub duration: Option<i32>,
-    /// The app's item metadata, `{}` when none was sent.
+    /// The app's item metadata, `{}` when none was sent (JSON null on rows written
+    /// outside the SDK).
+    #[serde(default)]
     pub metadata: serde_json::Value,
     /// Device facts as sent in `begin.device`.
     pub device_info: Option<serde_json::Value>,
@@ -84,6 +90,16 @@ pub struct UploadRecord {
     pub retry_requested_at: Option<DateTime<Utc>>,
 }
 
+/// Reads JSON null as the type's default: the spec's columns are nullable even where the
+/// SDK always writes a value.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
 impl UploadRecord {
     /// Seconds since the attempt began: up to `completed_at` when finished, else up to `now`
     /// (the spec's `elapsedTime`, never negative).
@@ -97,5 +113,48 @@ impl UploadRecord {
     pub fn elapsed_seconds(&self, now: DateTime<Utc>) -> i64 {
         let end = self.completed_at.unwrap_or(now);
         (end - self.started_at).num_seconds().max(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_written_by_the_spec_own_insert_still_reads() {
+        // The spec's createUploadQueueRecord: no local_id, nulls where columns allow them.
+        let row: UploadRecord = serde_json::from_value(serde_json::json!({
+            "id": "0192a7b0-0000-7000-8000-0000000000aa",
+            "user_id": "00000000-0000-4000-8000-000000000001",
+            "local_id": null, "video_title": "Untitled", "filename": "a.mov",
+            "file_size": 10, "status": "pending", "stage": "validating", "progress": null,
+            "bytes_sent": 0, "upload_speed": null, "retry_count": null, "metadata": null,
+            "last_seq": 0, "started_at": "2026-11-24T09:00:00+00:00",
+            "updated_at": "2026-11-24T09:00:00.123456+00:00"
+        }))
+        .unwrap();
+        assert_eq!(
+            (row.local_id.as_str(), row.progress, row.retry_count),
+            ("", 0, 0)
+        );
+        assert_eq!(row.error_message, None);
+    }
+
+    #[test]
+    fn the_json_round_trips_with_the_sql_column_names() {
+        let json = serde_json::json!({
+            "id": "0192a7b0-0000-7000-8000-0000000000aa",
+            "user_id": "00000000-0000-4000-8000-000000000001",
+            "local_id": "l", "video_title": null, "filename": "a.mov", "file_size": null,
+            "status": "failed", "stage": "creating_record", "progress": 100,
+            "bytes_sent": 5, "upload_speed": 2.5, "retry_count": 3, "error_code": "network",
+            "error_message": "boom", "source": "imported", "duration": 12,
+            "metadata": {"chapterId": "c1"}, "device_info": {"platform": "ios"},
+            "video_id": null, "last_seq": 9, "started_at": "2026-11-24T09:00:00Z",
+            "completed_at": "2026-11-24T09:05:00Z", "updated_at": "2026-11-24T09:05:00Z",
+            "client_updated_at": "2026-11-24T09:04:59Z", "retry_requested_at": null
+        });
+        let row: UploadRecord = serde_json::from_value(json.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&row).unwrap(), json);
     }
 }
