@@ -1,0 +1,172 @@
+//! `report_upload_events` over real HTTP through the dev stack, as the SDK calls it: a user's
+//! token posts a batch and gets one typed verdict per event; a malformed batch is a 400 that
+//! leaves nothing behind.
+
+mod common;
+
+use common::{rpc, stack, unique_email};
+use monitor_core::{EventOutcome, IngestResponse, RejectReason};
+use serde_json::json;
+use upload_monitor::devstack::NewUser;
+use uuid::Uuid;
+
+/// Device time of the fixture events: 2026-11-24 09:00 UTC.
+const AT: &str = "2026-11-24T09:00:00Z";
+
+/// One event of `upload`, with `fields` flattened beside the envelope (the wire format).
+fn event(upload: Uuid, seq: i64, kind: &str, fields: serde_json::Value) -> serde_json::Value {
+    let mut event = json!({
+        "id": Uuid::now_v7(), "upload_id": upload, "seq": seq, "at": AT, "kind": kind,
+    });
+    if let (Some(event), Some(fields)) = (event.as_object_mut(), fields.as_object()) {
+        event.extend(fields.clone());
+    }
+    event
+}
+
+#[tokio::test]
+async fn a_user_token_posts_a_batch_and_gets_one_verdict_per_event_in_order() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("ingest")))
+        .await
+        .expect("a user");
+    // A fresh upload per run (UUIDv7, as the SDK makes them).
+    let upload = Uuid::now_v7();
+    let batch = json!([
+        // Sent out of order: applied by seq, answered in input order.
+        event(
+            upload,
+            2,
+            "progress",
+            json!({"bytes_sent": 500, "progress": 50, "upload_speed": 2.5})
+        ),
+        event(
+            upload,
+            1,
+            "begin",
+            json!({
+                "local_id": format!("import_{upload}"), "filename": "IMG_0001.MOV",
+                "file_size": 1000, "source": "imported",
+                "device": {"platform": "ios", "app_version": "3.2.0"},
+            })
+        ),
+        event(upload, 3, "complete", json!({})),
+        event(
+            upload,
+            4,
+            "progress",
+            json!({"bytes_sent": 10, "progress": 1})
+        ),
+    ]);
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": batch }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let answer: IngestResponse =
+        serde_json::from_value(response.body.clone()).expect("the documented response shape");
+    let outcomes: Vec<EventOutcome> = answer.results.iter().map(|v| v.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            EventOutcome::Applied,
+            EventOutcome::Applied,
+            EventOutcome::Applied,
+            EventOutcome::Rejected(RejectReason::TerminalState),
+        ]
+    );
+    let sent_ids: Vec<&str> = batch
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|e| e["id"].as_str().expect("an id"))
+        .collect();
+    let answered_ids: Vec<String> = answer.results.iter().map(|v| v.id.to_string()).collect();
+    assert_eq!(answered_ids, sent_ids, "verdicts come back in input order");
+    assert_eq!(answer.min_progress_interval_ms, 1000);
+
+    // Replaying the batch (a retry after a lost response) changes nothing.
+    let replay = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": batch }),
+    )
+    .await;
+    let replay: IngestResponse = serde_json::from_value(replay.body).expect("a response");
+    let outcomes: Vec<EventOutcome> = replay.results.iter().map(|v| v.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            // The attempt's first progress, the begin and the completion are all logged.
+            EventOutcome::Duplicate,
+            EventOutcome::Duplicate,
+            EventOutcome::Duplicate,
+            EventOutcome::Rejected(RejectReason::TerminalState),
+        ],
+        "a replay is never applied twice"
+    );
+
+    let client = stack.connect().await.expect("a superuser connection");
+    let row = client
+        .query_one(
+            "select status, progress, bytes_sent, user_id from public.upload_queue where id = $1",
+            &[&upload],
+        )
+        .await
+        .expect("the upload row");
+    assert_eq!(row.get::<_, String>(0), "completed");
+    assert_eq!(row.get::<_, i32>(1), 100);
+    assert_eq!(row.get::<_, i64>(2), 1000);
+    assert_eq!(row.get::<_, Uuid>(3), user.id);
+}
+
+#[tokio::test]
+async fn a_malformed_batch_is_a_400_and_leaves_nothing_behind() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("malformed")))
+        .await
+        .expect("a user");
+    let upload = Uuid::now_v7();
+    let batch = json!([
+        event(upload, 1, "begin", json!({"local_id": "l", "filename": "a.mov"})),
+        {"upload_id": upload, "seq": 2, "kind": "progress"}, // no id
+    ]);
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": batch }),
+    )
+    .await;
+    assert_eq!(response.status, 400, "{:?}", response.body);
+    assert_eq!(response.body["code"], "22023");
+    assert!(
+        response.body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("events[1] must be an object")),
+        "{:?}",
+        response.body
+    );
+    let client = stack.connect().await.expect("a superuser connection");
+    let count: i64 = client
+        .query_one(
+            "select count(*) from public.upload_queue where id = $1",
+            &[&upload],
+        )
+        .await
+        .expect("a count")
+        .get(0);
+    assert_eq!(
+        count, 0,
+        "the valid begin before the bad element was not kept"
+    );
+}
