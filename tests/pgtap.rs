@@ -4,14 +4,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::Mutex;
+use tokio::process::Command;
 
 use common::stack;
+use tokio::sync::Mutex;
 
 /// Both tests use the one stack of this binary: re-applying migrations while pg_prove runs
 /// would race `create or replace function` against the suite, so they take turns.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 fn migrations_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations")
@@ -30,7 +30,7 @@ fn sql_files(dir: &Path) -> Vec<PathBuf> {
 
 #[tokio::test]
 async fn the_pgtap_suite_passes_against_the_dev_stack() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let stack = stack();
     let client = stack.connect().await.expect("a superuser connection");
     // The test files create it too (in `extensions`, as on Supabase); creating it here gives
@@ -49,6 +49,7 @@ async fn the_pgtap_suite_passes_against_the_dev_stack() {
         .arg("--failures")
         .args(&files)
         .output()
+        .await
         .expect("pg_prove runs (apt-get install libtap-parser-sourcehandler-pgtap-perl)");
     let report = format!(
         "{}{}",
@@ -64,7 +65,7 @@ async fn the_pgtap_suite_passes_against_the_dev_stack() {
 
 #[tokio::test]
 async fn the_migrations_apply_a_second_time_as_a_no_op() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = ONE_AT_A_TIME.lock().await;
     let stack = stack();
     let client = stack.connect().await.expect("a superuser connection");
     let snapshot = "select count(*) from pg_policies where schemaname = 'public'
