@@ -280,6 +280,32 @@ async fn a_function_created_after_a_404_is_found_on_the_next_call() {
     let changed = call().await;
     assert_eq!(changed.status, 200, "{:?}", changed.body);
     assert_eq!(changed.body, json!(11));
+    // And a dropped one is gone.
+    create(stack, &format!("drop function public.{name}(int, int);")).await;
+    let dropped = call().await;
+    assert_eq!(dropped.status, 404, "{:?}", dropped.body);
+    assert_eq!(dropped.body["code"], "PGRST202");
+}
+
+#[tokio::test]
+async fn a_browser_preflight_is_answered_for_any_origin() {
+    let stack = stack();
+    let response = reqwest::Client::new()
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("{}/rest/v1/rpc/monitor_api_version", stack.api_url()),
+        )
+        .header("origin", "http://localhost:3000")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 204);
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    let allowed = response.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap();
+    assert!(allowed.contains("apikey") && allowed.contains("authorization"));
 }
 
 #[tokio::test]

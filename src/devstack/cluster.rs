@@ -48,9 +48,14 @@ impl Cluster {
     /// Any [`DevStackError`] from the file system, `initdb`, or a server that does not start.
     pub(crate) fn start(bins: &PgBinaries) -> Result<Cluster, DevStackError> {
         let user = RunAs::for_this_process()?;
+        // Dropping to another user: /tmp, since TMPDIR may sit under root's 0700 home.
+        let parent = match user {
+            Some(_) => PathBuf::from("/tmp"),
+            None => std::env::temp_dir(),
+        };
         let dir = tempfile::Builder::new()
             .prefix("upload-monitor-pg-")
-            .tempdir()
+            .tempdir_in(parent)
             .map_err(|e| DevStackError::io("creating the cluster's temp dir", e))?
             // The watcher removes it, also when this process is killed; TempDir would not.
             .keep();

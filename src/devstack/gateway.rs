@@ -180,7 +180,42 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/rest/v1/rpc/{function}", any(rpc))
         .fallback(not_served)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(state)
+}
+
+/// Supabase's API gateway answers every origin (the keys, not CORS, guard it); a browser
+/// page calling the dev stack directly needs the same.
+async fn allow_any_origin(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+/// The answer to a CORS preflight: the methods and headers supabase-js sends.
+fn preflight() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            ),
+            (
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static(
+                    "authorization, apikey, content-type, prefer, x-client-info, accept-profile, content-profile",
+                ),
+            ),
+            (
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("3600"),
+            ),
+        ],
+    )
+        .into_response()
 }
 
 /// The roles a token may switch to (Supabase's API roles).
@@ -441,6 +476,7 @@ async fn rpc(
     let read_only = match method {
         Method::POST => false,
         Method::GET | Method::HEAD => true,
+        Method::OPTIONS => return preflight(),
         _ => {
             return ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -733,12 +769,15 @@ async fn lookup(
         })
         .collect();
     let overloads: Arc<[Overload]> = overloads.into();
-    if !overloads.is_empty() {
-        state
-            .functions
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(function.to_string(), overloads.clone());
+    let mut functions = state
+        .functions
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if overloads.is_empty() {
+        // Dropped since it was cached: forget it, so it is looked up again when it returns.
+        functions.remove(function);
+    } else {
+        functions.insert(function.to_string(), overloads.clone());
     }
     Ok(overloads)
 }

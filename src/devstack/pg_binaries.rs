@@ -34,8 +34,8 @@ pub struct SearchPaths {
 
 impl SearchPaths {
     /// This machine's search: [`BINDIR_ENV`], `PATH` (and `pg_config --bindir` from it), then
-    /// the Debian/Ubuntu layout `/usr/lib/postgresql/<version>/bin` and RHEL's
-    /// `/usr/pgsql-<version>/bin` is not covered (put it on PATH).
+    /// the Debian/Ubuntu layout `/usr/lib/postgresql/<version>/bin`. Other layouts (RHEL's
+    /// `/usr/pgsql-<version>/bin`, Homebrew) are found through PATH or [`BINDIR_ENV`].
     pub fn from_env() -> Self {
         SearchPaths {
             explicit: std::env::var_os(BINDIR_ENV).map(PathBuf::from),
