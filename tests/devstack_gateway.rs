@@ -405,3 +405,63 @@ async fn a_single_unnamed_jsonb_argument_receives_the_whole_body() {
     assert_eq!(response.status, 200, "{:?}", response.body);
     assert_eq!(response.body, body);
 }
+
+#[tokio::test]
+async fn functions_choose_status_and_headers_as_postgrest_lets_them() {
+    let stack = stack();
+    create(
+        stack,
+        r#"create or replace function public.gw_slow_down() returns void language plpgsql as $$
+           begin
+             raise sqlstate 'PGRST' using
+               message = '{"code":"RATE","message":"Too many reports","hint":"Wait"}',
+               detail = '{"status":429,"headers":{"Retry-After":"7"}}';
+           end $$;
+           create or replace function public.gw_created() returns int language plpgsql as $$
+           begin
+             perform set_config('response.status', '201', true);
+             perform set_config('response.headers', '[{"X-Pace-Ms": "1500"}]', true);
+             return 1;
+           end $$;"#,
+    )
+    .await;
+    let slow = rpc(
+        stack.api_url(),
+        "gw_slow_down",
+        stack.anon_key(),
+        Some(stack.service_role_key()),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(slow.status, 429, "{:?}", slow.body);
+    assert_eq!(slow.headers["retry-after"], "7");
+    assert_eq!(
+        slow.body,
+        json!({"code": "RATE", "message": "Too many reports", "details": null, "hint": "Wait"})
+    );
+    let created = rpc(
+        stack.api_url(),
+        "gw_created",
+        stack.anon_key(),
+        Some(stack.service_role_key()),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    assert_eq!(created.headers["x-pace-ms"], "1500");
+    assert_eq!(created.body, json!(1));
+    // The settings end with the transaction: later calls on the same pooled connections
+    // are plain 200s again.
+    for _ in 0..20 {
+        let plain = rpc(
+            stack.api_url(),
+            "monitor_api_version",
+            stack.anon_key(),
+            Some(stack.service_role_key()),
+            &json!({}),
+        )
+        .await;
+        assert_eq!(plain.status, 200);
+        assert!(plain.headers.get("x-pace-ms").is_none());
+    }
+}

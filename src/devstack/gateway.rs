@@ -294,6 +294,8 @@ struct ErrorBody {
     details: Option<String>,
     hint: Option<String>,
     www_authenticate: Option<String>,
+    /// Headers a function asked for with `RAISE sqlstate 'PGRST'`.
+    headers: Vec<(String, String)>,
 }
 
 impl ApiError {
@@ -306,6 +308,7 @@ impl ApiError {
                 details: None,
                 hint: None,
                 www_authenticate: None,
+                headers: Vec::new(),
             }),
         }
     }
@@ -333,6 +336,9 @@ impl ApiError {
             );
         };
         let code = db.code().code();
+        if code == "PGRST" {
+            return ApiError::raised(db.message(), db.detail());
+        }
         ApiError {
             status: status_for_sqlstate(code, role),
             body: Box::new(ErrorBody {
@@ -341,6 +347,56 @@ impl ApiError {
                 details: db.detail().map(str::to_string),
                 hint: db.hint().map(str::to_string),
                 www_authenticate: None,
+                headers: Vec::new(),
+            }),
+        }
+    }
+}
+
+impl ApiError {
+    /// `RAISE sqlstate 'PGRST' USING message = '{"code":..,"message":..}', detail =
+    /// '{"status":..,"headers":{..}}'`: the function chooses body, status and headers
+    /// (PGRST121 when either JSON is unreadable), as PostgREST documents.
+    fn raised(message: &str, detail: Option<&str>) -> Self {
+        let parsed = (|| {
+            let body: serde_json::Value = serde_json::from_str(message).ok()?;
+            let detail: serde_json::Value = serde_json::from_str(detail?).ok()?;
+            let status =
+                StatusCode::from_u16(u16::try_from(detail.get("status")?.as_u64()?).ok()?).ok()?;
+            let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_string);
+            let headers = match detail.get("headers") {
+                None => Vec::new(),
+                Some(h) => h
+                    .as_object()?
+                    .iter()
+                    .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect::<Option<Vec<_>>>()?,
+            };
+            Some((
+                status,
+                text("code"),
+                text("message"),
+                text("details"),
+                text("hint"),
+                headers,
+            ))
+        })();
+        let Some((status, code, message, details, hint, headers)) = parsed else {
+            return ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "PGRST121",
+                "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+            );
+        };
+        ApiError {
+            status,
+            body: Box::new(ErrorBody {
+                code: code.unwrap_or_default(),
+                message: message.unwrap_or_default(),
+                details,
+                hint,
+                www_authenticate: None,
+                headers,
             }),
         }
     }
@@ -354,6 +410,7 @@ impl IntoResponse for ApiError {
             details,
             hint,
             www_authenticate,
+            headers,
         } = *self.body;
         let body = serde_json::json!({
             "code": code,
@@ -366,6 +423,14 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, value);
+        }
+        for (name, value) in headers {
+            if let (Ok(name), Ok(value)) = (
+                header::HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                response.headers_mut().append(name, value);
+            }
         }
         response
     }
@@ -508,8 +573,7 @@ async fn rpc(
     // with its transaction finished.
     let task = tokio::spawn(async move { execute(&state, &request).await });
     match task.await {
-        Ok(Ok(Some(json))) => (StatusCode::OK, json_response_body(json)).into_response(),
-        Ok(Ok(None)) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(outcome)) => outcome.into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(e) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -599,6 +663,11 @@ const SETUP_SQL: &str = "select set_config('role', $1, true), \
      set_config('request.headers', $5, true), \
      set_config('request.cookies', '{}', true)";
 
+/// What the function asked of the response (PostgREST's `response.*` settings); empty when
+/// unset in this transaction.
+const RESPONSE_SQL: &str = "select nullif(current_setting('response.status', true), ''), \
+     nullif(current_setting('response.headers', true), '')";
+
 const LOOKUP_SQL: &str = "select p.proretset, \
        p.prorettype = 'pg_catalog.void'::pg_catalog.regtype, \
        coalesce(p.proargnames, array[]::text[]), \
@@ -610,8 +679,8 @@ const LOOKUP_SQL: &str = "select p.proretset, \
      join pg_catalog.pg_namespace n on n.oid = p.pronamespace \
      where n.nspname = 'public' and p.proname = $1 and p.prokind = 'f'";
 
-/// Runs one call: `Ok(Some(json))` for a result, `Ok(None)` for a void function.
-async fn execute(state: &AppState, request: &Request) -> Result<Option<String>, ApiError> {
+/// Runs one call.
+async fn execute(state: &AppState, request: &Request) -> Result<Outcome, ApiError> {
     let client = state.pool.get().await.map_err(|e| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -653,15 +722,92 @@ async fn execute(state: &AppState, request: &Request) -> Result<Option<String>, 
     }
 }
 
-/// BEGIN, setup, call, COMMIT in one pipelined round trip (tokio-postgres sends each request
-/// when its future is first polled, and `join4` polls them in order).
+/// What a successful call answers: its JSON (`None` for void) and what it asked of the
+/// response through PostgREST's `response.status` and `response.headers` settings.
+struct Outcome {
+    body: Option<String>,
+    status: Option<String>,
+    headers: Option<String>,
+}
+
+impl Outcome {
+    /// The HTTP response, with the function's status and headers when it set them
+    /// (PGRST112/PGRST111 when those are malformed, as PostgREST answers).
+    fn into_response(self) -> Response {
+        let mut status = if self.body.is_some() {
+            StatusCode::OK
+        } else {
+            StatusCode::NO_CONTENT
+        };
+        if let Some(text) = self.status {
+            match text
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok())
+            {
+                Some(custom) => status = custom,
+                None => {
+                    return ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "PGRST112",
+                        "response.status guc must be a valid status code",
+                    )
+                    .into_response()
+                }
+            }
+        }
+        let extra = match self.headers.as_deref().map(parse_guc_headers) {
+            None => Vec::new(),
+            Some(Some(headers)) => headers,
+            Some(None) => {
+                return ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "PGRST111",
+                    "response.headers guc must be a JSON array composed of objects with a single key and a string value",
+                )
+                .into_response()
+            }
+        };
+        let mut response = match self.body {
+            Some(json) => (status, json_response_body(json)).into_response(),
+            None => status.into_response(),
+        };
+        for (name, value) in extra {
+            response.headers_mut().append(name, value);
+        }
+        response
+    }
+}
+
+/// `[{"Name": "value"}, ...]`, PostgREST's format for `response.headers`.
+fn parse_guc_headers(text: &str) -> Option<Vec<(header::HeaderName, HeaderValue)>> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    value
+        .as_array()?
+        .iter()
+        .map(|item| {
+            let object = item.as_object().filter(|o| o.len() == 1)?;
+            let (name, value) = object.iter().next()?;
+            Some((
+                header::HeaderName::from_bytes(name.as_bytes()).ok()?,
+                HeaderValue::from_str(value.as_str()?).ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// BEGIN, setup, call, response settings, COMMIT in one pipelined round trip
+/// (tokio-postgres sends each request when its future is first polled, and `join5` polls
+/// them in order).
 async fn run(
     client: &deadpool_postgres::Object,
     request: &Request,
     returns_void: bool,
     call_sql: &CallSql,
-) -> Result<Option<String>, tokio_postgres::Error> {
+) -> Result<Outcome, tokio_postgres::Error> {
     let setup = client.prepare_cached(SETUP_SQL).await?;
+    let response_settings = client.prepare_cached(RESPONSE_SQL).await?;
     // One cached statement per role: PostgreSQL inlines simple SQL functions at planning
     // time, checking EXECUTE only then, so a generic plan made for service_role would let
     // anon run a function it may not call. The role in the text keeps the plans apart.
@@ -686,10 +832,11 @@ async fn run(
     } else {
         Vec::new()
     };
-    let (began, set, called, committed) = futures_util::future::join4(
+    let (began, set, called, settings, committed) = futures_util::future::join5(
         client.batch_execute(begin),
         client.query_one(&setup, &setup_params),
         client.query_opt(&call, &call_params),
+        client.query_one(&response_settings, &[]),
         client.batch_execute("commit"),
     )
     .await;
@@ -697,15 +844,22 @@ async fn run(
     began?;
     set?;
     let row = called?;
+    let settings = settings?;
     committed?;
-    if returns_void {
-        return Ok(None);
-    }
-    let json: Option<String> = match row {
-        Some(row) => row.try_get(0)?,
-        None => None,
+    let body = if returns_void {
+        None
+    } else {
+        let json: Option<String> = match row {
+            Some(row) => row.try_get(0)?,
+            None => None,
+        };
+        Some(json.unwrap_or_else(|| "null".to_string()))
     };
-    Ok(Some(json.unwrap_or_else(|| "null".to_string())))
+    Ok(Outcome {
+        body,
+        status: settings.try_get(0)?,
+        headers: settings.try_get(1)?,
+    })
 }
 
 fn cached(state: &AppState, function: &str) -> Option<Arc<[Overload]>> {
@@ -946,6 +1100,25 @@ mod tests {
         assert!(o.accepts(&keys(&["a", "b"])));
         assert!(!o.accepts(&keys(&["b"])));
         assert!(!o.accepts(&keys(&["a", "c"])));
+    }
+
+    #[test]
+    fn an_unreadable_pgrst_raise_is_pgrst121() {
+        let e = ApiError::raised("not json", Some(r#"{"status":429}"#));
+        assert_eq!(e.status, 500);
+        assert_eq!(e.body.code, "PGRST121");
+        let e = ApiError::raised(r#"{"code":"X","message":"m"}"#, Some(r#"{"status":429}"#));
+        assert_eq!(e.status, 429);
+        assert_eq!(e.body.message, "m");
+    }
+
+    #[test]
+    fn response_headers_follow_postgrest_format() {
+        let parsed = parse_guc_headers(r#"[{"Retry-After": "5"}, {"X-A": "b"}]"#).unwrap();
+        assert_eq!(parsed.len(), 2);
+        assert!(parse_guc_headers(r#"{"Retry-After": "5"}"#).is_none());
+        assert!(parse_guc_headers(r#"[{"A": "1", "B": "2"}]"#).is_none());
+        assert!(parse_guc_headers(r#"[{"A": 1}]"#).is_none());
     }
 
     #[test]
