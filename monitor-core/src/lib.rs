@@ -6,9 +6,13 @@
 //! The SQL in `migrations/` mirrors these rules; differential tests hold the two together.
 #![deny(missing_docs)]
 
+pub mod aggregate;
+pub mod derive;
 pub mod display;
 pub mod event;
+pub mod monitoring;
 pub mod record;
+pub mod rows;
 pub mod speed;
 pub mod stale;
 pub mod state_machine;

@@ -131,6 +131,27 @@ pub enum UploadSource {
 }
 
 impl UploadSource {
+    /// The source the app's item metadata implies: `isRecorded: true` means recorded, else
+    /// `isImported: true` means imported (JSON booleans only), else None. Used for
+    /// AsyncStorage items and `videos` rows; the SDK puts the answer in `begin.source`.
+    ///
+    /// ```
+    /// use monitor_core::UploadSource;
+    /// let m = serde_json::json!({"isImported": true});
+    /// assert_eq!(UploadSource::from_metadata(&m), Some(UploadSource::Imported));
+    /// assert_eq!(UploadSource::from_metadata(&serde_json::json!({})), None);
+    /// ```
+    pub fn from_metadata(metadata: &serde_json::Value) -> Option<UploadSource> {
+        let flag = |name: &str| metadata.get(name).and_then(|v| v.as_bool()) == Some(true);
+        if flag("isRecorded") {
+            Some(UploadSource::Recorded)
+        } else if flag("isImported") {
+            Some(UploadSource::Imported)
+        } else {
+            None
+        }
+    }
+
     /// The SQL/JSON spelling.
     pub fn as_str(self) -> &'static str {
         match self {

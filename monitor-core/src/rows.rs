@@ -1,0 +1,374 @@
+//! Rows of the app's existing tables (`profiles`, `videos`, `transcription_jobs`,
+//! `bug_reports`) exactly as the spec defines them.
+//!
+//! serde names are the SQL column names (snake_case): these types read `to_jsonb(row)` and
+//! PostgREST's table JSON unchanged. Every column the spec leaves nullable is an `Option`
+//! here, even `videos.file_path` (NOT NULL in the spec, but an empty or missing path is
+//! exactly what the Phase 1 derivation looks for). The text columns with a closed list of
+//! values in the spec's comments are enums; a value outside the list reads as `Other`
+//! (the columns have no CHECK, so old rows may hold anything) and is never lost silently
+//! by the aggregation: it sorts and counts as documented in [`crate::aggregate`].
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// One `profiles` row: who an upload or a bug belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// `auth.users.id`.
+    pub id: Uuid,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// First name.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Last name.
+    #[serde(default)]
+    pub last_name: Option<String>,
+    /// `en`, `fr`, `es` or `de`.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Row creation time.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last update time.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// One `videos` row: a video the app finished uploading (the Phase 1 source of truth).
+///
+/// ```
+/// use monitor_core::rows::VideoRow;
+/// let v: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1",
+///   "user_id":null,"title":"Demo","file_path":"https://x/storage/v1/object/public/videos/a.mov",
+///   "metadata":{"isRecorded":true},"created_at":"2026-11-24T09:00:00+00:00"}"#).unwrap();
+/// assert!(v.has_file());
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VideoRow {
+    /// Video id.
+    pub id: Uuid,
+    /// Owner.
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+    /// Title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Public Supabase Storage URL of the file.
+    #[serde(default)]
+    pub file_path: Option<String>,
+    /// Thumbnail URL.
+    #[serde(default)]
+    pub thumbnail_path: Option<String>,
+    /// 3–6 frames for the animated thumbnail.
+    #[serde(default)]
+    pub thumbnail_frames: Option<Vec<String>>,
+    /// Duration in seconds.
+    #[serde(default)]
+    pub duration: Option<i32>,
+    /// `{ isRecorded, isImported, orientation, width, height, chapterId, location,
+    /// uploadFailed }`.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// Insert time.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last update time.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+impl VideoRow {
+    /// Whether the file is stored: `file_path` present and not blank (SQL:
+    /// `coalesce(btrim(file_path), '') <> ''`).
+    pub fn has_file(&self) -> bool {
+        self.file_path
+            .as_deref()
+            .is_some_and(|p| !p.trim().is_empty())
+    }
+
+    /// Whether the app flagged the upload as failed: `metadata->>'uploadFailed' = 'true'`,
+    /// i.e. JSON `true` or the string `"true"`.
+    ///
+    /// ```
+    /// # use monitor_core::rows::VideoRow;
+    /// # let mut v: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1"}"#).unwrap();
+    /// v.metadata = Some(serde_json::json!({"uploadFailed": "true"}));
+    /// assert!(v.upload_failed());
+    /// ```
+    pub fn upload_failed(&self) -> bool {
+        match self.metadata.as_ref().and_then(|m| m.get("uploadFailed")) {
+            Some(serde_json::Value::Bool(flag)) => *flag,
+            Some(serde_json::Value::String(text)) => text == "true",
+            _ => false,
+        }
+    }
+}
+
+/// `transcription_jobs.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TranscriptionStatus {
+    /// Queued.
+    Pending,
+    /// AssemblyAI is working on it.
+    Processing,
+    /// Transcript stored.
+    Completed,
+    /// Gave up ("🔴 Échecs Transcription").
+    Failed,
+    /// Any other value found in the column.
+    #[serde(other)]
+    Other,
+}
+
+/// One `transcription_jobs` row.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptionJob {
+    /// Job id.
+    pub id: Uuid,
+    /// The transcribed video.
+    #[serde(default)]
+    pub video_id: Option<Uuid>,
+    /// Where the job is.
+    pub status: TranscriptionStatus,
+    /// The transcript.
+    #[serde(default)]
+    pub transcript_text: Option<String>,
+    /// Highlights `{ title, summary, importance, start_time }[]`.
+    #[serde(default)]
+    pub transcript_highlight: Option<serde_json::Value>,
+    /// Detected language.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// AssemblyAI's id, for polling.
+    #[serde(default)]
+    pub assembly_ai_id: Option<String>,
+    /// Why it failed.
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// Insert time.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last update time.
+    #[serde(default)]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// When it finished.
+    #[serde(default)]
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// `bug_reports.error_type`, with the list's icon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BugErrorType {
+    /// 💥
+    Crash,
+    /// 🌐 (also the "⚠️ Erreurs Réseau" tab)
+    Network,
+    /// 🎨
+    Ui,
+    /// 🔌
+    Api,
+    /// `other`, or any value outside the spec's list.
+    #[serde(other)]
+    Other,
+}
+
+impl BugErrorType {
+    /// The bug list's icon: 💥 crash, 🌐 network, 🔌 api, 🎨 ui, 🐛 anything else.
+    ///
+    /// ```
+    /// assert_eq!(monitor_core::rows::BugErrorType::Api.icon(), "🔌");
+    /// ```
+    pub fn icon(self) -> &'static str {
+        match self {
+            BugErrorType::Crash => "💥",
+            BugErrorType::Network => "🌐",
+            BugErrorType::Ui => "🎨",
+            BugErrorType::Api => "🔌",
+            BugErrorType::Other => "🐛",
+        }
+    }
+}
+
+/// `bug_reports.severity`; the derived order is the list's order (critical first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BugSeverity {
+    /// 🔥
+    Critical,
+    /// ⚠️
+    High,
+    /// ⚙️ (the column's default)
+    Medium,
+    /// ℹ️
+    Low,
+    /// Any value outside the spec's list: sorts after `low`, like SQL's `CASE` giving NULL.
+    #[serde(other)]
+    Other,
+}
+
+impl BugSeverity {
+    /// The spec's `CASE severity WHEN 'critical' THEN 1 ... END`: 1–4, None for anything
+    /// else (which PostgreSQL sorts last in ascending order).
+    pub fn rank(self) -> Option<u8> {
+        match self {
+            BugSeverity::Critical => Some(1),
+            BugSeverity::High => Some(2),
+            BugSeverity::Medium => Some(3),
+            BugSeverity::Low => Some(4),
+            BugSeverity::Other => None,
+        }
+    }
+
+    /// The badge: 🔥 critical, ⚠️ high, ⚙️ medium, ℹ️ low, ❔ other.
+    pub fn icon(self) -> &'static str {
+        match self {
+            BugSeverity::Critical => "🔥",
+            BugSeverity::High => "⚠️",
+            BugSeverity::Medium => "⚙️",
+            BugSeverity::Low => "ℹ️",
+            BugSeverity::Other => "❔",
+        }
+    }
+}
+
+/// `bug_reports.status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BugStatus {
+    /// 🆕 (the column's default)
+    New,
+    /// 🔍
+    Investigating,
+    /// ✅
+    Resolved,
+    /// Dismissed.
+    Ignored,
+    /// Any value outside the spec's list.
+    #[serde(other)]
+    Other,
+}
+
+/// One `bug_reports` row.
+///
+/// ```
+/// use monitor_core::rows::{BugReport, BugSeverity};
+/// let b: BugReport = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000b1",
+///   "error_message":"Upload failed","severity":"blocker","created_at":"2026-11-24T09:00:00Z"}"#).unwrap();
+/// assert_eq!(b.severity, Some(BugSeverity::Other));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BugReport {
+    /// Bug id.
+    pub id: Uuid,
+    /// Reporter (null once the profile is deleted).
+    #[serde(default)]
+    pub user_id: Option<Uuid>,
+    /// Reporter's email at report time.
+    #[serde(default)]
+    pub user_email: Option<String>,
+    /// Kind of error.
+    #[serde(default)]
+    pub error_type: Option<BugErrorType>,
+    /// The message (NOT NULL).
+    pub error_message: String,
+    /// Stack trace.
+    #[serde(default)]
+    pub error_stack: Option<String>,
+    /// Severity (default `medium`).
+    #[serde(default)]
+    pub severity: Option<BugSeverity>,
+    /// Triage status (default `new`).
+    #[serde(default)]
+    pub status: Option<BugStatus>,
+    /// Screen where it happened.
+    #[serde(default)]
+    pub screen_name: Option<String>,
+    /// Component where it happened.
+    #[serde(default)]
+    pub component_name: Option<String>,
+    /// What the user was doing.
+    #[serde(default)]
+    pub action: Option<String>,
+    /// App version.
+    #[serde(default)]
+    pub app_version: Option<String>,
+    /// Device facts.
+    #[serde(default)]
+    pub device_info: Option<serde_json::Value>,
+    /// Anything else.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Value>,
+    /// Report time.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_enum_values_read_as_other() {
+        let bug: BugReport = serde_json::from_value(serde_json::json!({
+            "id": "00000000-0000-4000-8000-0000000000b1",
+            "error_message": "x", "error_type": "storage", "status": "wontfix",
+            "severity": null
+        }))
+        .unwrap();
+        assert_eq!(bug.error_type, Some(BugErrorType::Other));
+        assert_eq!(bug.status, Some(BugStatus::Other));
+        assert_eq!(bug.severity, None);
+    }
+
+    #[test]
+    fn severities_sort_critical_first_and_unknown_last() {
+        let mut all = [
+            BugSeverity::Other,
+            BugSeverity::Low,
+            BugSeverity::Critical,
+            BugSeverity::Medium,
+            BugSeverity::High,
+        ];
+        all.sort();
+        assert_eq!(all[0], BugSeverity::Critical);
+        assert_eq!(all[4], BugSeverity::Other);
+        assert_eq!(BugSeverity::Other.rank(), None);
+    }
+
+    #[test]
+    fn a_blank_file_path_is_no_file() {
+        let mut video: VideoRow = serde_json::from_value(
+            serde_json::json!({"id": "00000000-0000-4000-8000-0000000000f1"}),
+        )
+        .unwrap();
+        assert!(!video.has_file());
+        video.file_path = Some("  ".into());
+        assert!(!video.has_file());
+        video.file_path = Some("videos/a.mov".into());
+        assert!(video.has_file());
+    }
+
+    #[test]
+    fn only_a_true_upload_failed_flag_counts() {
+        let mut video: VideoRow = serde_json::from_value(
+            serde_json::json!({"id": "00000000-0000-4000-8000-0000000000f1"}),
+        )
+        .unwrap();
+        for (flag, failed) in [
+            (serde_json::json!(true), true),
+            (serde_json::json!("true"), true),
+            (serde_json::json!(false), false),
+            (serde_json::json!("TRUE"), false),
+            (serde_json::json!(1), false),
+        ] {
+            video.metadata = Some(serde_json::json!({ "uploadFailed": flag }));
+            assert_eq!(video.upload_failed(), failed);
+        }
+    }
+}
