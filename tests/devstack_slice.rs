@@ -307,3 +307,32 @@ async fn dropping_a_stack_stops_its_server_and_removes_its_files() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_target_over_the_stack_creates_users_whose_tokens_work() {
+    let target = upload_monitor::devstack::SupabaseTarget::from_shared(stack());
+    assert_eq!(target.api_url(), stack().api_url());
+    let user = target
+        .create_user(&NewUser::new(unique_email("target")))
+        .await
+        .unwrap();
+    let response = rpc(
+        target.api_url(),
+        "monitor_api_version",
+        target.anon_key(),
+        Some(&user.access_token),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(response.status, 200);
+    let db = target.connect().await.unwrap();
+    let email: String = db
+        .query_one(
+            "select email from public.profiles where id = $1",
+            &[&user.id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(email, user.email);
+}

@@ -101,7 +101,8 @@ impl Cluster {
                 }
             }
         }
-        Err(last_error.unwrap_or_else(|| DevStackError::Gateway("no port tried".into())))
+        // PORT_ATTEMPTS > 0, so an error was recorded; the fallback only satisfies the types.
+        Err(last_error.unwrap_or_else(|| DevStackError::Config("no port was tried".into())))
     }
 
     fn try_port(

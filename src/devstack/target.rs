@@ -118,9 +118,14 @@ impl SupabaseTarget {
             Some(target) => Ok(target),
             None => {
                 let stack = DevStack::try_shared().map_err(|m| DevStackError::Gateway(m.into()))?;
-                Ok(Self::with_backing(stack, Backing::Shared(stack)))
+                Ok(Self::from_shared(stack))
             }
         }
+    }
+
+    /// A target over the process-wide shared stack (or any stack that lives forever).
+    pub fn from_shared(stack: &'static DevStack) -> Self {
+        Self::with_backing(stack, Backing::Shared(stack))
     }
 
     /// A target over a stack it now owns.
