@@ -186,7 +186,7 @@ pub fn top_errors(bugs: &[BugReport], now: DateTime<Utc>) -> Vec<ErrorSummary> {
     let mut groups: HashMap<&str, (i64, HashSet<Uuid>)> = HashMap::new();
     let mut total = 0_i64;
     for bug in bugs {
-        if !bug.created_at.is_some_and(|at| at >= since) {
+        if bug.created_at.is_none_or(|at| at < since) {
             continue;
         }
         total += 1;

@@ -20,10 +20,12 @@ use crate::stale::{is_stale, STALE_AFTER};
 use crate::status::{UploadSource, UploadStage, UploadStatus};
 
 /// Where an item's status comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemOrigin {
-    /// Reported by the SDK: an `upload_queue` row (spec Phase 2).
+    /// Reported by the SDK: an `upload_queue` row (spec Phase 2); the default when the
+    /// JSON does not say (the spec's own shape has no `origin`).
+    #[default]
     UploadQueue,
     /// Derived from a `videos` row for apps that do not report yet (spec Phase 1).
     Videos,
@@ -119,6 +121,7 @@ pub struct UploadMonitorItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcription_status: Option<TranscriptionStatus>,
     /// Added: reported (`upload_queue`) or derived (`videos`).
+    #[serde(default)]
     pub origin: ItemOrigin,
 }
 
