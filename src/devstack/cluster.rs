@@ -171,10 +171,16 @@ impl Cluster {
 
     /// Stops the server and removes the files; waits until both are done.
     pub(crate) fn stop(&mut self) {
-        if let Some((mut watcher, stdin)) = self.watcher.take() {
-            drop(stdin);
-            if let Err(e) = watcher.wait() {
-                tracing::warn!(error = %e, "dev stack watcher did not finish");
+        match self.watcher.take() {
+            Some((mut watcher, stdin)) => {
+                drop(stdin);
+                if let Err(e) = watcher.wait() {
+                    tracing::warn!(error = %e, "dev stack watcher did not finish");
+                }
+            }
+            // The watcher never started (start-up failed first): clean up here.
+            None => {
+                let _ = std::fs::remove_dir_all(&self.dir);
             }
         }
         if let Some(mut postmaster) = self.postmaster.take() {
@@ -203,8 +209,10 @@ fn spawn_watcher(
     data_dir: &Path,
     user: Option<RunAs>,
 ) -> Result<(Child, ChildStdin), DevStackError> {
-    let mut command = Command::new("sh");
+    let mut command = Command::new("/bin/sh");
     command
+        // `cat` and `rm` from the system, whatever PATH the caller runs with.
+        .env("PATH", "/usr/bin:/bin")
         .arg("-c")
         .arg(r#"cat >/dev/null; "$0" stop -D "$1" -m immediate -s >/dev/null 2>&1; rm -rf "$2""#)
         .arg(bins.pg_ctl())
