@@ -1,0 +1,214 @@
+//! Measures `report_upload_events` ingest throughput over HTTP through the dev stack: many
+//! concurrent uploads, each of its own user (a real JWT), posting batches of progress events
+//! as a flushing SDK would, from `begin` to `complete`.
+//!
+//! ```text
+//! cargo run --release --example ingest_bench
+//! cargo run --release --example ingest_bench -- --uploads 200 --batch 100 --seconds 20
+//! ```
+//!
+//! Prints events/s (applied events over the measured window) and the per-batch latency
+//! percentiles. The first `--warmup` seconds are run but not measured (pool and plan caches).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{json, Value};
+use upload_monitor::devstack::{DevStack, NewUser};
+use uuid::Uuid;
+
+#[derive(Parser)]
+struct Args {
+    /// Uploads in flight at once (one user and one HTTP request in flight each).
+    #[arg(long, default_value_t = 200)]
+    uploads: usize,
+    /// Events per batch (the SDK's flush size under load).
+    #[arg(long, default_value_t = 100)]
+    batch: usize,
+    /// Batches per upload, begin to complete; then the device starts its next upload.
+    #[arg(long, default_value_t = 10)]
+    batches_per_upload: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    /// Unmeasured seconds first.
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Seed of the simulated speeds (printed, so a run can be repeated).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// One device's numbers over the measured window.
+#[derive(Default)]
+struct DeviceStats {
+    latencies: Vec<Duration>,
+    applied: u64,
+    other: u64,
+    errors: u64,
+}
+
+/// A 100 MB video: big enough that 1,000 progress events each move the bytes forward.
+const FILE_SIZE: i64 = 100 * 1024 * 1024;
+
+/// The events of one upload's `index`-th batch (of `total`): a begin first, a complete last,
+/// progress in between, bytes and percent growing with `seq`.
+fn batch_events(
+    upload: Uuid,
+    local_id: &str,
+    index: usize,
+    total: usize,
+    size: usize,
+    rng: &mut fastrand::Rng,
+) -> Value {
+    let last_seq = (total * size) as i64;
+    let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let events: Vec<Value> = (0..size)
+        .map(|k| {
+            let seq = (index * size + k + 1) as i64;
+            let base = json!({
+                "id": Uuid::now_v7(), "upload_id": upload, "seq": seq, "at": at,
+            });
+            let mut event = base.as_object().cloned().unwrap_or_default();
+            let fields = if seq == 1 {
+                json!({"kind": "begin", "local_id": local_id, "filename": format!("{local_id}.mov"),
+                       "video_title": "Benchmark", "file_size": FILE_SIZE, "source": "recorded",
+                       "metadata": {"duration": 93.4, "isRecorded": true},
+                       "device": {"platform": "ios", "os_version": "18.1", "app_version": "3.2.0"}})
+            } else if seq == last_seq {
+                json!({"kind": "complete"})
+            } else {
+                let bytes = FILE_SIZE * seq / last_seq;
+                json!({"kind": "progress", "bytes_sent": bytes, "progress": bytes * 100 / FILE_SIZE,
+                       "upload_speed": (rng.f64() * 8.0 * 100.0).round() / 100.0})
+            };
+            if let Some(fields) = fields.as_object() {
+                event.extend(fields.clone());
+            }
+            Value::Object(event)
+        })
+        .collect();
+    json!({ "events": events })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    println!(
+        "ingest_bench: {} uploads, {} events/batch, {} batches/upload, {}s (+{}s warm-up), seed {seed}",
+        args.uploads, args.batch, args.batches_per_upload, args.seconds, args.warmup
+    );
+
+    let started = Instant::now();
+    let stack = Arc::new(DevStack::start().await?);
+    println!(
+        "dev stack ready in {:.2}s at {}",
+        started.elapsed().as_secs_f64(),
+        stack.api_url()
+    );
+    let mut tokens = Vec::with_capacity(args.uploads);
+    for device in 0..args.uploads {
+        let user = stack
+            .create_user(&NewUser::new(format!("bench-{device}@example.test")))
+            .await?;
+        tokens.push(user.access_token);
+    }
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.uploads)
+        .build()?;
+    let url = format!("{}/rest/v1/rpc/report_upload_events", stack.api_url());
+    let begin = Instant::now();
+    let measure_from = begin + Duration::from_secs(args.warmup);
+    let deadline = measure_from + Duration::from_secs(args.seconds);
+
+    let devices: Vec<_> = tokens
+        .into_iter()
+        .enumerate()
+        .map(|(device, token)| {
+            let (client, url, key) = (client.clone(), url.clone(), stack.anon_key().to_string());
+            let (size, total) = (args.batch, args.batches_per_upload);
+            let mut rng = fastrand::Rng::with_seed(seed.wrapping_add(device as u64));
+            tokio::spawn(async move {
+                let mut stats = DeviceStats::default();
+                let mut upload_number = 0usize;
+                'uploads: loop {
+                    upload_number += 1;
+                    let upload = Uuid::now_v7();
+                    let local_id = format!("bench_{device}_{upload_number}");
+                    for index in 0..total {
+                        if Instant::now() >= deadline {
+                            break 'uploads;
+                        }
+                        let body = batch_events(upload, &local_id, index, total, size, &mut rng);
+                        let sent = Instant::now();
+                        let response = client
+                            .post(&url)
+                            .header("apikey", &key)
+                            .bearer_auth(&token)
+                            .json(&body)
+                            .send()
+                            .await;
+                        let answer: Option<Value> = match response {
+                            Ok(r) if r.status().is_success() => r.json().await.ok(),
+                            _ => None,
+                        };
+                        let done = Instant::now();
+                        if sent < measure_from || done > deadline {
+                            continue;
+                        }
+                        stats.latencies.push(done - sent);
+                        match answer {
+                            Some(answer) => {
+                                for verdict in answer["results"].as_array().into_iter().flatten() {
+                                    if verdict["outcome"] == "applied" {
+                                        stats.applied += 1;
+                                    } else {
+                                        stats.other += 1;
+                                    }
+                                }
+                            }
+                            None => stats.errors += 1,
+                        }
+                    }
+                }
+                stats
+            })
+        })
+        .collect();
+
+    let mut latencies = Vec::new();
+    let (mut applied, mut other, mut errors) = (0u64, 0u64, 0u64);
+    for device in devices {
+        let stats = device.await?;
+        latencies.extend(stats.latencies);
+        applied += stats.applied;
+        other += stats.other;
+        errors += stats.errors;
+    }
+    latencies.sort();
+    let window = args.seconds as f64;
+    println!(
+        "batches: {} ({} failed requests); events applied: {applied}, not applied: {other}",
+        latencies.len(),
+        errors
+    );
+    println!("throughput: {:.0} events/s", applied as f64 / window);
+    println!(
+        "batch latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 100.0).as_secs_f64() * 1e3
+    );
+    Ok(())
+}
