@@ -87,6 +87,51 @@ grant execute on function private.json_absent(jsonb),
   to authenticated, service_role;
 
 -- ---------------------------------------------------------------------------------------------
+-- Realtime broadcast of applied batches
+-- ---------------------------------------------------------------------------------------------
+
+-- Broadcasts one batch's summary to the private admin topic where Supabase Realtime exists.
+-- SECURITY DEFINER: users cannot insert into realtime.messages themselves (they could forge
+-- messages on the admin topic); they reach it only through report_upload_events. Never
+-- raises: realtime is a convenience, the batch is what matters.
+create or replace function private.broadcast_uploads_changed(payload jsonb)
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if to_regprocedure('realtime.send(jsonb,text,text,boolean)') is not null then
+    perform realtime.send(payload, 'uploads_changed', 'upload_monitor:admin', true);
+  end if;
+exception when others then
+  raise log 'broadcast_uploads_changed: %', sqlerrm;
+end;
+$$;
+revoke all on function private.broadcast_uploads_changed(jsonb) from public;
+grant execute on function private.broadcast_uploads_changed(jsonb) to authenticated, service_role;
+
+-- Admins may join the private topic (Realtime authorizes a private channel by selecting from
+-- realtime.messages with realtime.topic() set). Guarded: without Realtime, or without the
+-- right to add policies there, the migration goes on.
+do $$
+begin
+  if to_regclass('realtime.messages') is not null
+     and to_regproc('realtime.topic') is not null
+     and not exists (select 1 from pg_policies
+                     where schemaname = 'realtime' and tablename = 'messages'
+                       and policyname = 'upload_monitor: admins receive upload broadcasts') then
+    create policy "upload_monitor: admins receive upload broadcasts"
+      on realtime.messages for select to authenticated
+      using ((select realtime.topic()) = 'upload_monitor:admin'
+             and (select private.is_admin()));
+  end if;
+exception when others then
+  raise notice 'realtime policy not created: %', sqlerrm;
+end
+$$;
+
+-- ---------------------------------------------------------------------------------------------
 -- The ingest function
 -- ---------------------------------------------------------------------------------------------
 
@@ -688,18 +733,10 @@ begin
       'uploads', to_jsonb(v_touched[1:c_notify_max_ids]),
       'more_uploads', greatest(cardinality(v_touched) - c_notify_max_ids, 0),
       'at', now())::text);
-    if to_regprocedure('realtime.send(jsonb,text,text,boolean)') is not null then
-      begin
-        perform realtime.send(
-          jsonb_build_object('applied', v_applied,
-                             'uploads', to_jsonb(v_touched[1:c_notify_max_ids]),
-                             'at', now()),
-          'uploads_changed', 'upload_monitor:admin', true);
-      exception when others then
-        -- Realtime is a convenience; the batch is what matters.
-        raise log 'report_upload_events: realtime.send failed: %', sqlerrm;
-      end;
-    end if;
+    perform private.broadcast_uploads_changed(jsonb_build_object(
+      'applied', v_applied,
+      'uploads', to_jsonb(v_touched[1:c_notify_max_ids]),
+      'at', now()));
   end if;
 
   select coalesce((select s.min_progress_interval_ms from public.monitor_settings s limit 1), 1000)
