@@ -278,13 +278,6 @@ begin
     into v_event_ids
   from jsonb_array_elements(events) with ordinality as t(e, ord);
 
-  -- Uploads in order of first appearance: the order their events are applied in.
-  select array_agg(f.upload_id order by f.first_pos)
-    into v_group_order
-  from (select (t.e ->> 'upload_id')::uuid as upload_id, min(t.ord) as first_pos
-        from jsonb_array_elements(events) with ordinality as t(e, ord)
-        group by 1) as f;
-
   -- One batch per user at a time: a batch replayed while the first copy is still running
   -- (client timeout) then sees the first copy's effects and answers `duplicate`, instead of
   -- racing it on the same upload ids.
@@ -293,7 +286,9 @@ begin
   -- Lock the caller's uploads of this batch, in id order so two batches cannot deadlock, so
   -- that mark_stale_uploads or an admin's retry request cannot be lost between read and write.
   perform 1 from (select q.id from public.upload_queue q
-                  where q.id = any(v_group_order) and q.user_id = v_uid
+                  where q.id in (select (t.e ->> 'upload_id')::uuid
+                                 from jsonb_array_elements(events) as t(e))
+                    and q.user_id = v_uid
                   order by q.id
                   for update) as locked;
 
@@ -301,6 +296,19 @@ begin
   select coalesce(array_agg(ue.id), '{}') into v_known
   from public.upload_events ue
   where ue.id = any(v_event_ids);
+
+  -- Uploads in the order their events are applied: by the position of the upload's first
+  -- event that is not a duplicate (event.rs "Batches"); uploads with only duplicates last
+  -- but in the same deterministic order, so the cursor below and the loop agree.
+  select array_agg(grp.upload_id order by grp.pos)
+    into v_group_order
+  from (select d.upload_id,
+               coalesce(min(d.ord) filter (where not d.dup), min(d.ord)) as pos
+        from (select t.ord, (t.e ->> 'upload_id')::uuid as upload_id,
+                     ((t.e ->> 'id')::uuid = any(v_known)
+                      or row_number() over (partition by (t.e ->> 'id')::uuid order by t.ord) > 1) as dup
+              from jsonb_array_elements(events) with ordinality as t(e, ord)) as d
+        group by d.upload_id) as grp;
 
   v_out := array_fill(null::text, array[v_n]);
   v_reason := array_fill(null::text, array[v_n]);
@@ -324,13 +332,18 @@ begin
              t.e ->> 'kind' as kind
       from jsonb_array_elements(events) with ordinality as t(e, ord)
     ),
-    checked as (
+    deduped as (
       select raw.*,
-             -- Groups run in order of their upload's first appearance (as v_group_order).
-             min(raw.ord) over (partition by raw.upload_id) as group_pos,
              -- Known (logged) ids, and every copy of an id after its first in input order.
              (raw.id = any(v_known)
-              or row_number() over (partition by raw.id order by raw.ord) > 1) as dup,
+              or row_number() over (partition by raw.id order by raw.ord) > 1) as dup
+      from raw
+    ),
+    checked as (
+      select raw.*,
+             -- The same order as v_group_order.
+             coalesce(min(raw.ord) filter (where not raw.dup) over (partition by raw.upload_id),
+                      min(raw.ord) over (partition by raw.upload_id)) as group_pos,
              -- coalesce: a missing field makes a comparison null, and null is not ok.
              coalesce(raw.seq >= 1
               and jsonb_typeof(raw.e -> 'at') = 'string'
@@ -378,7 +391,7 @@ begin
                 when 'retry' then true
                 else false
               end, false) as ok
-      from raw
+      from deduped as raw
     ),
     typed as (
       select c.ord, c.id, c.upload_id, c.seq, c.kind, c.dup, c.ok, c.group_pos,

@@ -61,7 +61,7 @@ create function pg_temp.verdicts(res jsonb) returns text language sql immutable 
 create function pg_temp.report(variadic evs jsonb[]) returns text language sql as $$
   select pg_temp.verdicts(public.report_upload_events(to_jsonb(evs))) $$;
 
-select plan(36);
+select plan(37);
 
 select pg_temp.login('A');
 
@@ -183,6 +183,17 @@ select is(pg_temp.report(
   pg_temp.ev(54, 4, 5, 'progress', '{"bytes_sent":400,"progress":40}'),
   pg_temp.ev(55, 4, 5, 'progress', '{"bytes_sent":500,"progress":50}')),
   'applied,superseded', 'two events with one seq: first come, the second superseded');
+
+-- Uploads run in the order of their first non-duplicate event: upload 11's first event is a
+-- copy of event 100 (upload 10's begin), so upload 12's begin runs before upload 11's and
+-- wins the shared local_id.
+select is(pg_temp.report(
+  pg_temp.ev(100, 10, 1, 'begin', '{"local_id":"first","filename":"a.mp4"}'),
+  pg_temp.ev(100, 11, 2, 'progress', '{"bytes_sent":1,"progress":1}'),
+  pg_temp.ev(101, 12, 1, 'begin', '{"local_id":"shared","filename":"b.mp4"}'),
+  pg_temp.ev(102, 11, 1, 'begin', '{"local_id":"shared","filename":"c.mp4"}')),
+  'applied,duplicate,applied,rejected:local_id_conflict',
+  'a duplicate does not give its upload an earlier turn');
 
 -- the log keep rule
 select is(pg_temp.report(pg_temp.begin_ev(60, 6),
