@@ -18,7 +18,14 @@ begin
       error_message = format('No report from the device for %s: marked stale by the server',
                              older_than),
       completed_at = now()
-    where q.status in ('pending', 'uploading')
+    where q.id in (select s.id from public.upload_queue s
+                   where s.status in ('pending', 'uploading')
+                     and s.updated_at < now() - older_than
+                   -- Rows locked in id order, as report_upload_events locks them: the
+                   -- sweep and an ingest never deadlock.
+                   order by s.id
+                   for update)
+      and q.status in ('pending', 'uploading')
       and q.updated_at < now() - older_than
     returning q.id, q.user_id, q.last_seq, q.stage, q.progress, q.bytes_sent, q.upload_speed,
               q.error_code, q.error_message
