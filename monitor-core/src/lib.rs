@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod async_storage;
 pub mod derive;
 pub mod display;
 pub mod event;
