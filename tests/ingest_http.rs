@@ -1,12 +1,14 @@
 //! `report_upload_events` over real HTTP through the dev stack, as the SDK calls it: a user's
 //! token posts a batch and gets one typed verdict per event; a malformed batch is a 400 that
-//! leaves nothing behind.
+//! leaves nothing behind; an applied batch is announced by one `pg_notify`.
 
 mod common;
 
 use common::{rpc, stack, unique_email};
 use monitor_core::{EventOutcome, IngestResponse, RejectReason};
 use serde_json::json;
+use std::time::Duration;
+use tokio_postgres::{AsyncMessage, NoTls};
 use upload_monitor::devstack::NewUser;
 use uuid::Uuid;
 
@@ -169,4 +171,80 @@ async fn a_malformed_batch_is_a_400_and_leaves_nothing_behind() {
         count, 0,
         "the valid begin before the bad element was not kept"
     );
+}
+
+#[tokio::test]
+async fn an_applied_batch_sends_one_notification_naming_its_uploads() {
+    let stack = stack();
+    // A listening connection of our own: the notifications arrive on its connection task.
+    let (listener, mut connection) = tokio_postgres::connect(stack.db_url(), NoTls)
+        .await
+        .expect("a listening connection");
+    let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+            if let AsyncMessage::Notification(n) = message {
+                let _ = sender.send((n.channel().to_string(), n.payload().to_string()));
+            }
+        }
+    });
+    listener
+        .batch_execute("listen upload_monitor")
+        .await
+        .expect("listen");
+
+    let user = stack
+        .create_user(&NewUser::new(unique_email("notify")))
+        .await
+        .expect("a user");
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    let batch = json!([
+        event(
+            first,
+            1,
+            "begin",
+            json!({"local_id": format!("n_{first}"), "filename": "a.mov"})
+        ),
+        event(
+            second,
+            1,
+            "begin",
+            json!({"local_id": format!("n_{second}"), "filename": "b.mov"})
+        ),
+        event(
+            first,
+            2,
+            "progress",
+            json!({"bytes_sent": 1, "progress": 1})
+        ),
+    ]);
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": batch }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+
+    // Other tests share the stack: wait for the notification that names this batch's uploads.
+    let ours = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let (channel, payload) = notifications.recv().await.expect("the listener runs");
+            let payload: serde_json::Value =
+                serde_json::from_str(&payload).expect("a JSON payload");
+            if payload["uploads"]
+                .as_array()
+                .is_some_and(|ids| ids.iter().any(|id| id == &json!(first)))
+            {
+                return (channel, payload);
+            }
+        }
+    })
+    .await
+    .expect("a notification within 10 s");
+    assert_eq!(ours.0, "upload_monitor");
+    assert_eq!(ours.1["applied"], 3, "one notification for the whole batch");
+    assert_eq!(ours.1["uploads"], json!([first, second]));
 }
