@@ -1,0 +1,804 @@
+//! The reporter's logic in plain Rust: validation, coalescing, the outbox and the flusher
+//! task wired together. The uniffi layer (`reporter.rs`) only converts types and delegates.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use monitor_core::{EventPayload, UploadEvent, UploadSource, UploadStage, UploadStatus};
+use serde::Deserialize;
+use tokio::sync::{watch, Notify};
+use uuid::Uuid;
+
+use crate::clock::SdkClock;
+use crate::error::SdkError;
+use crate::flusher;
+use crate::foreign::{LogLevel, ReporterLogger, TokenProvider};
+use crate::outbox::{Caps, Enqueued, Outbox, OutboxStats, UploadChange, UploadRow};
+use crate::policy::FlushPolicy;
+use crate::rate_limit::{Admission, ProgressLimiter};
+use crate::uploads::{validate, CoalescedProgress, Tracked, Uploads};
+
+/// The `error_code` of a failure reported for an upload a killed process left running.
+pub const INTERRUPTED_ERROR_CODE: &str = "interrupted";
+
+/// Where and how to report.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// `SUPABASE_URL` (e.g. `https://xyz.supabase.co` or `http://127.0.0.1:54321`).
+    pub supabase_url: String,
+    /// The project's anon key (`apikey` header).
+    pub anon_key: String,
+    /// The SQLite file of the outbox.
+    pub database_path: PathBuf,
+    /// Limits.
+    pub policy: FlushPolicy,
+}
+
+/// What `begin_upload` needs (the spec's `createUploadQueueRecord` arguments plus the app's
+/// queue id).
+#[derive(Debug, Clone, Default)]
+pub struct NewUpload {
+    /// The app's queue id (`ImportVideoItem.id`).
+    pub local_id: String,
+    /// Video title.
+    pub title: Option<String>,
+    /// File name.
+    pub filename: String,
+    /// Size in bytes.
+    pub file_size: Option<u64>,
+    /// Recorded or imported; derived from `metadata.isRecorded`/`isImported` when None.
+    pub source: Option<UploadSource>,
+    /// The item's metadata as JSON text (an object), when any.
+    pub metadata_json: Option<String>,
+    /// The video's local path (`ImportVideoItem.uri`), when known.
+    pub uri: Option<String>,
+}
+
+/// A snapshot for `health()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// The outbox's figures.
+    pub outbox: OutboxStats,
+    /// Age of the oldest unsent event.
+    pub oldest_pending_age: Option<Duration>,
+    /// Uploads holding progress not yet written.
+    pub coalesced_progress: u64,
+    /// Whether the app says the device is online.
+    pub online: bool,
+    /// The progress interval in force (the server's pace or the device's floor).
+    pub progress_interval: Duration,
+}
+
+/// An admin's request to retry one of this user's uploads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct RetryRequest {
+    /// The upload.
+    pub upload_id: Uuid,
+    /// The app's queue id.
+    pub local_id: Option<String>,
+    /// When the admin asked (RFC 3339).
+    pub retry_requested_at: String,
+    /// Attempts used so far.
+    pub retry_count: i32,
+}
+
+/// In-memory state behind one lock: uploads and the limiter.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) uploads: Uploads,
+    pub(crate) limiter: ProgressLimiter,
+}
+
+/// What the reporter and its flusher task share.
+pub(crate) struct Shared {
+    // Lock order: `state` before `outbox`, always.
+    pub(crate) state: Mutex<State>,
+    pub(crate) outbox: Mutex<Outbox>,
+    pub(crate) wake: Notify,
+    pub(crate) online: AtomicBool,
+    pub(crate) shut: AtomicBool,
+    /// Set by `set_online(true)`: try now, whatever the backoff said.
+    pub(crate) retry_now: AtomicBool,
+    /// Bumped after every change of the outbox's contents by the flusher.
+    pub(crate) settled: watch::Sender<u64>,
+    pub(crate) has_coalesced: AtomicBool,
+    pub(crate) policy: FlushPolicy,
+    pub(crate) clock: SdkClock,
+    pub(crate) token: Arc<dyn TokenProvider>,
+    pub(crate) logger: Option<Arc<dyn ReporterLogger>>,
+    pub(crate) rpc_base: String,
+    pub(crate) anon_key: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) interval_ms: AtomicU64,
+}
+
+/// Locks a mutex, taking the data even if a caught panic poisoned it: every change to the
+/// guarded state is completed before anything that may panic (the foreign logger) runs.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn log(&self, level: LogLevel, message: impl Into<String>) {
+        let message = message.into();
+        match level {
+            LogLevel::Debug => tracing::debug!("{message}"),
+            LogLevel::Info => tracing::info!("{message}"),
+            LogLevel::Warn => tracing::warn!("{message}"),
+            LogLevel::Error => tracing::error!("{message}"),
+        }
+        if let Some(logger) = &self.logger {
+            logger.log(level, message);
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        Utc::now().timestamp_millis()
+    }
+
+    /// Validates `payloads` one after the other against `upload`'s record, stores them and
+    /// the record in one transaction, and only then updates the memory.
+    fn commit(
+        &self,
+        state: &mut State,
+        upload: Uuid,
+        payloads: Vec<EventPayload>,
+        uri: Option<&str>,
+    ) -> Result<Enqueued, SdkError> {
+        let tracked = state.uploads.get_mut(&upload)?;
+        let mut record = tracked.record.clone();
+        let mut events = Vec::with_capacity(payloads.len());
+        for payload in payloads {
+            let event = UploadEvent {
+                id: Uuid::now_v7(),
+                upload_id: upload,
+                seq: record.last_seq + 1,
+                at: Utc::now(),
+                payload,
+            };
+            record = validate(Some(&record), &event)?;
+            events.push(event);
+        }
+        let outcome = lock(&self.outbox).enqueue(
+            UploadChange {
+                record: &record,
+                uri,
+                metadata_json: None,
+            },
+            &events,
+            self.now_ms(),
+        )?;
+        if outcome == Enqueued::Stored {
+            tracked.record = record;
+        }
+        self.wake.notify_one();
+        Ok(outcome)
+    }
+
+    /// Writes coalesced progress: all of it when `force`, else what the limiter lets
+    /// through. Returns whether some is still waiting.
+    pub(crate) fn persist_coalesced(&self, force: bool) -> Result<bool, SdkError> {
+        if !force && !self.has_coalesced.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        let mut state = lock(&self.state);
+        let now = self.clock.elapsed();
+        let mut waiting = false;
+        for upload in state.uploads.with_coalesced() {
+            let Ok(tracked) = state.uploads.get_mut(&upload) else {
+                continue;
+            };
+            let Some(progress) = tracked.coalesced else {
+                continue;
+            };
+            let since = tracked.last_progress_write.map(|t| now.saturating_sub(t));
+            let last_written = tracked.record.progress;
+            let admitted = force
+                || state
+                    .limiter
+                    .admit(upload, last_written, progress.progress, since)
+                    == Admission::WriteNow;
+            if !admitted {
+                waiting = true;
+                continue;
+            }
+            let result = self.commit(&mut state, upload, vec![progress.payload()], None);
+            if let Ok(tracked) = state.uploads.get_mut(&upload) {
+                tracked.coalesced = None;
+                tracked.last_progress_write = Some(now);
+            }
+            if let Err(error) = result {
+                // Stale by now (the upload moved on): the newer event covers it.
+                self.log(LogLevel::Debug, format!("coalesced progress not written: {error}"));
+            }
+        }
+        self.has_coalesced.store(waiting, Ordering::Relaxed);
+        Ok(waiting)
+    }
+
+    /// The progress interval the server asked for in its last answer.
+    pub(crate) fn set_server_interval(&self, ms: u64) {
+        if self.interval_ms.swap(ms, Ordering::Relaxed) != ms {
+            let interval = self.policy.progress_interval(ms);
+            lock(&self.state).limiter.set_interval(interval);
+            self.log(
+                LogLevel::Info,
+                format!("server pace: one progress per {} ms", interval.as_millis()),
+            );
+        }
+    }
+}
+
+/// The upload reporter, in plain Rust.
+pub struct Engine {
+    shared: Arc<Shared>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    handle: tokio::runtime::Handle,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("rpc_base", &self.shared.rpc_base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens the outbox, loads the uploads and starts the flusher (online).
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::InvalidArgument`] for an unusable URL, [`SdkError::Storage`] when the
+    /// database cannot be opened.
+    pub fn open(
+        config: EngineConfig,
+        token: Arc<dyn TokenProvider>,
+        logger: Option<Arc<dyn ReporterLogger>>,
+    ) -> Result<Engine, SdkError> {
+        Self::open_with_clock(config, token, logger, SdkClock::real())
+    }
+
+    /// [`Engine::open`] with a given clock (simulations drive a manual one).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::open`].
+    pub fn open_with_clock(
+        config: EngineConfig,
+        token: Arc<dyn TokenProvider>,
+        logger: Option<Arc<dyn ReporterLogger>>,
+        clock: SdkClock,
+    ) -> Result<Engine, SdkError> {
+        let base = config.supabase_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SdkError::InvalidArgument(format!(
+                "supabase_url must start with http:// or https://, got {base:?}"
+            )));
+        }
+        if config.policy.batch_max_events == 0 {
+            return Err(SdkError::InvalidArgument("batch size must be at least 1".into()));
+        }
+        let policy = config.policy;
+        let outbox = Outbox::open(
+            &config.database_path,
+            Caps {
+                max_events: policy.max_pending_events,
+                max_bytes: policy.max_pending_bytes,
+            },
+        )?;
+        let uploads = Uploads::from_records(outbox.load_records()?);
+        let http = reqwest::Client::builder()
+            .timeout(policy.request_timeout)
+            .build()
+            .map_err(|e| SdkError::Network(format!("HTTP client: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("monitor-sdk")
+            .enable_all()
+            .build()
+            .map_err(|e| SdkError::Internal(format!("runtime: {e}")))?;
+        let limiter = ProgressLimiter::new(policy.progress_interval(0), clock.clone());
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State { uploads, limiter }),
+            outbox: Mutex::new(outbox),
+            wake: Notify::new(),
+            online: AtomicBool::new(true),
+            shut: AtomicBool::new(false),
+            retry_now: AtomicBool::new(false),
+            settled: watch::Sender::new(0),
+            has_coalesced: AtomicBool::new(false),
+            policy,
+            clock,
+            token,
+            logger,
+            rpc_base: format!("{base}/rest/v1/rpc"),
+            anon_key: config.anon_key,
+            http,
+            interval_ms: AtomicU64::new(0),
+        });
+        let handle = runtime.handle().clone();
+        runtime.spawn(flusher::run(shared.clone()));
+        Ok(Engine {
+            shared,
+            runtime: Mutex::new(Some(runtime)),
+            handle,
+        })
+    }
+
+    fn live(&self) -> Result<(), SdkError> {
+        if self.shared.shut.load(Ordering::Relaxed) {
+            Err(SdkError::ShutDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records a new upload and returns its id (UUIDv7). Calling it again with the local id
+    /// of an upload still running returns that upload's id; with the local id of a failed
+    /// one, it reports a retry of it.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::InvalidArgument`] (metadata not a JSON object, size too large),
+    /// [`SdkError::Rejected`] (empty local id or filename; the local id of a completed
+    /// upload: `local_id_conflict`; retries used up), storage errors.
+    pub fn begin_upload(&self, new: NewUpload) -> Result<Uuid, SdkError> {
+        self.live()?;
+        self.shared.log(
+            LogLevel::Debug,
+            format!("begin_upload local_id={}", new.local_id),
+        );
+        let metadata = match new.metadata_json.as_deref().map(str::trim) {
+            None | Some("") | Some("null") => None,
+            Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(value @ serde_json::Value::Object(_)) => Some(value),
+                Ok(_) => {
+                    return Err(SdkError::InvalidArgument(
+                        "metadata must be a JSON object".into(),
+                    ))
+                }
+                Err(e) => {
+                    return Err(SdkError::InvalidArgument(format!(
+                        "metadata is not JSON: {e}"
+                    )))
+                }
+            },
+        };
+        let file_size = new
+            .file_size
+            .map(i64::try_from)
+            .transpose()
+            .map_err(|_| SdkError::InvalidArgument("file_size is too large".into()))?;
+        let source = new.source.or_else(|| source_from_metadata(metadata.as_ref()));
+        let mut state = lock(&self.shared.state);
+        if let Some(existing) = state.uploads.by_local_id(&new.local_id) {
+            let id = existing.record.id;
+            return match existing.record.status {
+                UploadStatus::Pending | UploadStatus::Uploading => Ok(id),
+                UploadStatus::Failed => {
+                    self.shared
+                        .commit(&mut state, id, vec![EventPayload::Retry], new.uri.as_deref())?;
+                    if let Ok(tracked) = state.uploads.get_mut(&id) {
+                        tracked.live = true;
+                    }
+                    Ok(id)
+                }
+                UploadStatus::Completed => Err(SdkError::Rejected(
+                    monitor_core::RejectReason::LocalIdConflict,
+                )),
+            };
+        }
+        let id = Uuid::now_v7();
+        let metadata_json = metadata.as_ref().map(|m| m.to_string());
+        let event = UploadEvent {
+            id: Uuid::now_v7(),
+            upload_id: id,
+            seq: 1,
+            at: Utc::now(),
+            payload: EventPayload::Begin {
+                local_id: new.local_id,
+                video_title: new.title.map(strip_nul),
+                filename: new.filename,
+                file_size,
+                source,
+                metadata,
+                device: None,
+                user_id: None,
+            },
+        };
+        let record = validate(None, &event)?;
+        lock(&self.shared.outbox).enqueue(
+            UploadChange {
+                record: &record,
+                uri: new.uri.as_deref(),
+                metadata_json: metadata_json.as_deref(),
+            },
+            std::slice::from_ref(&event),
+            self.shared.now_ms(),
+        )?;
+        state.uploads.insert(Tracked::new(record, true));
+        self.shared.wake.notify_one();
+        Ok(id)
+    }
+
+    /// Reports bytes sent (the hot path, called from the upload's progress callback).
+    /// Validated every time; written to the outbox only when the limiter allows (once per
+    /// interval, or at a 10-point milestone), else kept in memory as the newest value.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::InvalidArgument`] for a zero total, [`SdkError::Rejected`]
+    /// (`out_of_range` when sent > total or > the file size, `terminal_state` after
+    /// complete/fail), [`SdkError::UnknownUpload`].
+    pub fn report_progress(
+        &self,
+        upload: Uuid,
+        bytes_sent: u64,
+        bytes_total: u64,
+    ) -> Result<(), SdkError> {
+        if bytes_total == 0 {
+            return Err(SdkError::InvalidArgument("bytes_total must be above 0".into()));
+        }
+        if bytes_sent > bytes_total {
+            return Err(SdkError::Rejected(monitor_core::RejectReason::OutOfRange));
+        }
+        // Percent floored, as the spec's Math.floor; u128 so no product overflows.
+        let percent = (u128::from(bytes_sent) * 100 / u128::from(bytes_total)) as i32;
+        let bytes = i64::try_from(bytes_sent)
+            .map_err(|_| SdkError::InvalidArgument("bytes_sent is too large".into()))?;
+        let now = self.shared.clock.elapsed();
+        let mut state = lock(&self.shared.state);
+        let state = &mut *state;
+        let tracked = state.uploads.get_mut(&upload)?;
+        tracked.speed.push(self.shared.clock.elapsed_ms(), bytes);
+        let progress = CoalescedProgress {
+            bytes_sent: bytes,
+            progress: percent,
+            upload_speed: tracked.speed.mb_per_s(),
+            at: Utc::now(),
+        };
+        // Validation without an id or a write: the id is drawn only if the event is kept.
+        let probe = UploadEvent {
+            id: Uuid::nil(),
+            upload_id: upload,
+            seq: tracked.record.last_seq + 1,
+            at: progress.at,
+            payload: progress.payload(),
+        };
+        validate(Some(&tracked.record), &probe)?;
+        let since = tracked.last_progress_write.map(|t| now.saturating_sub(t));
+        let admission = state
+            .limiter
+            .admit(upload, tracked.record.progress, percent, since);
+        match admission {
+            Admission::Coalesce => {
+                tracked.coalesced = Some(progress);
+                if !self.shared.has_coalesced.swap(true, Ordering::Relaxed) {
+                    self.shared.wake.notify_one();
+                }
+                Ok(())
+            }
+            Admission::WriteNow => {
+                tracked.coalesced = None;
+                tracked.last_progress_write = Some(now);
+                self.shared
+                    .commit(state, upload, vec![progress.payload()], None)
+                    .map(|_| ())
+            }
+        }
+    }
+
+    /// Reports a pipeline step (the newest held-back progress is written first).
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::Rejected`] (`stage_order`, `terminal_state`), unknown upload, storage.
+    pub fn report_stage(&self, upload: Uuid, stage: UploadStage) -> Result<(), SdkError> {
+        self.terminal_like(upload, EventPayload::Stage { stage }, true)
+    }
+
+    /// Reports the upload finished; durable before it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::Rejected`] (`terminal_state`), unknown upload,
+    /// [`SdkError::QueueFull`], storage.
+    pub fn complete(&self, upload: Uuid, video_id: Option<Uuid>) -> Result<(), SdkError> {
+        self.terminal_like(upload, EventPayload::Complete { video_id }, false)
+    }
+
+    /// Reports the attempt failed; durable before it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::Rejected`] (`terminal_state`, `retry_limit` above 3), unknown upload,
+    /// [`SdkError::QueueFull`], storage.
+    pub fn fail(
+        &self,
+        upload: Uuid,
+        error_code: &str,
+        message: &str,
+        retry_count: u32,
+    ) -> Result<(), SdkError> {
+        let retry_count = i32::try_from(retry_count)
+            .map_err(|_| SdkError::Rejected(monitor_core::RejectReason::RetryLimit))?;
+        if error_code.trim().is_empty() {
+            return Err(SdkError::InvalidArgument("error_code must not be empty".into()));
+        }
+        let payload = EventPayload::Fail {
+            error_code: strip_nul(error_code.to_string()),
+            error_message: strip_nul(message.to_string()),
+            retry_count: Some(retry_count),
+        };
+        self.terminal_like(upload, payload, true)
+    }
+
+    /// Reports a new attempt of a failed upload; durable before it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::Rejected`] (`invalid_transition` unless failed, `retry_limit`), unknown
+    /// upload, [`SdkError::QueueFull`], storage.
+    pub fn retry(&self, upload: Uuid) -> Result<(), SdkError> {
+        self.terminal_like(upload, EventPayload::Retry, false)?;
+        let mut state = lock(&self.shared.state);
+        if let Ok(tracked) = state.uploads.get_mut(&upload) {
+            tracked.live = true;
+            tracked.speed = monitor_core::speed::SpeedEstimator::new();
+        }
+        Ok(())
+    }
+
+    /// Stores `payload` after the upload's held-back progress (when `with_progress`; else
+    /// that progress is dropped, the payload covering it).
+    fn terminal_like(
+        &self,
+        upload: Uuid,
+        payload: EventPayload,
+        with_progress: bool,
+    ) -> Result<(), SdkError> {
+        self.live()?;
+        let mut state = lock(&self.shared.state);
+        let tracked = state.uploads.get_mut(&upload)?;
+        let mut payloads = Vec::with_capacity(2);
+        if with_progress {
+            if let Some(progress) = tracked.coalesced {
+                payloads.push(progress.payload());
+            }
+        }
+        payloads.push(payload);
+        let outcome = self.shared.commit(&mut state, upload, payloads, None)?;
+        debug_assert_eq!(outcome, Enqueued::Stored, "non-progress events are never dropped");
+        if let Ok(tracked) = state.uploads.get_mut(&upload) {
+            tracked.coalesced = None;
+            if tracked.record.status.is_terminal() {
+                state.limiter.forget_quiet();
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every event stored before the call (held-back progress included) is
+    /// acknowledged or dead-lettered.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::Offline`] when offline, [`SdkError::Timeout`] (delivery continues),
+    /// storage.
+    pub async fn flush(&self, timeout: Duration) -> Result<(), SdkError> {
+        self.live()?;
+        let task = self.handle.spawn(flush_shared(self.shared.clone(), timeout));
+        task.await
+            .map_err(|e| SdkError::Internal(format!("flush task: {e}")))?
+    }
+
+    /// [`Engine::flush`] for synchronous callers (not from inside an async task).
+    ///
+    /// # Errors
+    ///
+    /// As [`Engine::flush`].
+    pub fn flush_blocking(&self, timeout: Duration) -> Result<(), SdkError> {
+        self.live()?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shared = self.shared.clone();
+        self.handle.spawn(async move {
+            let _ = tx.send(flush_shared(shared, timeout).await);
+        });
+        rx.recv()
+            .map_err(|_| SdkError::Internal("flush task ended without an answer".into()))?
+    }
+
+    /// Figures about delivery.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn health(&self) -> Result<Health, SdkError> {
+        let coalesced = lock(&self.shared.state).uploads.with_coalesced().len() as u64;
+        let (outbox, interval) = {
+            let interval = lock(&self.shared.state).limiter.interval();
+            (lock(&self.shared.outbox).stats()?, interval)
+        };
+        let now = self.shared.now_ms();
+        let oldest_pending_age = outbox
+            .oldest_enqueued_at_ms
+            .map(|t| Duration::from_millis(u64::try_from(now - t).unwrap_or(0)));
+        Ok(Health {
+            outbox,
+            oldest_pending_age,
+            coalesced_progress: coalesced,
+            online: self.shared.online.load(Ordering::Relaxed),
+            progress_interval: interval,
+        })
+    }
+
+    /// Tells the reporter whether the network is usable. Offline, the flusher sleeps until
+    /// told otherwise (no timer, no CPU); back online, it sends at once.
+    pub fn set_online(&self, online: bool) {
+        let was = self.shared.online.swap(online, Ordering::Relaxed);
+        if online && !was {
+            self.shared.retry_now.store(true, Ordering::Relaxed);
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Writes held-back progress and stops the flusher. Stored events stay in the outbox
+    /// for the next reporter on the same database.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures while writing the held-back progress.
+    pub fn shutdown(&self) -> Result<(), SdkError> {
+        if self.shared.shut.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let result = self.shared.persist_coalesced(true);
+        self.shared.wake.notify_one();
+        if let Some(runtime) = lock(&self.runtime).take() {
+            // Background shutdown: callable from inside another runtime too; an in-flight
+            // POST is dropped, and its events resent later are duplicates, no-ops.
+            runtime.shutdown_background();
+        }
+        result.map(|_| ())
+    }
+
+    /// The device's uploads, newest first.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn list_uploads(&self) -> Result<Vec<UploadRow>, SdkError> {
+        lock(&self.shared.outbox).list_uploads()
+    }
+
+    /// Reports every upload a previous process left pending or uploading as failed with
+    /// [`INTERRUPTED_ERROR_CODE`] (the app may then `retry` it). Call it once at start-up,
+    /// before beginning new uploads. Returns the ids.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures, [`SdkError::QueueFull`].
+    pub fn recover_after_restart(&self) -> Result<Vec<Uuid>, SdkError> {
+        self.live()?;
+        let orphans: Vec<(Uuid, i32)> = lock(&self.shared.state)
+            .uploads
+            .iter()
+            .filter(|t| !t.live && t.record.status.is_active())
+            .map(|t| (t.record.id, t.record.retry_count))
+            .collect();
+        for (upload, retry_count) in &orphans {
+            self.fail(
+                *upload,
+                INTERRUPTED_ERROR_CODE,
+                "the app stopped while this upload was running",
+                u32::try_from(*retry_count).unwrap_or(0),
+            )?;
+        }
+        if !orphans.is_empty() {
+            self.shared.log(
+                LogLevel::Info,
+                format!("{} interrupted upload(s) reported failed", orphans.len()),
+            );
+        }
+        Ok(orphans.into_iter().map(|(id, _)| id).collect())
+    }
+
+    /// The admin's open retry requests for this user's uploads (`pending_retry_requests()`).
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::Offline`], [`SdkError::Network`].
+    pub async fn pending_retry_requests(&self) -> Result<Vec<RetryRequest>, SdkError> {
+        self.live()?;
+        if !self.shared.online.load(Ordering::Relaxed) {
+            return Err(SdkError::Offline);
+        }
+        let shared = self.shared.clone();
+        let task = self
+            .handle
+            .spawn(async move { flusher::call_rpc(&shared, "pending_retry_requests", "{}").await });
+        let body = task
+            .await
+            .map_err(|e| SdkError::Internal(format!("request task: {e}")))??;
+        serde_json::from_str(&body)
+            .map_err(|e| SdkError::Network(format!("unexpected pending_retry_requests answer: {e}")))
+    }
+
+    /// The events the server refused (id, reason), for support screens and tests.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn dead_letters(&self) -> Result<Vec<(Uuid, String)>, SdkError> {
+        lock(&self.shared.outbox).dead_letters()
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Waits until every event stored before the call is acknowledged or dead-lettered.
+async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkError> {
+    shared.persist_coalesced(true)?;
+    if !shared.online.load(Ordering::Relaxed) {
+        return Err(SdkError::Offline);
+    }
+    let Some(target) = lock(&shared.outbox).last_position()? else {
+        return Ok(());
+    };
+    let mut settled = shared.settled.subscribe();
+    shared.wake.notify_one();
+    let wait = async {
+        loop {
+            let first = lock(&shared.outbox).first_position()?;
+            if first.is_none_or(|p| p > target) {
+                return Ok(());
+            }
+            if settled.changed().await.is_err() {
+                return Err(SdkError::ShutDown);
+            }
+        }
+    };
+    match tokio::time::timeout(timeout, wait).await {
+        Ok(result) => result,
+        Err(_) => Err(SdkError::Timeout(
+            u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+        )),
+    }
+}
+
+/// The app's metadata flags say where the video came from (`isRecorded`, `isImported`).
+pub(crate) fn source_from_metadata(metadata: Option<&serde_json::Value>) -> Option<UploadSource> {
+    let flag = |name: &str| {
+        metadata
+            .and_then(|m| m.get(name))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
+    };
+    if flag("isRecorded") {
+        Some(UploadSource::Recorded)
+    } else if flag("isImported") {
+        Some(UploadSource::Imported)
+    } else {
+        None
+    }
+}
+
+/// PostgreSQL's jsonb refuses `\u0000`: one NUL in a message would make a whole batch
+/// undeliverable, so text from the app is stripped of them.
+pub(crate) fn strip_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
+    }
+}

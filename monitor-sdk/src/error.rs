@@ -1,0 +1,211 @@
+//! The SDK's errors: a detailed one for Rust callers, flattened into a small uniffi enum for
+//! the app.
+//!
+//! Database and network details go to the log, never into the messages the app shows.
+
+use monitor_core::RejectReason;
+use uuid::Uuid;
+
+/// Everything that can go wrong inside the SDK.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdkError {
+    /// The call breaks the upload rules (monitor-core's state machine refused it).
+    #[error("the call breaks the upload rules: {}", .0.as_str())]
+    Rejected(RejectReason),
+    /// No upload with this id is known on this device.
+    #[error("no upload {0} on this device")]
+    UnknownUpload(Uuid),
+    /// An argument is malformed (not a UUID, not JSON, a zero total...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The outbox is at its caps and the event may not be dropped: it was refused (and
+    /// counted) instead.
+    #[error("the local queue is full; the {kind} report was refused")]
+    QueueFull {
+        /// The refused event's kind.
+        kind: &'static str,
+    },
+    /// The local SQLite database failed.
+    #[error("local storage failed")]
+    Storage(#[from] rusqlite::Error),
+    /// A stored row could not be read back.
+    #[error("local storage holds an unreadable row")]
+    Corrupt(#[from] serde_json::Error),
+    /// An HTTP request failed or the server answered with an error.
+    #[error("server request failed: {0}")]
+    Network(String),
+    /// The device is offline (`set_online(false)`).
+    #[error("the reporter is offline")]
+    Offline,
+    /// A wait (flush) ran out of time; nothing is lost, delivery continues.
+    #[error("timed out after {0} ms; delivery continues in the background")]
+    Timeout(u64),
+    /// The reporter was shut down.
+    #[error("the reporter is shut down")]
+    ShutDown,
+    /// The AsyncStorage JSON could not be read.
+    #[error("AsyncStorage data unreadable: {0}")]
+    Import(String),
+    /// A bug: a panic was caught at the FFI boundary.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Which upload rule a call broke (monitor-core's `RejectReason`, as the app sees it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RuleViolation {
+    /// A field is missing or empty (empty local id or filename, negative size...).
+    InvalidPayload,
+    /// The upload is not known.
+    UnknownUpload,
+    /// The upload was already begun.
+    AlreadyBegun,
+    /// The app's local id already belongs to another upload.
+    LocalIdConflict,
+    /// Not this user's upload.
+    Forbidden,
+    /// The upload is completed or failed; only a retry (of a failed one) may follow.
+    TerminalState,
+    /// The transition is not allowed (retry of an upload that has not failed).
+    InvalidTransition,
+    /// A stage before the current one.
+    StageOrder,
+    /// Progress above the total, negative bytes, percent outside 0–100.
+    OutOfRange,
+    /// More than 3 retries.
+    RetryLimit,
+}
+
+impl From<RejectReason> for RuleViolation {
+    fn from(reason: RejectReason) -> Self {
+        match reason {
+            RejectReason::InvalidPayload => RuleViolation::InvalidPayload,
+            RejectReason::UnknownUpload => RuleViolation::UnknownUpload,
+            RejectReason::AlreadyBegun => RuleViolation::AlreadyBegun,
+            RejectReason::LocalIdConflict => RuleViolation::LocalIdConflict,
+            RejectReason::Forbidden => RuleViolation::Forbidden,
+            RejectReason::TerminalState => RuleViolation::TerminalState,
+            RejectReason::InvalidTransition => RuleViolation::InvalidTransition,
+            RejectReason::StageOrder => RuleViolation::StageOrder,
+            RejectReason::OutOfRange => RuleViolation::OutOfRange,
+            RejectReason::RetryLimit => RuleViolation::RetryLimit,
+            // A reason added to monitor-core later: the closest general answer.
+            _ => RuleViolation::InvalidTransition,
+        }
+    }
+}
+
+/// The error every exported call returns.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+#[non_exhaustive]
+pub enum ReporterError {
+    /// The call breaks an upload rule; nothing was recorded.
+    #[error("rejected ({rule:?}): {message}")]
+    Rejected {
+        /// The rule.
+        rule: RuleViolation,
+        /// A sentence for logs.
+        message: String,
+    },
+    /// An argument is malformed; nothing was recorded.
+    #[error("invalid argument: {message}")]
+    InvalidArgument {
+        /// What is wrong.
+        message: String,
+    },
+    /// The local queue is full and refused an event that must not be dropped silently.
+    #[error("queue full: {message}")]
+    QueueFull {
+        /// Which report was refused.
+        message: String,
+    },
+    /// Local storage failed (details in the log).
+    #[error("storage: {message}")]
+    Storage {
+        /// A generic description.
+        message: String,
+    },
+    /// The server could not be reached or refused the request.
+    #[error("network: {message}")]
+    Network {
+        /// What happened.
+        message: String,
+    },
+    /// The reporter is offline.
+    #[error("offline")]
+    Offline,
+    /// A wait ran out of time; delivery continues.
+    #[error("timeout: {message}")]
+    Timeout {
+        /// What was waited for.
+        message: String,
+    },
+    /// The reporter was shut down.
+    #[error("shut down")]
+    ShutDown,
+    /// A bug inside the SDK (a caught panic); the reporter stays usable.
+    #[error("internal: {message}")]
+    Internal {
+        /// The panic's message.
+        message: String,
+    },
+}
+
+impl From<SdkError> for ReporterError {
+    fn from(error: SdkError) -> Self {
+        let message = error.to_string();
+        match error {
+            SdkError::Rejected(reason) => ReporterError::Rejected {
+                rule: reason.into(),
+                message,
+            },
+            SdkError::UnknownUpload(_) => ReporterError::Rejected {
+                rule: RuleViolation::UnknownUpload,
+                message,
+            },
+            SdkError::InvalidArgument(_) | SdkError::Import(_) => {
+                ReporterError::InvalidArgument { message }
+            }
+            SdkError::QueueFull { .. } => ReporterError::QueueFull { message },
+            SdkError::Storage(ref cause) => {
+                tracing::error!(%cause, "local storage failed");
+                ReporterError::Storage { message }
+            }
+            SdkError::Corrupt(ref cause) => {
+                tracing::error!(%cause, "unreadable local row");
+                ReporterError::Storage { message }
+            }
+            SdkError::Network(_) => ReporterError::Network { message },
+            SdkError::Offline => ReporterError::Offline,
+            SdkError::Timeout(_) => ReporterError::Timeout { message },
+            SdkError::ShutDown => ReporterError::ShutDown,
+            SdkError::Internal(_) => ReporterError::Internal { message },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_errors_do_not_leak_sql_into_the_message() {
+        let error: ReporterError = SdkError::Storage(rusqlite::Error::InvalidQuery).into();
+        let text = error.to_string();
+        assert!(text.contains("local storage failed"), "{text}");
+        assert!(!text.to_lowercase().contains("query"), "{text}");
+    }
+
+    #[test]
+    fn rule_breaks_keep_their_rule() {
+        let error: ReporterError = SdkError::Rejected(RejectReason::OutOfRange).into();
+        assert!(matches!(
+            error,
+            ReporterError::Rejected {
+                rule: RuleViolation::OutOfRange,
+                ..
+            }
+        ));
+    }
+}

@@ -1,0 +1,836 @@
+//! The SQLite outbox: the device's uploads (the app's queue, mirrored) and the events not yet
+//! acknowledged by the server, with count, byte and age caps and a dead-letter table.
+//!
+//! One reporter owns one database file. Every enqueue and every acknowledgement is one
+//! transaction, so a process killed at any instant leaves either the whole change or none
+//! of it: the upload's row and its events always agree.
+
+use std::path::Path;
+
+use monitor_core::{UploadEvent, UploadRecord};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use uuid::Uuid;
+
+use crate::error::SdkError;
+
+/// The schema, applied at every open (idempotent).
+const SCHEMA: &str = "
+create table if not exists uploads (
+  upload_id     text primary key,
+  local_id      text not null,
+  uri           text,
+  filename      text not null,
+  title         text,
+  status        text not null,
+  stage         text,
+  progress      integer not null,
+  error         text,
+  retry_count   integer not null,
+  metadata      text not null default '{}',
+  last_seq      integer not null,
+  record        text not null,
+  updated_at_ms integer not null
+);
+create index if not exists uploads_local_id on uploads (local_id);
+create table if not exists outbox (
+  position       integer primary key autoincrement,
+  event_id       text not null unique,
+  upload_id      text not null,
+  kind           text not null,
+  body           text not null,
+  bytes          integer not null,
+  enqueued_at_ms integer not null
+);
+create index if not exists outbox_upload on outbox (upload_id, position);
+create table if not exists dead_letter (
+  event_id  text primary key,
+  upload_id text not null,
+  kind      text not null,
+  body      text not null,
+  reason    text not null,
+  at_ms     integer not null
+);
+create table if not exists counters (name text primary key, value integer not null);
+create table if not exists meta (name text primary key, value text not null);
+";
+
+/// Counter names in the `counters` table.
+mod counter {
+    /// Progress events evicted or not stored because of the caps or their age.
+    pub const DROPPED: &str = "dropped";
+    /// Non-progress events refused at the caps (the call returned `QueueFull`).
+    pub const REFUSED: &str = "refused";
+    /// Events moved to the dead-letter table.
+    pub const DEAD_LETTERED: &str = "dead_lettered";
+    /// Events the server acknowledged.
+    pub const DELIVERED: &str = "delivered";
+}
+
+/// The outbox's caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Caps {
+    /// Most events kept unsent.
+    pub max_events: u64,
+    /// Most bytes of event JSON kept unsent.
+    pub max_bytes: u64,
+}
+
+/// An upload's row as one enqueue leaves it.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadChange<'a> {
+    /// The upload after the events (the SDK's validation state).
+    pub record: &'a UploadRecord,
+    /// The video's local path (`ImportVideoItem.uri`), when known; kept when None.
+    pub uri: Option<&'a str>,
+    /// The app's metadata JSON, given at begin; kept when None.
+    pub metadata_json: Option<&'a str>,
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    /// The events and the upload's row are stored.
+    Stored,
+    /// Progress only, and the outbox is full: nothing stored, counted as dropped (the
+    /// next progress or the terminal event carries the news).
+    DroppedProgress,
+}
+
+/// One stored, unsent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEvent {
+    /// Its place in the outbox (insertion order).
+    pub position: i64,
+    /// The event id.
+    pub event_id: Uuid,
+    /// The wire JSON.
+    pub body: String,
+}
+
+/// The server's judgement of one sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// Applied, duplicate or superseded: the server has it; forget it.
+    Delivered(i64),
+    /// Refused (or expired): keep it in the dead-letter table with the reason.
+    DeadLetter(i64, String),
+}
+
+/// Figures for `health()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutboxStats {
+    /// Events waiting.
+    pub pending_events: u64,
+    /// Bytes waiting.
+    pub pending_bytes: u64,
+    /// When the oldest waiting event was stored (Unix ms).
+    pub oldest_enqueued_at_ms: Option<i64>,
+    /// Progress events dropped by the caps or age.
+    pub dropped: u64,
+    /// Non-progress events refused at the caps.
+    pub refused: u64,
+    /// Events in the dead-letter table (ever).
+    pub dead_lettered: u64,
+    /// Events the server acknowledged (ever).
+    pub delivered: u64,
+    /// The last delivery error, if any since the last success.
+    pub last_error: Option<String>,
+    /// Unix ms of the last acknowledged batch.
+    pub last_success_at_ms: Option<i64>,
+}
+
+/// One row of the `uploads` table: the app's `ImportVideoItem` fields plus the upload id and
+/// last seq.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UploadRow {
+    /// The SDK's record (validation state).
+    pub record: UploadRecord,
+    /// `ImportVideoItem.uri`.
+    pub uri: Option<String>,
+    /// The app's metadata JSON.
+    pub metadata_json: String,
+}
+
+/// The SQLite outbox.
+#[derive(Debug)]
+pub struct Outbox {
+    conn: Connection,
+    caps: Caps,
+    // Running totals of the outbox table, so the caps cost no COUNT(*) per enqueue. Exact:
+    // this struct is the only writer of the file.
+    count: u64,
+    bytes: u64,
+}
+
+impl Outbox {
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::Storage`] when the file cannot be opened or the schema applied.
+    pub fn open(path: &Path, caps: Caps) -> Result<Self, SdkError> {
+        let conn = Connection::open(path)?;
+        // WAL: the flusher's reads and the app's writes do not block each other, and an
+        // append is one sequential write.
+        conn.pragma_update(None, "journal_mode", "wal")?;
+        // NORMAL in WAL mode: a commit survives the app being killed (the pages are in the
+        // OS's cache); only an OS crash or power loss can lose the last commits, and FULL
+        // would fsync on every terminal report (milliseconds on a phone's flash).
+        conn.pragma_update(None, "synchronous", "normal")?;
+        // A reporter reopened right after a restart may meet the old handle's checkpoint:
+        // wait for it rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        let (count, bytes): (i64, i64) = conn.query_row(
+            "select count(*), coalesce(sum(bytes), 0) from outbox",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok(Outbox {
+            conn,
+            caps,
+            count: to_u64(count),
+            bytes: to_u64(bytes),
+        })
+    }
+
+    /// Changes the caps (they apply from the next enqueue).
+    pub fn set_caps(&mut self, caps: Caps) {
+        self.caps = caps;
+    }
+
+    /// Every upload's record, for the in-memory validation state.
+    ///
+    /// # Errors
+    ///
+    /// Storage or decoding failures.
+    pub fn load_records(&self) -> Result<Vec<UploadRecord>, SdkError> {
+        let mut statement = self
+            .conn
+            .prepare("select record from uploads order by updated_at_ms")?;
+        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+        let mut records = Vec::new();
+        for json in rows {
+            records.push(serde_json::from_str(&json?)?);
+        }
+        Ok(records)
+    }
+
+    /// Every upload row, newest first (the app's `list_uploads`).
+    ///
+    /// # Errors
+    ///
+    /// Storage or decoding failures.
+    pub fn list_uploads(&self) -> Result<Vec<UploadRow>, SdkError> {
+        let mut statement = self.conn.prepare(
+            "select record, uri, metadata from uploads order by updated_at_ms desc, rowid desc",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, Option<String>>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (record, uri, metadata_json) = row?;
+            out.push(UploadRow {
+                record: serde_json::from_str(&record)?,
+                uri,
+                metadata_json,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Stores `events` (all of `change.record`'s upload, in seq order) and the upload's new
+    /// row, in one transaction, within the caps.
+    ///
+    /// At the caps: superseded progress (an older progress of an upload that has a newer
+    /// event waiting) is evicted first, then the oldest progress; a progress-only enqueue
+    /// that still does not fit is dropped and counted; anything else that does not fit is
+    /// refused with [`SdkError::QueueFull`] and counted, never dropped silently.
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::QueueFull`], or storage failures (nothing is stored then).
+    pub fn enqueue(
+        &mut self,
+        change: UploadChange<'_>,
+        events: &[UploadEvent],
+        now_ms: i64,
+    ) -> Result<Enqueued, SdkError> {
+        let mut bodies = Vec::with_capacity(events.len());
+        for event in events {
+            bodies.push(serde_json::to_string(event)?);
+        }
+        let new_bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum();
+        let new_count = events.len() as u64;
+        let progress_only = events
+            .iter()
+            .all(|e| matches!(e.payload, monitor_core::EventPayload::Progress { .. }));
+
+        let caps = self.caps;
+        let (mut count, mut bytes) = (self.count, self.bytes);
+        let tx = self.conn.transaction()?;
+        let fits = |count: u64, bytes: u64| {
+            count + new_count <= caps.max_events && bytes + new_bytes <= caps.max_bytes
+        };
+        if !fits(count, bytes) {
+            let (n, b) = evict_superseded_progress(&tx)?;
+            count -= n;
+            bytes -= b;
+            bump(&tx, counter::DROPPED, n)?;
+        }
+        if !fits(count, bytes) && progress_only {
+            bump(&tx, counter::DROPPED, new_count)?;
+            tx.commit()?;
+            self.count = count;
+            self.bytes = bytes;
+            return Ok(Enqueued::DroppedProgress);
+        }
+        if !fits(count, bytes) {
+            let (n, b) = evict_oldest_progress(&tx, |n, b| fits(count - n, bytes - b))?;
+            count -= n;
+            bytes -= b;
+            bump(&tx, counter::DROPPED, n)?;
+        }
+        if !fits(count, bytes) {
+            bump(&tx, counter::REFUSED, 1)?;
+            tx.commit()?;
+            self.count = count;
+            self.bytes = bytes;
+            let kind = events
+                .iter()
+                .find(|e| !matches!(e.payload, monitor_core::EventPayload::Progress { .. }))
+                .map_or("progress", |e| e.payload.kind());
+            return Err(SdkError::QueueFull { kind });
+        }
+        upsert_upload(&tx, change, now_ms)?;
+        {
+            let mut insert = tx.prepare_cached(
+                "insert into outbox (event_id, upload_id, kind, body, bytes, enqueued_at_ms) \
+                 values (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (event, body) in events.iter().zip(&bodies) {
+                insert.execute(params![
+                    event.id.to_string(),
+                    event.upload_id.to_string(),
+                    event.payload.kind(),
+                    body,
+                    body.len() as i64,
+                    now_ms
+                ])?;
+            }
+        }
+        tx.commit()?;
+        self.count = count + new_count;
+        self.bytes = bytes + new_bytes;
+        Ok(Enqueued::Stored)
+    }
+
+    /// Updates an upload's row without an event (an import that only records the app's uri).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn save_upload(&mut self, change: UploadChange<'_>, now_ms: i64) -> Result<(), SdkError> {
+        let tx = self.conn.transaction()?;
+        upsert_upload(&tx, change, now_ms)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The oldest `limit` unsent events, in insertion order.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn peek(&self, limit: usize) -> Result<Vec<PendingEvent>, SdkError> {
+        let mut statement = self.conn.prepare_cached(
+            "select position, event_id, body from outbox order by position limit ?1",
+        )?;
+        let rows = statement.query_map([limit as i64], |row| {
+            Ok((
+                row.get::<_, i64>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (position, id, body) = row?;
+            let event_id = Uuid::parse_str(&id)
+                .map_err(|e| SdkError::InvalidArgument(format!("stored event id: {e}")))?;
+            out.push(PendingEvent {
+                position,
+                event_id,
+                body,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The newest stored position (what a flush waits for), None when empty.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn last_position(&self) -> Result<Option<i64>, SdkError> {
+        Ok(self
+            .conn
+            .query_row("select max(position) from outbox", [], |row| row.get(0))?)
+    }
+
+    /// The oldest stored position, None when empty.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn first_position(&self) -> Result<Option<i64>, SdkError> {
+        Ok(self
+            .conn
+            .query_row("select min(position) from outbox", [], |row| row.get(0))?)
+    }
+
+    /// Applies the server's answer to a batch, in one transaction: delivered events leave,
+    /// refused ones move to the dead-letter table. Records the success time.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures (nothing changes then; the batch is resent, harmlessly).
+    pub fn settle(&mut self, settlements: &[Settlement], now_ms: i64) -> Result<(), SdkError> {
+        let tx = self.conn.transaction()?;
+        let (mut count, mut bytes) = (self.count, self.bytes);
+        let (mut delivered, mut dead) = (0, 0);
+        for settlement in settlements {
+            let position = match settlement {
+                Settlement::Delivered(p) | Settlement::DeadLetter(p, _) => *p,
+            };
+            if let Settlement::DeadLetter(_, reason) = settlement {
+                let moved = tx.execute(
+                    "insert or replace into dead_letter (event_id, upload_id, kind, body, reason, at_ms) \
+                     select event_id, upload_id, kind, body, ?2, ?3 from outbox where position = ?1",
+                    params![position, reason, now_ms],
+                )?;
+                dead += moved as u64;
+            } else {
+                delivered += 1;
+            }
+            let gone: Option<i64> = tx
+                .query_row(
+                    "delete from outbox where position = ?1 returning bytes",
+                    [position],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            if let Some(b) = gone {
+                count = count.saturating_sub(1);
+                bytes = bytes.saturating_sub(to_u64(b));
+            }
+        }
+        bump(&tx, counter::DELIVERED, delivered)?;
+        bump(&tx, counter::DEAD_LETTERED, dead)?;
+        if delivered > 0 {
+            set_meta(&tx, "last_success_at_ms", &now_ms.to_string())?;
+            tx.execute("delete from meta where name = 'last_error'", [])?;
+        }
+        tx.commit()?;
+        self.count = count;
+        self.bytes = bytes;
+        Ok(())
+    }
+
+    /// Applies the age cap: progress older than `max_age_ms` is dropped (counted); other
+    /// events that old go to the dead-letter table as `expired` (counted, visible in
+    /// `health()`). Returns how many events left.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn expire(&mut self, max_age_ms: i64, now_ms: i64) -> Result<u64, SdkError> {
+        let cutoff = now_ms.saturating_sub(max_age_ms);
+        let old: i64 = self.conn.query_row(
+            "select count(*) from outbox where enqueued_at_ms < ?1",
+            [cutoff],
+            |row| row.get(0),
+        )?;
+        if old == 0 {
+            return Ok(0);
+        }
+        let tx = self.conn.transaction()?;
+        let (dropped, dropped_bytes): (i64, i64) = tx.query_row(
+            "select count(*), coalesce(sum(bytes), 0) from outbox \
+             where enqueued_at_ms < ?1 and kind = 'progress'",
+            [cutoff],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        tx.execute(
+            "delete from outbox where enqueued_at_ms < ?1 and kind = 'progress'",
+            [cutoff],
+        )?;
+        let (expired, expired_bytes): (i64, i64) = tx.query_row(
+            "select count(*), coalesce(sum(bytes), 0) from outbox where enqueued_at_ms < ?1",
+            [cutoff],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        tx.execute(
+            "insert or replace into dead_letter (event_id, upload_id, kind, body, reason, at_ms) \
+             select event_id, upload_id, kind, body, 'expired', ?2 from outbox \
+             where enqueued_at_ms < ?1",
+            params![cutoff, now_ms],
+        )?;
+        tx.execute("delete from outbox where enqueued_at_ms < ?1", [cutoff])?;
+        bump(&tx, counter::DROPPED, to_u64(dropped))?;
+        bump(&tx, counter::DEAD_LETTERED, to_u64(expired))?;
+        tx.commit()?;
+        self.count = self.count.saturating_sub(to_u64(dropped + expired));
+        self.bytes = self
+            .bytes
+            .saturating_sub(to_u64(dropped_bytes + expired_bytes));
+        Ok(to_u64(dropped + expired))
+    }
+
+    /// Remembers the last delivery error for `health()`.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn note_error(&mut self, message: &str) -> Result<(), SdkError> {
+        set_meta(&self.conn, "last_error", message)
+    }
+
+    /// Figures for `health()`.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn stats(&self) -> Result<OutboxStats, SdkError> {
+        let oldest: Option<i64> = self
+            .conn
+            .query_row(
+                "select enqueued_at_ms from outbox order by position limit 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        let counter = |name: &str| -> Result<u64, SdkError> {
+            let value: Option<i64> = self
+                .conn
+                .query_row("select value from counters where name = ?1", [name], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            Ok(to_u64(value.unwrap_or(0)))
+        };
+        let meta = |name: &str| -> Result<Option<String>, SdkError> {
+            Ok(self
+                .conn
+                .query_row("select value from meta where name = ?1", [name], |row| {
+                    row.get(0)
+                })
+                .optional()?)
+        };
+        Ok(OutboxStats {
+            pending_events: self.count,
+            pending_bytes: self.bytes,
+            oldest_enqueued_at_ms: oldest,
+            dropped: counter(counter::DROPPED)?,
+            refused: counter(counter::REFUSED)?,
+            dead_lettered: counter(counter::DEAD_LETTERED)?,
+            delivered: counter(counter::DELIVERED)?,
+            last_error: meta("last_error")?,
+            last_success_at_ms: meta("last_success_at_ms")?.and_then(|v| v.parse().ok()),
+        })
+    }
+
+    /// The dead-lettered events' ids and reasons (for tests and support).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn dead_letters(&self) -> Result<Vec<(Uuid, String)>, SdkError> {
+        let mut statement = self
+            .conn
+            .prepare("select event_id, reason from dead_letter order by at_ms")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, reason) = row?;
+            if let Ok(id) = Uuid::parse_str(&id) {
+                out.push((id, reason));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn upsert_upload(tx: &Transaction<'_>, change: UploadChange<'_>, now_ms: i64) -> Result<(), SdkError> {
+    let record = change.record;
+    let json = serde_json::to_string(record)?;
+    tx.prepare_cached(
+        "insert into uploads (upload_id, local_id, uri, filename, title, status, stage, progress, \
+           error, retry_count, metadata, last_seq, record, updated_at_ms) \
+         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, coalesce(?11, '{}'), ?12, ?13, ?14) \
+         on conflict (upload_id) do update set \
+           uri = coalesce(excluded.uri, uploads.uri), status = excluded.status, \
+           stage = excluded.stage, progress = excluded.progress, error = excluded.error, \
+           retry_count = excluded.retry_count, \
+           metadata = coalesce(?11, uploads.metadata), last_seq = excluded.last_seq, \
+           record = excluded.record, updated_at_ms = excluded.updated_at_ms",
+    )?
+    .execute(params![
+        record.id.to_string(),
+        record.local_id,
+        change.uri,
+        record.filename,
+        record.video_title,
+        record.status.as_str(),
+        record.stage.map(|s| s.as_str()),
+        record.progress,
+        record.error_message,
+        record.retry_count,
+        change.metadata_json,
+        record.last_seq,
+        json,
+        now_ms
+    ])?;
+    Ok(())
+}
+
+/// Deletes progress events that a newer waiting event of the same upload covers.
+fn evict_superseded_progress(tx: &Transaction<'_>) -> Result<(u64, u64), SdkError> {
+    let (n, b): (i64, i64) = tx.query_row(
+        "select count(*), coalesce(sum(bytes), 0) from outbox o where o.kind = 'progress' \
+         and exists (select 1 from outbox n where n.upload_id = o.upload_id \
+                     and n.position > o.position)",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    if n > 0 {
+        tx.execute(
+            "delete from outbox where kind = 'progress' and exists (select 1 from outbox n \
+             where n.upload_id = outbox.upload_id and n.position > outbox.position)",
+            [],
+        )?;
+    }
+    Ok((to_u64(n), to_u64(b)))
+}
+
+/// Deletes the oldest progress events until `fits(evicted count, evicted bytes)` holds or
+/// none is left.
+fn evict_oldest_progress(
+    tx: &Transaction<'_>,
+    fits: impl Fn(u64, u64) -> bool,
+) -> Result<(u64, u64), SdkError> {
+    let victims: Vec<(i64, i64)> = {
+        let mut statement = tx.prepare(
+            "select position, bytes from outbox where kind = 'progress' order by position",
+        )?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        let mut victims = Vec::new();
+        let (mut n, mut b) = (0u64, 0u64);
+        for row in rows {
+            if fits(n, b) {
+                break;
+            }
+            let (position, bytes): (i64, i64) = row?;
+            victims.push((position, bytes));
+            n += 1;
+            b += to_u64(bytes);
+        }
+        victims
+    };
+    let mut delete = tx.prepare_cached("delete from outbox where position = ?1")?;
+    let (mut n, mut b) = (0u64, 0u64);
+    for (position, bytes) in victims {
+        delete.execute([position])?;
+        n += 1;
+        b += to_u64(bytes);
+    }
+    Ok((n, b))
+}
+
+fn bump(tx: &Transaction<'_>, name: &str, by: u64) -> Result<(), SdkError> {
+    if by > 0 {
+        tx.prepare_cached(
+            "insert into counters (name, value) values (?1, ?2) \
+             on conflict (name) do update set value = value + excluded.value",
+        )?
+        .execute(params![name, by as i64])?;
+    }
+    Ok(())
+}
+
+fn set_meta(conn: &Connection, name: &str, value: &str) -> Result<(), SdkError> {
+    conn.execute(
+        "insert into meta (name, value) values (?1, ?2) \
+         on conflict (name) do update set value = excluded.value",
+        params![name, value],
+    )?;
+    Ok(())
+}
+
+/// SQLite integers are i64; counts and sizes are never negative.
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use monitor_core::{apply, EventPayload, Step};
+
+    /// The upload every test here reports about.
+    const UPLOAD: Uuid = Uuid::from_u128(0x0192_a7b0_0000_7000_8000_0000_0000_00aa);
+    /// Fixed device time: 2026-11-24 09:00 UTC.
+    const NOW_MS: i64 = 1_795_510_800_000;
+
+    fn at() -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(NOW_MS).unwrap_or_default()
+    }
+
+    fn event(seq: i64, payload: EventPayload) -> UploadEvent {
+        UploadEvent {
+            id: Uuid::from_u128(0x1000 + seq as u128),
+            upload_id: UPLOAD,
+            seq,
+            at: at(),
+            payload,
+        }
+    }
+
+    fn begin() -> (UploadRecord, UploadEvent) {
+        let e = event(
+            1,
+            EventPayload::Begin {
+                local_id: "import_1_0".into(),
+                video_title: None,
+                filename: "a.mov".into(),
+                file_size: Some(1_000),
+                source: None,
+                metadata: None,
+                device: None,
+                user_id: None,
+            },
+        );
+        let Ok(Step::Applied { record, .. }) = apply(None, &e, Uuid::nil(), at()) else {
+            panic!("a valid begin")
+        };
+        (record, e)
+    }
+
+    fn progress(seq: i64, percent: i32) -> UploadEvent {
+        event(
+            seq,
+            EventPayload::Progress {
+                bytes_sent: i64::from(percent) * 10,
+                progress: percent,
+                upload_speed: None,
+            },
+        )
+    }
+
+    fn open(dir: &tempfile::TempDir, max_events: u64) -> Outbox {
+        Outbox::open(
+            &dir.path().join("outbox.sqlite"),
+            Caps {
+                max_events,
+                max_bytes: 1 << 20,
+            },
+        )
+        .unwrap()
+    }
+
+    fn change(record: &UploadRecord) -> UploadChange<'_> {
+        UploadChange {
+            record,
+            uri: None,
+            metadata_json: None,
+        }
+    }
+
+    #[test]
+    fn events_survive_reopening_and_leave_when_settled() {
+        let dir = tempfile::tempdir().unwrap();
+        let (record, e) = begin();
+        {
+            let mut outbox = open(&dir, 10);
+            outbox.enqueue(change(&record), &[e.clone()], NOW_MS).unwrap();
+        }
+        let mut outbox = open(&dir, 10);
+        let pending = outbox.peek(10).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].event_id, e.id);
+        assert_eq!(outbox.load_records().unwrap(), vec![record]);
+        outbox
+            .settle(&[Settlement::Delivered(pending[0].position)], NOW_MS)
+            .unwrap();
+        let stats = outbox.stats().unwrap();
+        assert_eq!((stats.pending_events, stats.delivered), (0, 1));
+        assert_eq!(stats.last_success_at_ms, Some(NOW_MS));
+    }
+
+    #[test]
+    fn superseded_progress_is_evicted_first_and_terminal_events_are_refused_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = open(&dir, 4);
+        let (record, b) = begin();
+        outbox.enqueue(change(&record), &[b], NOW_MS).unwrap();
+        for seq in 2..=4 {
+            outbox
+                .enqueue(change(&record), &[progress(seq, seq as i32)], NOW_MS)
+                .unwrap();
+        }
+        // Full (4). A fail evicts the two superseded progress events (seq 2, 3).
+        let fail = event(
+            5,
+            EventPayload::Fail {
+                error_code: "network".into(),
+                error_message: "lost".into(),
+                retry_count: Some(0),
+            },
+        );
+        assert_eq!(
+            outbox.enqueue(change(&record), &[fail], NOW_MS).unwrap(),
+            Enqueued::Stored
+        );
+        let stats = outbox.stats().unwrap();
+        assert_eq!((stats.pending_events, stats.dropped), (3, 2));
+        // Outbox = begin, progress 4, fail. A progress evicts the superseded progress 4.
+        let mut outbox = open(&dir, 3);
+        let stored = outbox.enqueue(change(&record), &[progress(6, 9)], NOW_MS);
+        assert_eq!(stored.unwrap(), Enqueued::Stored);
+        // Full of events that are each the newest of their kind: progress is dropped, counted.
+        let dropped = outbox.enqueue(change(&record), &[progress(7, 9)], NOW_MS);
+        assert_eq!(dropped.unwrap(), Enqueued::DroppedProgress);
+        // A terminal event evicts the oldest progress to make room.
+        let retry = event(8, EventPayload::Retry);
+        assert_eq!(
+            outbox.enqueue(change(&record), &[retry], NOW_MS).unwrap(),
+            Enqueued::Stored
+        );
+        // Nothing left to evict: the next one is refused with an error, and counted.
+        let refused = outbox.enqueue(change(&record), &[event(9, EventPayload::Retry)], NOW_MS);
+        assert!(matches!(refused, Err(SdkError::QueueFull { kind: "retry" })));
+        let stats = outbox.stats().unwrap();
+        assert_eq!((stats.pending_events, stats.dropped, stats.refused), (3, 5, 1));
+    }
+
+    #[test]
+    fn old_progress_is_dropped_and_old_terminal_events_are_dead_lettered() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = open(&dir, 10);
+        let (record, b) = begin();
+        outbox.enqueue(change(&record), &[b, progress(2, 5)], NOW_MS).unwrap();
+        let day = 86_400_000;
+        assert_eq!(outbox.expire(day, NOW_MS + 2 * day).unwrap(), 2);
+        let stats = outbox.stats().unwrap();
+        assert_eq!((stats.pending_events, stats.dropped, stats.dead_lettered), (0, 1, 1));
+        assert_eq!(outbox.dead_letters().unwrap()[0].1, "expired");
+    }
+}

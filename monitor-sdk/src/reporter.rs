@@ -1,0 +1,277 @@
+//! `UploadReporter`, the object the app holds: one-line delegations to the engine, each
+//! behind a guard so no panic crosses the FFI boundary.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use uuid::Uuid;
+
+use crate::engine::{Engine, NewUpload};
+use crate::error::{ReporterError, SdkError};
+use crate::ffi::{
+    PendingRetry, ReporterConfig, ReporterHealth, UploadInfo, UploadSource, UploadStage,
+};
+use crate::foreign::{ReporterLogger, TokenProvider};
+
+/// Runs `call`, turning a panic into [`ReporterError::Internal`] (the reporter's locks
+/// survive poisoning, so it stays usable).
+fn guard<T>(call: impl FnOnce() -> Result<T, SdkError>) -> Result<T, ReporterError> {
+    match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+        Ok(result) => result.map_err(Into::into),
+        Err(panic) => Err(SdkError::Internal(panic_message(panic.as_ref())).into()),
+    }
+}
+
+/// [`guard`] for async calls.
+async fn guard_async<T>(
+    call: impl Future<Output = Result<T, SdkError>>,
+) -> Result<T, ReporterError> {
+    match AssertUnwindSafe(call).catch_unwind().await {
+        Ok(result) => result.map_err(Into::into),
+        Err(panic) => Err(SdkError::Internal(panic_message(panic.as_ref())).into()),
+    }
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+fn upload_id(text: &str) -> Result<Uuid, SdkError> {
+    Uuid::parse_str(text.trim())
+        .map_err(|_| SdkError::InvalidArgument(format!("not an upload id: {text:?}")))
+}
+
+/// Reports the app's uploads to Supabase, reliably, from an SQLite outbox.
+#[derive(Debug, uniffi::Object)]
+pub struct UploadReporter {
+    engine: Engine,
+}
+
+#[uniffi::export]
+impl UploadReporter {
+    /// Opens the outbox at `config.database_path` and starts delivering in the background.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` for an unusable URL, `Storage` when the database cannot be opened.
+    #[uniffi::constructor]
+    pub fn new(
+        config: ReporterConfig,
+        token_provider: Arc<dyn TokenProvider>,
+        logger: Option<Arc<dyn ReporterLogger>>,
+    ) -> Result<Arc<Self>, ReporterError> {
+        guard(|| {
+            let engine = Engine::open(config.into(), token_provider, logger)?;
+            Ok(Arc::new(UploadReporter { engine }))
+        })
+    }
+
+    /// Records a new upload (the spec's `createUploadQueueRecord`); returns its id.
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` (empty local id or filename, local id of a completed upload),
+    /// `InvalidArgument` (metadata not a JSON object), `Storage`.
+    pub fn begin_upload(
+        &self,
+        local_id: String,
+        title: Option<String>,
+        filename: String,
+        file_size: Option<u64>,
+        source: Option<UploadSource>,
+        metadata_json: Option<String>,
+    ) -> Result<String, ReporterError> {
+        guard(|| {
+            let new = NewUpload {
+                local_id,
+                title,
+                filename,
+                file_size,
+                source: source.map(Into::into),
+                metadata_json,
+                uri: None,
+            };
+            Ok(self.engine.begin_upload(new)?.to_string())
+        })
+    }
+
+    /// Reports bytes sent (the spec's `updateUploadProgress`); cheap, call it from every
+    /// progress callback.
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` (`OutOfRange`, `TerminalState`, `UnknownUpload`), `InvalidArgument`.
+    pub fn report_progress(
+        &self,
+        upload_id: String,
+        bytes_sent: u64,
+        bytes_total: u64,
+    ) -> Result<(), ReporterError> {
+        guard(|| {
+            self.engine
+                .report_progress(self::upload_id(&upload_id)?, bytes_sent, bytes_total)
+        })
+    }
+
+    /// Reports the pipeline step now running.
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` (`StageOrder`, `TerminalState`, `UnknownUpload`), `Storage`.
+    pub fn report_stage(&self, upload_id: String, stage: UploadStage) -> Result<(), ReporterError> {
+        guard(|| {
+            self.engine
+                .report_stage(self::upload_id(&upload_id)?, stage.into())
+        })
+    }
+
+    /// Reports success (the spec's `completeUploadQueue`); stored durably before returning.
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` (`TerminalState`, `UnknownUpload`), `QueueFull`, `Storage`.
+    pub fn complete(&self, upload_id: String, video_id: Option<String>) -> Result<(), ReporterError> {
+        guard(|| {
+            let video = video_id
+                .map(|v| {
+                    Uuid::parse_str(v.trim())
+                        .map_err(|_| SdkError::InvalidArgument(format!("not a video id: {v:?}")))
+                })
+                .transpose()?;
+            self.engine.complete(self::upload_id(&upload_id)?, video)
+        })
+    }
+
+    /// Reports a failed attempt (the spec's `failUploadQueue`); stored durably before
+    /// returning.
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` (`TerminalState`, `RetryLimit`, `UnknownUpload`), `InvalidArgument`
+    /// (empty error code), `QueueFull`, `Storage`.
+    pub fn fail(
+        &self,
+        upload_id: String,
+        error_code: String,
+        message: String,
+        retry_count: u32,
+    ) -> Result<(), ReporterError> {
+        guard(|| {
+            self.engine.fail(
+                self::upload_id(&upload_id)?,
+                &error_code,
+                &message,
+                retry_count,
+            )
+        })
+    }
+
+    /// Reports a new attempt of a failed upload; stored durably before returning.
+    ///
+    /// # Errors
+    ///
+    /// `Rejected` (`InvalidTransition`, `RetryLimit`, `UnknownUpload`), `QueueFull`.
+    pub fn retry(&self, upload_id: String) -> Result<(), ReporterError> {
+        guard(|| self.engine.retry(self::upload_id(&upload_id)?))
+    }
+
+    /// Waits (up to `timeout_ms`) until everything reported so far is delivered.
+    ///
+    /// # Errors
+    ///
+    /// `Offline`, `Timeout` (delivery continues in the background).
+    pub async fn flush(&self, timeout_ms: u64) -> Result<(), ReporterError> {
+        guard_async(self.engine.flush(Duration::from_millis(timeout_ms))).await
+    }
+
+    /// Delivery figures.
+    ///
+    /// # Errors
+    ///
+    /// `Storage`.
+    pub fn health(&self) -> Result<ReporterHealth, ReporterError> {
+        guard(|| Ok(self.engine.health()?.into()))
+    }
+
+    /// Whether the network is usable (from the app's NetInfo listener).
+    pub fn set_online(&self, online: bool) {
+        let _ = guard(|| {
+            self.engine.set_online(online);
+            Ok(())
+        });
+    }
+
+    /// Stops delivering; reported events stay stored for the next start.
+    ///
+    /// # Errors
+    ///
+    /// `Storage` while storing held-back progress.
+    pub fn shutdown(&self) -> Result<(), ReporterError> {
+        guard(|| self.engine.shutdown())
+    }
+
+    /// The device's uploads, newest first.
+    ///
+    /// # Errors
+    ///
+    /// `Storage`.
+    pub fn list_uploads(&self) -> Result<Vec<UploadInfo>, ReporterError> {
+        guard(|| {
+            Ok(self
+                .engine
+                .list_uploads()?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+    }
+
+    /// Reports uploads a killed process left running as failed (`interrupted`); returns
+    /// their ids. Call once at start-up.
+    ///
+    /// # Errors
+    ///
+    /// `Storage`, `QueueFull`.
+    pub fn recover_after_restart(&self) -> Result<Vec<String>, ReporterError> {
+        guard(|| {
+            Ok(self
+                .engine
+                .recover_after_restart()?
+                .into_iter()
+                .map(|id| id.to_string())
+                .collect())
+        })
+    }
+
+    /// The admin's open retry requests for this user's uploads.
+    ///
+    /// # Errors
+    ///
+    /// `Offline`, `Network`.
+    pub async fn pending_retry_requests(&self) -> Result<Vec<PendingRetry>, ReporterError> {
+        guard_async(async {
+            Ok(self
+                .engine
+                .pending_retry_requests()
+                .await?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
+    }
+}
+
+impl UploadReporter {
+    /// The plain-Rust engine (for Rust callers and tests).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
