@@ -9,10 +9,10 @@
 //! `json_to_record` into the function's declared types, as PostgREST does: no value is ever
 //! spliced into SQL.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use axum::body::Bytes;
@@ -24,7 +24,9 @@ use axum::Router;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-use super::jwt::{self, JwtError};
+use super::api_error::{json_response_body, ApiError};
+use super::function_catalog::{call_sql, not_found, pick, CallSql, FunctionCache};
+use super::jwt;
 use super::DevStackError;
 
 /// The port `supabase start` serves its API on; tried first so URLs match the CLI's.
@@ -105,7 +107,7 @@ impl Gateway {
         let state = Arc::new(AppState {
             pool,
             secret: config.jwt_secret,
-            functions: RwLock::new(HashMap::new()),
+            functions: FunctionCache::default(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -170,9 +172,7 @@ fn bind(preferred: u16) -> Result<TcpListener, DevStackError> {
 struct AppState {
     pool: Pool,
     secret: String,
-    /// Overloads of each `public` function seen so far. Names not found are not cached, so a
-    /// function created later is found on its first call.
-    functions: RwLock<HashMap<String, Arc<[Overload]>>>,
+    functions: FunctionCache,
 }
 
 fn router(state: Arc<AppState>) -> Router {
@@ -220,7 +220,7 @@ fn preflight() -> Response {
 
 /// The roles a token may switch to (Supabase's API roles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ApiRole {
+pub(super) enum ApiRole {
     Anon,
     Authenticated,
     ServiceRole,
@@ -243,239 +243,6 @@ impl ApiRole {
             ApiRole::ServiceRole => "service_role",
         }
     }
-}
-
-/// One overload of a `public` function: its IN arguments in declaration order.
-#[derive(Debug, Clone)]
-struct Overload {
-    args: Vec<Arg>,
-    returns_set: bool,
-    returns_void: bool,
-}
-
-#[derive(Debug, Clone)]
-struct Arg {
-    /// Empty for an unnamed argument.
-    name: String,
-    /// The type as `format_type` spells it (valid SQL, quoted and qualified as needed).
-    type_sql: String,
-    has_default: bool,
-}
-
-impl Overload {
-    /// A single unnamed json/jsonb argument receives the whole body (PostgREST's rule).
-    fn takes_whole_body(&self) -> bool {
-        matches!(&self.args[..], [arg] if arg.name.is_empty() && (arg.type_sql == "json" || arg.type_sql == "jsonb"))
-    }
-
-    /// True when the call's keys name only arguments of this overload and cover the ones
-    /// without defaults.
-    fn accepts(&self, keys: &BTreeSet<String>) -> bool {
-        keys.iter().all(|k| self.args.iter().any(|a| &a.name == k))
-            && self
-                .args
-                .iter()
-                .all(|a| a.has_default || keys.contains(&a.name))
-    }
-}
-
-/// An error answered as PostgREST does: `{code, message, details, hint}` and a status.
-#[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    /// Boxed: errors travel in `Result`s on the hot path, which stay small this way.
-    body: Box<ErrorBody>,
-}
-
-#[derive(Debug)]
-struct ErrorBody {
-    code: String,
-    message: String,
-    details: Option<String>,
-    hint: Option<String>,
-    www_authenticate: Option<String>,
-    /// Headers a function asked for with `RAISE sqlstate 'PGRST'`.
-    headers: Vec<(String, String)>,
-}
-
-impl ApiError {
-    fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            body: Box::new(ErrorBody {
-                code: code.to_string(),
-                message: message.into(),
-                details: None,
-                hint: None,
-                www_authenticate: None,
-                headers: Vec::new(),
-            }),
-        }
-    }
-
-    fn jwt(error: &JwtError) -> Self {
-        let code = if error.is_claims_error() {
-            "PGRST303"
-        } else {
-            "PGRST301"
-        };
-        let mut e = ApiError::new(StatusCode::UNAUTHORIZED, code, error.to_string());
-        e.body.www_authenticate = Some(format!(
-            "Bearer error=\"invalid_token\", error_description=\"{error}\""
-        ));
-        e
-    }
-
-    /// A database error with PostgREST's status mapping.
-    fn database(error: &tokio_postgres::Error, role: ApiRole) -> Self {
-        let Some(db) = error.as_db_error() else {
-            return ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "PGRST001",
-                format!("Database client error: {error}"),
-            );
-        };
-        let code = db.code().code();
-        if code == "PGRST" {
-            return ApiError::raised(db.message(), db.detail());
-        }
-        ApiError {
-            status: status_for_sqlstate(code, role),
-            body: Box::new(ErrorBody {
-                code: code.to_string(),
-                message: db.message().to_string(),
-                details: db.detail().map(str::to_string),
-                hint: db.hint().map(str::to_string),
-                www_authenticate: None,
-                headers: Vec::new(),
-            }),
-        }
-    }
-}
-
-impl ApiError {
-    /// `RAISE sqlstate 'PGRST' USING message = '{"code":..,"message":..}', detail =
-    /// '{"status":..,"headers":{..}}'`: the function chooses body, status and headers
-    /// (PGRST121 when either JSON is unreadable), as PostgREST documents.
-    fn raised(message: &str, detail: Option<&str>) -> Self {
-        let parsed = (|| {
-            let body: serde_json::Value = serde_json::from_str(message).ok()?;
-            let detail: serde_json::Value = serde_json::from_str(detail?).ok()?;
-            let status =
-                StatusCode::from_u16(u16::try_from(detail.get("status")?.as_u64()?).ok()?).ok()?;
-            let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_string);
-            let headers = match detail.get("headers") {
-                None => Vec::new(),
-                Some(h) => h
-                    .as_object()?
-                    .iter()
-                    .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect::<Option<Vec<_>>>()?,
-            };
-            Some((
-                status,
-                text("code"),
-                text("message"),
-                text("details"),
-                text("hint"),
-                headers,
-            ))
-        })();
-        let Some((status, code, message, details, hint, headers)) = parsed else {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "PGRST121",
-                "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-            );
-        };
-        ApiError {
-            status,
-            body: Box::new(ErrorBody {
-                code: code.unwrap_or_default(),
-                message: message.unwrap_or_default(),
-                details,
-                hint,
-                www_authenticate: None,
-                headers,
-            }),
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let ErrorBody {
-            code,
-            message,
-            details,
-            hint,
-            www_authenticate,
-            headers,
-        } = *self.body;
-        let body = serde_json::json!({
-            "code": code,
-            "details": details,
-            "hint": hint,
-            "message": message,
-        });
-        let mut response = (self.status, json_response_body(body.to_string())).into_response();
-        if let Some(value) = www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, value);
-        }
-        for (name, value) in headers {
-            if let (Ok(name), Ok(value)) = (
-                header::HeaderName::from_bytes(name.as_bytes()),
-                HeaderValue::from_str(&value),
-            ) {
-                response.headers_mut().append(name, value);
-            }
-        }
-        response
-    }
-}
-
-/// PostgREST's table from SQLSTATE to HTTP status (docs: "Errors", "HTTP Status Codes").
-/// `42501` is 401 for the anonymous role and 403 for a signed-in one; `PTxyz` is status xyz.
-fn status_for_sqlstate(code: &str, role: ApiRole) -> StatusCode {
-    if let Some(custom) = code.strip_prefix("PT") {
-        if let Some(status) = custom
-            .parse::<u16>()
-            .ok()
-            .and_then(|s| StatusCode::from_u16(s).ok())
-        {
-            return status;
-        }
-    }
-    let status = match code {
-        "23503" | "23505" => 409,
-        "25006" => 405,
-        "53400" => 500,
-        "P0001" => 400,
-        "42883" | "42P01" => 404,
-        "42P17" => 500,
-        "42501" if role == ApiRole::Anon => 401,
-        "42501" => 403,
-        _ => match &code[..code.len().min(2)] {
-            "08" | "53" => 503,
-            "09" | "25" | "2D" | "38" | "39" | "3B" | "40" | "54" | "55" | "57" | "58" | "F0"
-            | "HV" | "P0" | "XX" => 500,
-            "0L" | "0P" | "28" => 403,
-            _ => 400,
-        },
-    };
-    StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST)
-}
-
-fn json_response_body(body: String) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        )],
-        body,
-    )
 }
 
 async fn not_served() -> ApiError {
@@ -668,17 +435,6 @@ const SETUP_SQL: &str = "select set_config('role', $1, true), \
 const RESPONSE_SQL: &str = "select nullif(current_setting('response.status', true), ''), \
      nullif(current_setting('response.headers', true), '')";
 
-const LOOKUP_SQL: &str = "select p.proretset, \
-       p.prorettype = 'pg_catalog.void'::pg_catalog.regtype, \
-       coalesce(p.proargnames, array[]::text[]), \
-       coalesce(p.proargmodes::text[], array[]::text[]), \
-       array(select pg_catalog.format_type(u.t, null) \
-             from unnest(p.proargtypes) with ordinality as u(t, n) order by u.n), \
-       p.pronargdefaults::int4 \
-     from pg_catalog.pg_proc p \
-     join pg_catalog.pg_namespace n on n.oid = p.pronamespace \
-     where n.nspname = 'public' and p.proname = $1 and p.prokind = 'f'";
-
 /// Runs one call.
 async fn execute(state: &AppState, request: &Request) -> Result<Outcome, ApiError> {
     let client = state.pool.get().await.map_err(|e| {
@@ -690,11 +446,14 @@ async fn execute(state: &AppState, request: &Request) -> Result<Outcome, ApiErro
     })?;
     let mut fresh_lookup = false;
     loop {
-        let overloads = match cached(state, &request.function) {
+        let overloads = match state.functions.cached(&request.function) {
             Some(o) if !fresh_lookup => o,
             _ => {
                 fresh_lookup = true;
-                lookup(state, &client, &request.function, request.role).await?
+                state
+                    .functions
+                    .lookup(&client, &request.function, request.role)
+                    .await?
             }
         };
         let Some(overload) = pick(&overloads, &request.args.keys)? else {
@@ -862,255 +621,9 @@ async fn run(
     })
 }
 
-fn cached(state: &AppState, function: &str) -> Option<Arc<[Overload]>> {
-    state
-        .functions
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .get(function)
-        .cloned()
-}
-
-/// Reads the function's overloads from the catalogue and caches them (when it exists).
-async fn lookup(
-    state: &AppState,
-    client: &deadpool_postgres::Object,
-    function: &str,
-    role: ApiRole,
-) -> Result<Arc<[Overload]>, ApiError> {
-    let statement = client
-        .prepare_cached(LOOKUP_SQL)
-        .await
-        .map_err(|e| ApiError::database(&e, role))?;
-    let rows = client
-        .query(&statement, &[&function])
-        .await
-        .map_err(|e| ApiError::database(&e, role))?;
-    let overloads: Vec<Overload> = rows
-        .iter()
-        .map(|row| {
-            let names: Vec<String> = row.get(2);
-            let modes: Vec<String> = row.get(3);
-            let types: Vec<String> = row.get(4);
-            let defaults = usize::try_from(row.get::<_, i32>(5)).unwrap_or(0);
-            let in_names: Vec<String> = if modes.is_empty() {
-                (0..types.len())
-                    .map(|i| names.get(i).cloned().unwrap_or_default())
-                    .collect()
-            } else {
-                modes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, m)| matches!(m.as_str(), "i" | "b" | "v"))
-                    .map(|(i, _)| names.get(i).cloned().unwrap_or_default())
-                    .collect()
-            };
-            let first_default = types.len().saturating_sub(defaults);
-            Overload {
-                args: types
-                    .into_iter()
-                    .zip(in_names)
-                    .enumerate()
-                    .map(|(i, (type_sql, name))| Arg {
-                        name,
-                        type_sql,
-                        has_default: i >= first_default,
-                    })
-                    .collect(),
-                returns_set: row.get(0),
-                returns_void: row.get(1),
-            }
-        })
-        .collect();
-    let overloads: Arc<[Overload]> = overloads.into();
-    let mut functions = state
-        .functions
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if overloads.is_empty() {
-        // Dropped since it was cached: forget it, so it is looked up again when it returns.
-        functions.remove(function);
-    } else {
-        functions.insert(function.to_string(), overloads.clone());
-    }
-    Ok(overloads)
-}
-
-/// The overload the call's keys select; PGRST203 when several fit equally.
-fn pick<'a>(
-    overloads: &'a [Overload],
-    keys: &BTreeSet<String>,
-) -> Result<Option<&'a Overload>, ApiError> {
-    let fitting: Vec<&Overload> = overloads.iter().filter(|o| o.accepts(keys)).collect();
-    match fitting[..] {
-        [one] => Ok(Some(one)),
-        [] => Ok(overloads.iter().find(|o| o.takes_whole_body())),
-        _ => Err(ApiError::new(
-            StatusCode::MULTIPLE_CHOICES,
-            "PGRST203",
-            "Could not choose the best candidate function between several overloads",
-        )),
-    }
-}
-
-fn not_found(function: &str, keys: &BTreeSet<String>) -> ApiError {
-    let list = keys.iter().cloned().collect::<Vec<_>>().join(", ");
-    let mut e = ApiError::new(
-        StatusCode::NOT_FOUND,
-        "PGRST202",
-        if keys.is_empty() {
-            format!("Could not find the function public.{function} without parameters in the schema cache")
-        } else {
-            format!("Could not find the function public.{function}({list}) in the schema cache")
-        },
-    );
-    e.body.details = Some(if keys.is_empty() {
-        format!("Searched for the function public.{function} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
-    } else {
-        format!("Searched for the function public.{function} with parameters {list} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
-    });
-    e
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// A call's SQL and whether it takes the arguments' JSON as `$1`.
-struct CallSql {
-    sql: String,
-    binds_args: bool,
-}
-
-/// The call's SQL: `$1` (when present) is the JSON object of arguments.
-fn call_sql(function: &str, overload: &Overload, keys: &BTreeSet<String>) -> CallSql {
-    let function = format!("public.{}", quote_ident(function));
-    let whole_body = overload.takes_whole_body() && !overload.accepts(keys);
-    let (from_args, call) = if whole_body {
-        (
-            String::new(),
-            format!("{function}($1::text::{})", overload.args[0].type_sql),
-        )
-    } else {
-        let given: Vec<&Arg> = overload
-            .args
-            .iter()
-            .filter(|a| keys.contains(&a.name))
-            .collect();
-        if given.is_empty() {
-            (String::new(), format!("{function}()"))
-        } else {
-            let columns = given
-                .iter()
-                .map(|a| format!("{} {}", quote_ident(&a.name), a.type_sql))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let named = given
-                .iter()
-                .map(|a| format!("{0} => _pgrst_args.{0}", quote_ident(&a.name)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            (
-                format!("pg_catalog.json_to_record($1::text::json) as _pgrst_args({columns}) cross join lateral "),
-                format!("{function}({named})"),
-            )
-        }
-    };
-    let select = if overload.returns_void {
-        "null::text"
-    } else if overload.returns_set {
-        "coalesce(pg_catalog.json_agg(_pgrst_r), '[]')::text"
-    } else {
-        "pg_catalog.to_json(_pgrst_r)::text"
-    };
-    CallSql {
-        binds_args: whole_body || !from_args.is_empty(),
-        sql: format!("select {select} from {from_args}{call} as _pgrst_r"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn overload(args: &[(&str, &str, bool)], returns_set: bool) -> Overload {
-        Overload {
-            args: args
-                .iter()
-                .map(|(n, t, d)| Arg {
-                    name: n.to_string(),
-                    type_sql: t.to_string(),
-                    has_default: *d,
-                })
-                .collect(),
-            returns_set,
-            returns_void: false,
-        }
-    }
-
-    fn keys(names: &[&str]) -> BTreeSet<String> {
-        names.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn postgrest_status_mapping_matches_its_table() {
-        use ApiRole::*;
-        let cases = [
-            ("23505", Authenticated, 409),
-            ("23503", Authenticated, 409),
-            ("42501", Authenticated, 403),
-            ("42501", Anon, 401),
-            ("P0001", Authenticated, 400),
-            ("PT402", Authenticated, 402),
-            ("22P02", Authenticated, 400),
-            ("23514", Authenticated, 400),
-            ("42883", Authenticated, 404),
-            ("25006", Authenticated, 405),
-            ("40001", Authenticated, 500),
-            ("53300", Authenticated, 503),
-            ("53400", Authenticated, 500),
-            ("P0002", Authenticated, 500),
-            ("28000", Authenticated, 403),
-        ];
-        for (code, role, status) in cases {
-            assert_eq!(status_for_sqlstate(code, role).as_u16(), status, "{code}");
-        }
-    }
-
-    #[test]
-    fn arguments_are_bound_through_json_to_record_never_spliced() {
-        let o = overload(
-            &[("events", "jsonb", false), ("dry \"run\"", "boolean", true)],
-            false,
-        );
-        let call = call_sql("report", &o, &keys(&["events"]));
-        assert!(call.binds_args);
-        assert_eq!(
-            call.sql,
-            "select pg_catalog.to_json(_pgrst_r)::text from pg_catalog.json_to_record($1::text::json) \
-             as _pgrst_args(\"events\" jsonb) cross join lateral \
-             public.\"report\"(\"events\" => _pgrst_args.\"events\") as _pgrst_r"
-        );
-    }
-
-    #[test]
-    fn overloads_are_chosen_by_argument_names_and_defaults() {
-        let o = overload(&[("a", "int4", false), ("b", "text", true)], true);
-        assert!(o.accepts(&keys(&["a"])));
-        assert!(o.accepts(&keys(&["a", "b"])));
-        assert!(!o.accepts(&keys(&["b"])));
-        assert!(!o.accepts(&keys(&["a", "c"])));
-    }
-
-    #[test]
-    fn an_unreadable_pgrst_raise_is_pgrst121() {
-        let e = ApiError::raised("not json", Some(r#"{"status":429}"#));
-        assert_eq!(e.status, 500);
-        assert_eq!(e.body.code, "PGRST121");
-        let e = ApiError::raised(r#"{"code":"X","message":"m"}"#, Some(r#"{"status":429}"#));
-        assert_eq!(e.status, 429);
-        assert_eq!(e.body.message, "m");
-    }
 
     #[test]
     fn response_headers_follow_postgrest_format() {
@@ -1119,13 +632,5 @@ mod tests {
         assert!(parse_guc_headers(r#"{"Retry-After": "5"}"#).is_none());
         assert!(parse_guc_headers(r#"[{"A": "1", "B": "2"}]"#).is_none());
         assert!(parse_guc_headers(r#"[{"A": 1}]"#).is_none());
-    }
-
-    #[test]
-    fn a_single_unnamed_json_argument_takes_the_whole_body() {
-        let o = overload(&[("", "jsonb", false)], false);
-        assert!(o.takes_whole_body());
-        let sql = call_sql("f", &o, &keys(&["x"])).sql;
-        assert!(sql.contains("public.\"f\"($1::text::jsonb)"), "{sql}");
     }
 }

@@ -17,8 +17,10 @@
 //! server go away when it is dropped, and also when the process dies without dropping it (a
 //! watcher process cleans up).
 
+mod api_error;
 mod cluster;
 mod error;
+mod function_catalog;
 mod gateway;
 pub mod jwt;
 mod migrate;
