@@ -21,6 +21,9 @@ pub mod status;
 pub mod timeout;
 pub mod verdict;
 
+#[cfg(feature = "client")]
+pub mod client;
+
 pub use event::{DeviceInfo, EventPayload, UploadEvent};
 pub use record::UploadRecord;
 pub use state_machine::{apply, apply_batch, Step};
