@@ -148,7 +148,7 @@ proptest! {
             .iter()
             .filter(|r| r.status == UploadStatus::Completed && r.upload_speed.is_some())
             .collect();
-        with_speed.sort_by(|a, b| (finished_at(b), b.id).cmp(&(finished_at(a), a.id)));
+        with_speed.sort_by_key(|r| std::cmp::Reverse((finished_at(r), r.id)));
         with_speed.truncate(10);
         let expected = if with_speed.is_empty() {
             0.0
