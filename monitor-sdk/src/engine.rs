@@ -24,6 +24,10 @@ use crate::uploads::{validate, CoalescedProgress, Tracked, Uploads};
 /// The `error_code` of a failure reported for an upload a killed process left running.
 pub const INTERRUPTED_ERROR_CODE: &str = "interrupted";
 
+/// How long `shutdown` waits for the flusher to stop: a request in flight is abandoned
+/// after this (its events are resent later, harmlessly).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
 /// Where and how to report.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
@@ -214,7 +218,10 @@ impl Shared {
             }
             if let Err(error) = result {
                 // Stale by now (the upload moved on): the newer event covers it.
-                self.log(LogLevel::Debug, format!("coalesced progress not written: {error}"));
+                self.log(
+                    LogLevel::Debug,
+                    format!("coalesced progress not written: {error}"),
+                );
             }
         }
         self.has_coalesced.store(waiting, Ordering::Relaxed);
@@ -282,7 +289,9 @@ impl Engine {
             )));
         }
         if config.policy.batch_max_events == 0 {
-            return Err(SdkError::InvalidArgument("batch size must be at least 1".into()));
+            return Err(SdkError::InvalidArgument(
+                "batch size must be at least 1".into(),
+            ));
         }
         let policy = config.policy;
         let outbox = Outbox::open(
@@ -375,15 +384,21 @@ impl Engine {
             .map(i64::try_from)
             .transpose()
             .map_err(|_| SdkError::InvalidArgument("file_size is too large".into()))?;
-        let source = new.source.or_else(|| source_from_metadata(metadata.as_ref()));
+        let source = new
+            .source
+            .or_else(|| source_from_metadata(metadata.as_ref()));
         let mut state = lock(&self.shared.state);
         if let Some(existing) = state.uploads.by_local_id(&new.local_id) {
             let id = existing.record.id;
             return match existing.record.status {
                 UploadStatus::Pending | UploadStatus::Uploading => Ok(id),
                 UploadStatus::Failed => {
-                    self.shared
-                        .commit(&mut state, id, vec![EventPayload::Retry], new.uri.as_deref())?;
+                    self.shared.commit(
+                        &mut state,
+                        id,
+                        vec![EventPayload::Retry],
+                        new.uri.as_deref(),
+                    )?;
                     if let Ok(tracked) = state.uploads.get_mut(&id) {
                         tracked.live = true;
                     }
@@ -443,7 +458,9 @@ impl Engine {
         bytes_total: u64,
     ) -> Result<(), SdkError> {
         if bytes_total == 0 {
-            return Err(SdkError::InvalidArgument("bytes_total must be above 0".into()));
+            return Err(SdkError::InvalidArgument(
+                "bytes_total must be above 0".into(),
+            ));
         }
         if bytes_sent > bytes_total {
             return Err(SdkError::Rejected(monitor_core::RejectReason::OutOfRange));
@@ -529,7 +546,9 @@ impl Engine {
         let retry_count = i32::try_from(retry_count)
             .map_err(|_| SdkError::Rejected(monitor_core::RejectReason::RetryLimit))?;
         if error_code.trim().is_empty() {
-            return Err(SdkError::InvalidArgument("error_code must not be empty".into()));
+            return Err(SdkError::InvalidArgument(
+                "error_code must not be empty".into(),
+            ));
         }
         let payload = EventPayload::Fail {
             error_code: strip_nul(error_code.to_string()),
@@ -574,7 +593,11 @@ impl Engine {
         }
         payloads.push(payload);
         let outcome = self.shared.commit(&mut state, upload, payloads, None)?;
-        debug_assert_eq!(outcome, Enqueued::Stored, "non-progress events are never dropped");
+        debug_assert_eq!(
+            outcome,
+            Enqueued::Stored,
+            "non-progress events are never dropped"
+        );
         if let Ok(tracked) = state.uploads.get_mut(&upload) {
             tracked.coalesced = None;
             if tracked.record.status.is_terminal() {
@@ -593,7 +616,9 @@ impl Engine {
     /// storage.
     pub async fn flush(&self, timeout: Duration) -> Result<(), SdkError> {
         self.live()?;
-        let task = self.handle.spawn(flush_shared(self.shared.clone(), timeout));
+        let task = self
+            .handle
+            .spawn(flush_shared(self.shared.clone(), timeout));
         task.await
             .map_err(|e| SdkError::Internal(format!("flush task: {e}")))?
     }
@@ -661,9 +686,15 @@ impl Engine {
         let result = self.shared.persist_coalesced(true);
         self.shared.wake.notify_one();
         if let Some(runtime) = lock(&self.runtime).take() {
-            // Background shutdown: callable from inside another runtime too; an in-flight
-            // POST is dropped, and its events resent later are duplicates, no-ops.
-            runtime.shutdown_background();
+            // An in-flight POST is dropped; its events resent later are duplicates, no-ops.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Inside another runtime, blocking is not allowed: let it wind down alone.
+                runtime.shutdown_background();
+            } else {
+                // Wait (briefly) for the flusher to let go of the database, so the next
+                // reporter on the same file starts from settled counts.
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
+            }
         }
         result.map(|_| ())
     }
@@ -726,8 +757,9 @@ impl Engine {
         let body = task
             .await
             .map_err(|e| SdkError::Internal(format!("request task: {e}")))??;
-        serde_json::from_str(&body)
-            .map_err(|e| SdkError::Network(format!("unexpected pending_retry_requests answer: {e}")))
+        serde_json::from_str(&body).map_err(|e| {
+            SdkError::Network(format!("unexpected pending_retry_requests answer: {e}"))
+        })
     }
 
     /// The events the server refused (id, reason), for support screens and tests.

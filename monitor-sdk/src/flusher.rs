@@ -113,7 +113,13 @@ fn error_code(body: &str) -> Option<String> {
 
 /// `Retry-After` in seconds (the HTTP-date form is rare on APIs and is ignored).
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(seconds))
 }
 
@@ -180,7 +186,10 @@ pub(crate) async fn call_rpc(
             Ok((status, _, body)) if status.is_success() => return Ok(body),
             Ok((StatusCode::UNAUTHORIZED, _, _)) if !refresh => refresh = true,
             Ok((status, _, body)) => {
-                return Err(SdkError::Network(format!("HTTP {status} {}", shorten(&body))))
+                return Err(SdkError::Network(format!(
+                    "HTTP {status} {}",
+                    shorten(&body)
+                )))
             }
             Err(why) => return Err(SdkError::Network(why)),
         }
@@ -218,7 +227,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             Ok(true) => Some(COALESCED_TICK),
             Ok(false) => None,
             Err(error) => {
-                shared.log(LogLevel::Error, format!("writing held-back progress: {error}"));
+                shared.log(
+                    LogLevel::Error,
+                    format!("writing held-back progress: {error}"),
+                );
                 Some(COALESCED_TICK)
             }
         };
@@ -242,7 +254,8 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         let batch = {
             let mut outbox = lock(&shared.outbox);
-            let max_age = i64::try_from(shared.policy.max_event_age.as_millis()).unwrap_or(i64::MAX);
+            let max_age =
+                i64::try_from(shared.policy.max_event_age.as_millis()).unwrap_or(i64::MAX);
             let now_ms = chrono::Utc::now().timestamp_millis();
             match outbox.expire(max_age, now_ms) {
                 Ok(0) => {}
@@ -287,7 +300,12 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 const COALESCED_TICK: Duration = Duration::from_millis(250);
 
 /// Acts on one outcome.
-async fn handle(shared: &Arc<Shared>, round: &mut Round, batch: &[PendingEvent], outcome: SendOutcome) {
+async fn handle(
+    shared: &Arc<Shared>,
+    round: &mut Round,
+    batch: &[PendingEvent],
+    outcome: SendOutcome,
+) {
     match outcome {
         SendOutcome::Delivered(response) => {
             let settlements = settlements(shared, batch, &response);
@@ -309,7 +327,10 @@ async fn handle(shared: &Arc<Shared>, round: &mut Round, batch: &[PendingEvent],
                 backoff(shared, round, None, &why);
             } else {
                 round.refreshed = true;
-                shared.log(LogLevel::Info, format!("{why}: asking the app for a fresh token"));
+                shared.log(
+                    LogLevel::Info,
+                    format!("{why}: asking the app for a fresh token"),
+                );
                 round.token = current_token(shared, true).await;
             }
         }
@@ -318,7 +339,10 @@ async fn handle(shared: &Arc<Shared>, round: &mut Round, batch: &[PendingEvent],
                 // Halve until the event the server refuses is alone, so one bad event does
                 // not take 499 good ones to the dead-letter table.
                 round.batch_limit = (batch.len() / 2).max(1);
-                shared.log(LogLevel::Warn, format!("{why}: retrying in smaller batches"));
+                shared.log(
+                    LogLevel::Warn,
+                    format!("{why}: retrying in smaller batches"),
+                );
             } else {
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let dead: Vec<Settlement> = batch
@@ -337,7 +361,11 @@ async fn handle(shared: &Arc<Shared>, round: &mut Round, batch: &[PendingEvent],
 }
 
 /// Per-event verdicts to outbox settlements; events missing from the answer stay.
-fn settlements(shared: &Shared, batch: &[PendingEvent], response: &IngestResponse) -> Vec<Settlement> {
+fn settlements(
+    shared: &Shared,
+    batch: &[PendingEvent],
+    response: &IngestResponse,
+) -> Vec<Settlement> {
     let verdicts: std::collections::HashMap<uuid::Uuid, EventOutcome> =
         response.results.iter().map(|v| (v.id, v.outcome)).collect();
     let mut out = Vec::with_capacity(batch.len());
@@ -351,7 +379,10 @@ fn settlements(shared: &Shared, batch: &[PendingEvent], response: &IngestRespons
                     LogLevel::Warn,
                     format!("event {} rejected: {}", event.event_id, reason.as_str()),
                 );
-                out.push(Settlement::DeadLetter(event.position, reason.as_str().to_string()));
+                out.push(Settlement::DeadLetter(
+                    event.position,
+                    reason.as_str().to_string(),
+                ));
             }
             None => shared.log(
                 LogLevel::Warn,
@@ -370,7 +401,11 @@ fn backoff(shared: &Shared, round: &mut Round, retry_after: Option<Duration>, wh
     round.token = None;
     shared.log(
         LogLevel::Warn,
-        format!("delivery failed ({why}); retry {} in {} ms", round.attempt, delay.as_millis()),
+        format!(
+            "delivery failed ({why}); retry {} in {} ms",
+            round.attempt,
+            delay.as_millis()
+        ),
     );
     if let Err(error) = lock(&shared.outbox).note_error(why) {
         tracing::error!(%error, "recording the delivery error");
@@ -429,7 +464,10 @@ mod tests {
             }
         );
         for status in [408, 500, 502, 503] {
-            assert!(matches!(classify(answer(status, "")), SendOutcome::Recoverable { .. }));
+            assert!(matches!(
+                classify(answer(status, "")),
+                SendOutcome::Recoverable { .. }
+            ));
         }
         assert!(matches!(
             classify(Err("connection refused".into())),
@@ -457,7 +495,10 @@ mod tests {
             SendOutcome::Recoverable { .. }
         ));
         let ok = r#"{"results":[],"min_progress_interval_ms":1000}"#;
-        assert!(matches!(classify(answer(200, ok)), SendOutcome::Delivered(_)));
+        assert!(matches!(
+            classify(answer(200, ok)),
+            SendOutcome::Delivered(_)
+        ));
     }
 
     #[test]

@@ -518,9 +518,11 @@ impl Outbox {
         let counter = |name: &str| -> Result<u64, SdkError> {
             let value: Option<i64> = self
                 .conn
-                .query_row("select value from counters where name = ?1", [name], |row| {
-                    row.get(0)
-                })
+                .query_row(
+                    "select value from counters where name = ?1",
+                    [name],
+                    |row| row.get(0),
+                )
                 .optional()?;
             Ok(to_u64(value.unwrap_or(0)))
         };
@@ -568,7 +570,11 @@ impl Outbox {
     }
 }
 
-fn upsert_upload(tx: &Transaction<'_>, change: UploadChange<'_>, now_ms: i64) -> Result<(), SdkError> {
+fn upsert_upload(
+    tx: &Transaction<'_>,
+    change: UploadChange<'_>,
+    now_ms: i64,
+) -> Result<(), SdkError> {
     let record = change.record;
     let json = serde_json::to_string(record)?;
     tx.prepare_cached(
@@ -760,7 +766,9 @@ mod tests {
         let (record, e) = begin();
         {
             let mut outbox = open(&dir, 10);
-            outbox.enqueue(change(&record), &[e.clone()], NOW_MS).unwrap();
+            outbox
+                .enqueue(change(&record), &[e.clone()], NOW_MS)
+                .unwrap();
         }
         let mut outbox = open(&dir, 10);
         let pending = outbox.peek(10).unwrap();
@@ -816,9 +824,15 @@ mod tests {
         );
         // Nothing left to evict: the next one is refused with an error, and counted.
         let refused = outbox.enqueue(change(&record), &[event(9, EventPayload::Retry)], NOW_MS);
-        assert!(matches!(refused, Err(SdkError::QueueFull { kind: "retry" })));
+        assert!(matches!(
+            refused,
+            Err(SdkError::QueueFull { kind: "retry" })
+        ));
         let stats = outbox.stats().unwrap();
-        assert_eq!((stats.pending_events, stats.dropped, stats.refused), (3, 5, 1));
+        assert_eq!(
+            (stats.pending_events, stats.dropped, stats.refused),
+            (3, 5, 1)
+        );
     }
 
     #[test]
@@ -826,11 +840,16 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut outbox = open(&dir, 10);
         let (record, b) = begin();
-        outbox.enqueue(change(&record), &[b, progress(2, 5)], NOW_MS).unwrap();
+        outbox
+            .enqueue(change(&record), &[b, progress(2, 5)], NOW_MS)
+            .unwrap();
         let day = 86_400_000;
         assert_eq!(outbox.expire(day, NOW_MS + 2 * day).unwrap(), 2);
         let stats = outbox.stats().unwrap();
-        assert_eq!((stats.pending_events, stats.dropped, stats.dead_lettered), (0, 1, 1));
+        assert_eq!(
+            (stats.pending_events, stats.dropped, stats.dead_lettered),
+            (0, 1, 1)
+        );
         assert_eq!(outbox.dead_letters().unwrap()[0].1, "expired");
     }
 }

@@ -138,7 +138,10 @@ mod tests {
         };
         for attempt in 1..40 {
             let ceiling = Duration::from_millis((100u64 << (attempt - 1).min(20)).min(1_000));
-            assert!(policy.backoff(attempt, None) <= ceiling, "attempt {attempt}");
+            assert!(
+                policy.backoff(attempt, None) <= ceiling,
+                "attempt {attempt}"
+            );
         }
     }
 
@@ -156,6 +159,9 @@ mod tests {
             ..FlushPolicy::default()
         };
         assert_eq!(policy.progress_interval(0), PROGRESS_FLOOR);
-        assert_eq!(policy.progress_interval(2_500), Duration::from_millis(2_500));
+        assert_eq!(
+            policy.progress_interval(2_500),
+            Duration::from_millis(2_500)
+        );
     }
 }

@@ -7,8 +7,8 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::state::keyed::HashMapStateStore;
 use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::HashMapStateStore;
 use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
@@ -28,8 +28,7 @@ pub enum Admission {
     Coalesce,
 }
 
-type KeyedLimiter =
-    RateLimiter<Uuid, HashMapStateStore<Uuid>, SdkClock, NoOpMiddleware<Duration>>;
+type KeyedLimiter = RateLimiter<Uuid, HashMapStateStore<Uuid>, SdkClock, NoOpMiddleware<Duration>>;
 
 /// One GCRA cell per upload, at one write per `interval`.
 #[derive(Debug)]

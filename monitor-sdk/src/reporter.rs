@@ -137,7 +137,11 @@ impl UploadReporter {
     /// # Errors
     ///
     /// `Rejected` (`TerminalState`, `UnknownUpload`), `QueueFull`, `Storage`.
-    pub fn complete(&self, upload_id: String, video_id: Option<String>) -> Result<(), ReporterError> {
+    pub fn complete(
+        &self,
+        upload_id: String,
+        video_id: Option<String>,
+    ) -> Result<(), ReporterError> {
         guard(|| {
             let video = video_id
                 .map(|v| {

@@ -216,11 +216,17 @@ mod tests {
     #[test]
     fn a_report_after_completion_is_a_terminal_state_error() {
         let record = begun();
-        let done = validate(Some(&record), &event(2, EventPayload::Complete { video_id: None }))
-            .unwrap();
-        let late = event(3, EventPayload::Stage {
-            stage: monitor_core::UploadStage::CreatingRecord,
-        });
+        let done = validate(
+            Some(&record),
+            &event(2, EventPayload::Complete { video_id: None }),
+        )
+        .unwrap();
+        let late = event(
+            3,
+            EventPayload::Stage {
+                stage: monitor_core::UploadStage::CreatingRecord,
+            },
+        );
         assert!(matches!(
             validate(Some(&done), &late),
             Err(SdkError::Rejected(RejectReason::TerminalState))

@@ -74,3 +74,6 @@ async fn into_response(response: reqwest::Response) -> RpcResponse {
         body,
     }
 }
+
+/// The SDK tests' helpers (tests/sdk_*.rs).
+pub mod sdk;
