@@ -1,9 +1,21 @@
 //! Upload Monitor's domain rules, without I/O.
 //!
-//! Everything the SDK, the SQL migrations and the dashboard must agree on lives here: the
-//! upload statuses and stages ([`status`]), the event protocol the SDK sends to
-//! `report_upload_events` ([`event`]) and the server's per-event verdicts ([`verdict`]).
-//! The SQL in `migrations/` mirrors these rules; differential tests hold the two together.
+//! Everything the SDK, the SQL migrations and the dashboard must agree on lives here:
+//!
+//! - the protocol: statuses and stages ([`status`]), the events the SDK sends to
+//!   `report_upload_events` and the state machine's rules, in words ([`event`]), the
+//!   server's verdicts ([`verdict`]);
+//! - the state: one `upload_queue` row ([`record`]) and the machine that builds it from
+//!   events, one at a time or a batch at a time ([`state_machine`]);
+//! - the app's other tables ([`rows`]) and the dashboard's shapes ([`monitoring`]);
+//! - the rules around an upload: Phase 1 derivation from `videos` ([`derive`]), speed,
+//!   ETA and relative time ([`speed`]), the dynamic timeout ([`timeout`]), the stale rule
+//!   ([`stale`]), labels and initials ([`display`]), the app's AsyncStorage formats
+//!   ([`async_storage`]);
+//! - the monitoring figures: stat cards, top errors, lists ([`aggregate`]).
+//!
+//! The SQL in `migrations/` mirrors [`event`]'s rules and [`aggregate`]'s semantics;
+//! differential tests hold the two together, with this crate as the oracle.
 #![deny(missing_docs)]
 
 pub mod aggregate;
