@@ -8,7 +8,7 @@
 //! - the state: one `upload_queue` row ([`record`]) and the machine that builds it from
 //!   events, one at a time or a batch at a time ([`state_machine`]);
 //! - the app's other tables ([`rows`]) and the dashboard's shapes ([`monitoring`]);
-//! - the rules around an upload: Phase 1 derivation from `videos` ([`derive`]), speed,
+//! - the rules around an upload: Phase 1 derivation from `videos` ([`derive`](mod@derive)), speed,
 //!   ETA and relative time ([`speed`]), the dynamic timeout ([`timeout`]), the stale rule
 //!   ([`stale`]), labels and initials ([`display`]), the app's AsyncStorage formats
 //!   ([`async_storage`]);
