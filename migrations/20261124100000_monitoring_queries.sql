@@ -638,7 +638,7 @@ $$;
 -- successRate, avgUploadSpeed}, recentUploads (20 cards, newest start first), bugs: {total,
 -- recent (20 rows, newest first)}}. successRate is completed / (completed + failed) over the
 -- user's whole history; avgUploadSpeed the mean speed of their completed uploads that have
--- one, one decimal (0 when none). P0002 (404) when the profile does not exist.
+-- one, one decimal (0 when none). HTTP 404 (sqlstate PT404) when the profile does not exist.
 create or replace function public.monitoring_user_profile(user_id uuid)
 returns jsonb
 language plpgsql stable
@@ -652,7 +652,8 @@ begin
   perform private.monitoring_require_admin('monitoring_user_profile');
   select * into v_profile from public.profiles p where p.id = monitoring_user_profile.user_id;
   if not found then
-    raise exception using errcode = 'P0002', message = 'no such user';
+    -- PT404: PostgREST's custom status (P0002 would be a 500 there).
+    raise exception using errcode = 'PT404', message = 'no such user';
   end if;
   select count(*) as total,
          count(*) filter (where q.status = 'pending') as pending,

@@ -1,0 +1,285 @@
+//! The admin monitoring RPCs over real HTTP through the dev stack, called with monitor-core's
+//! typed client: an admin (or the service key) gets every answer in its documented shape; a
+//! signed-in user is refused with 403 and anon with 401, whatever the function.
+
+mod common;
+
+use common::{rpc, stack, unique_email};
+use monitor_core::client::{
+    ClientError, ComparePeriod, MonitoringClient, RetryHint, TimelineEntryType, UploadFilter,
+};
+use monitor_core::monitoring::ItemOrigin;
+use monitor_core::UploadStatus;
+use serde_json::json;
+use upload_monitor::devstack::{NewUser, TestUser};
+use uuid::Uuid;
+
+/// Every monitoring RPC with arguments it accepts.
+fn every_function() -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        ("monitoring_snapshot", json!({})),
+        ("monitoring_changes", json!({ "since": chrono::Utc::now() })),
+        ("monitoring_uploads", json!({})),
+        ("monitoring_user_profile", json!({ "user_id": Uuid::nil() })),
+        (
+            "monitoring_user_timeline",
+            json!({ "user_id": Uuid::nil() }),
+        ),
+        ("monitoring_compare", json!({ "period": "day" })),
+        ("monitoring_error_distribution", json!({})),
+        ("monitoring_speed_over_time", json!({})),
+        ("monitoring_evaluate_alert", json!({})),
+    ]
+}
+
+async fn admin() -> (TestUser, MonitoringClient) {
+    let stack = stack();
+    let admin = stack
+        .create_user(
+            &NewUser::new(unique_email("admin"))
+                .named("Ada", "Admin")
+                .admin(),
+        )
+        .await
+        .expect("an admin");
+    let client = MonitoringClient::new(stack.api_url(), stack.anon_key(), &admin.access_token)
+        .expect("a client");
+    (admin, client)
+}
+
+/// An upload of `user` begun, progressed and (when `fail`) failed through the real ingest.
+async fn report_upload(user: &TestUser, filename: &str, fail: bool) -> Uuid {
+    let stack = stack();
+    let upload = Uuid::now_v7();
+    let at = "2026-11-24T09:00:00Z";
+    let mut events = vec![
+        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 1, "at": at, "kind": "begin",
+               "local_id": format!("import_{upload}"), "filename": filename,
+               "video_title": "Été à Kyoto 🎌", "file_size": 1000, "source": "recorded"}),
+        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 2, "at": at,
+               "kind": "progress", "bytes_sent": 400, "progress": 40, "upload_speed": 1.5}),
+    ];
+    if fail {
+        events.push(
+            json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 3, "at": at,
+                           "kind": "fail", "error_code": "network",
+                           "error_message": "Network request failed", "retry_count": 1}),
+        );
+    }
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": events }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    upload
+}
+
+#[tokio::test]
+async fn an_admin_sees_a_users_upload_in_the_snapshot_with_email_name_and_staleness() {
+    let (_, client) = admin().await;
+    let user = stack()
+        .create_user(&NewUser::new(unique_email("uploader")).named("Jean", "Dupont"))
+        .await
+        .expect("a user");
+    let upload = report_upload(&user, "IMG_0001.MOV", false).await;
+
+    let snapshot = client.snapshot().await.expect("an admin gets the snapshot");
+    let card = snapshot
+        .uploads
+        .iter()
+        .find(|c| c.id == upload)
+        .expect("the active upload is listed");
+    assert_eq!(card.status, UploadStatus::Uploading);
+    assert_eq!(card.user_email.as_deref(), Some(user.email.as_str()));
+    assert_eq!(card.user_first_name.as_deref(), Some("Jean"));
+    assert_eq!(card.video_title.as_deref(), Some("Été à Kyoto 🎌"));
+    assert_eq!((card.progress, card.upload_speed), (40, Some(1.5)));
+    assert_eq!(card.origin, ItemOrigin::UploadQueue);
+    assert!(!card.is_stale);
+    assert!(card.elapsed_time.is_some_and(|s| s >= 0.0));
+    assert!(snapshot.stats.uploads_in_progress >= 1);
+    // Active uploads come before finished ones.
+    let first_finished = snapshot
+        .uploads
+        .iter()
+        .position(|c| c.status.is_terminal())
+        .unwrap_or(snapshot.uploads.len());
+    assert!(snapshot.uploads[..first_finished]
+        .iter()
+        .all(|c| !c.status.is_terminal()));
+
+    // The change feed from the snapshot's cursor carries the upload's next change.
+    let failed = report_upload(&user, "IMG_0002.MOV", true).await;
+    let changes = client
+        .changes(snapshot.cursor)
+        .await
+        .expect("an admin gets changes");
+    assert!(!changes.resync);
+    let card = changes
+        .uploads
+        .iter()
+        .find(|c| c.id == failed)
+        .expect("the new failure is a change");
+    assert_eq!(card.status, UploadStatus::Failed);
+    assert_eq!(card.error_code.as_deref(), Some("network"));
+    assert!(changes.stats.uploads_failed_today >= 1);
+}
+
+#[tokio::test]
+async fn filters_pages_profile_timeline_and_charts_answer_in_their_shapes() {
+    let (_, client) = admin().await;
+    let user = stack()
+        .create_user(&NewUser::new(unique_email("filtered")).named("Zoé", "Ünal"))
+        .await
+        .expect("a user");
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(report_upload(&user, &format!("clip_{n}.mov"), n == 0).await);
+    }
+
+    // Email search (a distinctive part of the address), two pages of two.
+    let filter = UploadFilter {
+        email: Some(user.email[..20].to_uppercase()),
+        page_size: Some(2),
+        ..UploadFilter::default()
+    };
+    let first = client.uploads(&filter, None).await.expect("page 1");
+    assert_eq!(first.items.len(), 2);
+    let second = client
+        .uploads(&filter, first.next_cursor)
+        .await
+        .expect("page 2");
+    let mut seen: Vec<Uuid> = first
+        .items
+        .iter()
+        .chain(&second.items)
+        .map(|c| c.id)
+        .collect();
+    seen.sort();
+    ids.sort();
+    assert_eq!(seen, ids, "keyset pages cover every row once");
+
+    let failed_only = UploadFilter {
+        email: Some(user.email.clone()),
+        status: Some(UploadStatus::Failed),
+        ..UploadFilter::default()
+    };
+    let page = client.uploads(&failed_only, None).await.expect("a page");
+    assert_eq!(page.items.len(), 1);
+    assert!(page.next_cursor.is_none());
+
+    let profile = client.user_profile(user.id).await.expect("a profile");
+    assert_eq!(profile.profile.email.as_deref(), Some(user.email.as_str()));
+    assert_eq!((profile.uploads.total, profile.uploads.failed), (3, 1));
+    assert_eq!(profile.recent_uploads.len(), 3);
+
+    let timeline = client
+        .user_timeline(user.id, None, 100)
+        .await
+        .expect("a timeline");
+    assert!(timeline.entries.iter().any(
+        |e| e.entry_type == TimelineEntryType::UploadEvent && e.kind.as_deref() == Some("fail")
+    ));
+
+    let comparison = client.compare(ComparePeriod::Week).await.expect("compare");
+    assert!(comparison.current.uploads_started >= 3);
+    assert!(comparison.previous.to <= comparison.current.from + chrono::Duration::days(7));
+    let distribution = client.error_distribution(24).await.expect("distribution");
+    assert!(distribution.uploads.iter().any(|s| s.key == "network"));
+    let buckets = client.speed_over_time(24, 60).await.expect("buckets");
+    assert!((24..=26).contains(&buckets.len()), "{}", buckets.len());
+    let alert = client.evaluate_alert(0, 10).await.expect("an evaluation");
+    assert!(alert.triggered && alert.failures >= 1 && !alert.latest.is_empty());
+}
+
+#[tokio::test]
+async fn the_service_key_is_an_admin_too() {
+    let stack = stack();
+    let client = MonitoringClient::with_service_key(stack.api_url(), stack.service_role_key())
+        .expect("a client");
+    client
+        .snapshot()
+        .await
+        .expect("the service key reads the snapshot");
+}
+
+#[tokio::test]
+async fn a_signed_in_user_is_forbidden_every_monitoring_function() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("curious")))
+        .await
+        .expect("a user");
+    for (function, args) in every_function() {
+        let response = rpc(
+            stack.api_url(),
+            function,
+            stack.anon_key(),
+            Some(&user.access_token),
+            &args,
+        )
+        .await;
+        assert_eq!(response.status, 403, "{function}: {:?}", response.body);
+        assert_eq!(response.body["code"], "42501", "{function}");
+    }
+    let client = MonitoringClient::new(stack.api_url(), stack.anon_key(), &user.access_token)
+        .expect("a client");
+    let error = client.snapshot().await.expect_err("a user is refused");
+    assert!(matches!(error, ClientError::Forbidden { .. }), "{error:?}");
+    assert_eq!(error.retry_hint(), RetryHint::DoNotRetry);
+}
+
+#[tokio::test]
+async fn anon_is_unauthenticated_for_every_monitoring_function() {
+    let stack = stack();
+    for (function, args) in every_function() {
+        let response = rpc(stack.api_url(), function, stack.anon_key(), None, &args).await;
+        assert_eq!(response.status, 401, "{function}: {:?}", response.body);
+    }
+    let client = MonitoringClient::new(stack.api_url(), stack.anon_key(), stack.anon_key())
+        .expect("a client");
+    let error = client.snapshot().await.expect_err("anon is refused");
+    assert!(matches!(error, ClientError::Auth { .. }), "{error:?}");
+    assert_eq!(error.retry_hint(), RetryHint::AfterReauthentication);
+}
+
+#[tokio::test]
+async fn bad_arguments_and_unknown_users_are_typed_errors() {
+    let (_, client) = admin().await;
+    let too_big = UploadFilter {
+        page_size: Some(101),
+        ..UploadFilter::default()
+    };
+    let error = client.uploads(&too_big, None).await.expect_err("101 rows");
+    assert!(
+        matches!(error, ClientError::InvalidInput { .. }),
+        "{error:?}"
+    );
+    let error = client.snapshot_with(0).await.expect_err("0 cards");
+    assert!(
+        matches!(error, ClientError::InvalidInput { .. }),
+        "{error:?}"
+    );
+    let error = client
+        .user_profile(Uuid::new_v4())
+        .await
+        .expect_err("nobody");
+    assert!(matches!(error, ClientError::NotFound { .. }), "{error:?}");
+    let error = client
+        .call::<serde_json::Value>("monitoring_nonexistent", json!({}))
+        .await
+        .expect_err("no such function");
+    assert!(matches!(error, ClientError::NotFound { .. }), "{error:?}");
+
+    let dead = MonitoringClient::new("http://127.0.0.1:9", "k", "t").expect("a client");
+    let error = dead
+        .snapshot()
+        .await
+        .expect_err("nothing listens on port 9");
+    assert!(matches!(error, ClientError::Network(_)), "{error:?}");
+    assert_eq!(error.retry_hint(), RetryHint::Retry { after: None });
+}
