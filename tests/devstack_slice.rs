@@ -336,3 +336,55 @@ async fn a_target_over_the_stack_creates_users_whose_tokens_work() {
         .get(0);
     assert_eq!(email, user.email);
 }
+
+#[tokio::test]
+async fn a_failing_migration_names_its_file_and_line_and_keeps_nothing_of_it() {
+    let stack = stack();
+    // A migrations directory of its own (no local/ shim: the stack has it): one good file,
+    // then one whose third line fails after creating a table.
+    let dir = tempfile::tempdir().unwrap();
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    std::fs::write(
+        dir.path().join("20200101000000_good.sql"),
+        format!("create table public.mig_good_{suffix} (id int);"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("20200101000001_broken.sql"),
+        format!(
+            "create table public.mig_half_{suffix} (id int);\n\nselect no_such_column from public.mig_good_{suffix};\n"
+        ),
+    )
+    .unwrap();
+    let mut db = stack.connect().await.unwrap();
+    let err = upload_monitor::devstack::Migrator::new(dir.path())
+        .apply(&mut db)
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("20200101000001_broken.sql"), "{message}");
+    assert!(message.contains("42703"), "{message}");
+    assert!(message.contains("line 3"), "{message}");
+    let exists = |table: String| {
+        let db = &db;
+        async move {
+            db.query_one("select to_regclass($1) is not null", &[&table])
+                .await
+                .unwrap()
+                .get::<_, bool>(0)
+        }
+    };
+    assert!(exists(format!("public.mig_good_{suffix}")).await);
+    assert!(!exists(format!("public.mig_half_{suffix}")).await);
+    let recorded: Vec<String> = db
+        .query(
+            "select version from supabase_migrations.schema_migrations where version like '2020%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(recorded, vec!["20200101000000".to_string()]);
+}
