@@ -115,10 +115,8 @@ pub fn apply(
             upload_speed,
         } => {
             refuse_terminal(row)?;
-            let in_range = (0..=100).contains(progress)
-                && *bytes_sent >= 0
-                && row.file_size.is_none_or(|size| *bytes_sent <= size)
-                && upload_speed.is_none_or(|s| s.is_finite() && s >= 0.0);
+            let in_range = progress_in_range(*bytes_sent, *progress, *upload_speed)
+                && row.file_size.is_none_or(|size| *bytes_sent <= size);
             if !in_range {
                 return Err(RejectReason::OutOfRange);
             }
@@ -319,6 +317,57 @@ pub fn apply_batch(
         .collect()
 }
 
+/// The checks that need no row: what the server would refuse whatever the upload's state.
+/// The SDK runs it before an event enters its outbox, so bad input fails at the call
+/// with a typed reason instead of being dead-lettered later.
+///
+/// It covers `invalid_payload` (see [`crate::event`]: `seq < 1`, empty `local_id` or
+/// `filename`, negative `file_size`), `out_of_range` for a `progress` outside 0–100, a
+/// negative `bytes_sent` or a negative or non-finite `upload_speed`, and a `fail`'s
+/// `retry_count` above 3 (`retry_limit`) or below 0 (`out_of_range`). Passing it does not
+/// mean [`apply`] will accept the event: the row decides the rest.
+///
+/// ```
+/// use chrono::Utc;
+/// use monitor_core::state_machine::validate_event;
+/// use monitor_core::{EventPayload, RejectReason, UploadEvent};
+/// use uuid::Uuid;
+/// let event = UploadEvent { id: Uuid::from_u128(1), upload_id: Uuid::from_u128(2), seq: 3,
+///     at: Utc::now(), payload: EventPayload::Progress { bytes_sent: 10, progress: 120, upload_speed: None } };
+/// assert_eq!(validate_event(&event), Err(RejectReason::OutOfRange));
+/// ```
+///
+/// # Errors
+///
+/// The reason the server would give.
+pub fn validate_event(event: &UploadEvent) -> Result<(), RejectReason> {
+    check_shape(event)?;
+    match &event.payload {
+        EventPayload::Progress {
+            bytes_sent,
+            progress,
+            upload_speed,
+        } => {
+            if !progress_in_range(*bytes_sent, *progress, *upload_speed) {
+                return Err(RejectReason::OutOfRange);
+            }
+        }
+        EventPayload::Fail {
+            retry_count: Some(n),
+            ..
+        } => {
+            if *n > i32::from(MAX_RETRIES) {
+                return Err(RejectReason::RetryLimit);
+            }
+            if *n < 0 {
+                return Err(RejectReason::OutOfRange);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Stateless checks: what makes an event malformed whatever the upload's state.
 fn check_shape(event: &UploadEvent) -> Result<(), RejectReason> {
     let well_formed = event.seq >= 1
@@ -336,6 +385,14 @@ fn check_shape(event: &UploadEvent) -> Result<(), RejectReason> {
     } else {
         Err(RejectReason::InvalidPayload)
     }
+}
+
+/// A progress report's own ranges: percent 0–100, bytes not negative, speed finite and not
+/// negative (bytes against the file size need the row).
+fn progress_in_range(bytes_sent: i64, progress: i32, upload_speed: Option<f64>) -> bool {
+    (0..=100).contains(&progress)
+        && bytes_sent >= 0
+        && upload_speed.is_none_or(|s| s.is_finite() && s >= 0.0)
 }
 
 fn refuse_terminal(row: &UploadRecord) -> Result<(), RejectReason> {
@@ -1020,6 +1077,32 @@ mod tests {
         theirs.upload_id = UPLOAD_2;
         let verdicts = apply_batch(&mut rows, &mut known, &[theirs], OTHER_USER, t0());
         assert_eq!(verdicts[0].outcome, EventOutcome::Applied);
+    }
+
+    #[test]
+    fn stateless_validation_refuses_what_no_row_could_accept() {
+        assert_eq!(
+            validate_event(&event(1, 1, begin_payload("l", Some(5)))),
+            Ok(())
+        );
+        assert_eq!(
+            validate_event(&event(1, 1, begin_payload("", None))),
+            Err(RejectReason::InvalidPayload)
+        );
+        assert_eq!(
+            validate_event(&event(2, 2, progress(-1, 5))),
+            Err(RejectReason::OutOfRange)
+        );
+        assert_eq!(
+            validate_event(&event(3, 3, fail(Some(4)))),
+            Err(RejectReason::RetryLimit)
+        );
+        assert_eq!(
+            validate_event(&event(3, 3, fail(Some(-1)))),
+            Err(RejectReason::OutOfRange)
+        );
+        // Bytes above the size need the row's file_size: not checked here.
+        assert_eq!(validate_event(&event(2, 2, progress(1 << 40, 5))), Ok(()));
     }
 
     #[test]
