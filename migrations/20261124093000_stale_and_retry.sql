@@ -112,7 +112,9 @@ begin
   where q.id = request_upload_retry.upload_id
   for update;
   if not found then
-    raise exception using errcode = 'P0002',
+    -- 22023, not P0002: PostgREST answers P0002 with a 500, and a wrong id is the caller's
+    -- mistake (400).
+    raise exception using errcode = '22023',
       message = format('upload %s not found', request_upload_retry.upload_id);
   end if;
   if v_row.status <> 'failed' then

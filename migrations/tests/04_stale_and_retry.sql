@@ -120,7 +120,8 @@ select throws_ok($$ select public.request_upload_retry(pg_temp.up(4)) $$, '22023
                  'a completed upload cannot be retried');
 select throws_ok($$ select public.request_upload_retry(pg_temp.up(6)) $$, '22023',
                  'this upload has used its 3 retries', 'an upload with its 3 retries used cannot');
-select throws_ok($$ select public.request_upload_retry(pg_temp.up(99)) $$, 'P0002', null,
+select throws_ok($$ select public.request_upload_retry(pg_temp.up(99)) $$, '22023',
+                 format('upload %s not found', pg_temp.up(99)),
                  'an unknown upload is not found');
 select pg_temp.logout();
 select is((select count(*) from public.upload_events where upload_id = pg_temp.up(5) and kind = 'retry_requested'),
