@@ -347,25 +347,19 @@ pub fn validate_event(event: &UploadEvent) -> Result<(), RejectReason> {
             bytes_sent,
             progress,
             upload_speed,
-        } => {
-            if !progress_in_range(*bytes_sent, *progress, *upload_speed) {
-                return Err(RejectReason::OutOfRange);
-            }
+        } if !progress_in_range(*bytes_sent, *progress, *upload_speed) => {
+            Err(RejectReason::OutOfRange)
         }
         EventPayload::Fail {
             retry_count: Some(n),
             ..
-        } => {
-            if *n > i32::from(MAX_RETRIES) {
-                return Err(RejectReason::RetryLimit);
-            }
-            if *n < 0 {
-                return Err(RejectReason::OutOfRange);
-            }
-        }
-        _ => {}
+        } if *n > i32::from(MAX_RETRIES) => Err(RejectReason::RetryLimit),
+        EventPayload::Fail {
+            retry_count: Some(n),
+            ..
+        } if *n < 0 => Err(RejectReason::OutOfRange),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// Stateless checks: what makes an event malformed whatever the upload's state.
