@@ -62,24 +62,21 @@
 //!
 //! ## Precisely (the order checks run in; the first that matches answers)
 //!
-//! These are also `migrations/NOTES.md`'s "Ingest decisions"; the two lists say the same.
 //! Per event, with `row` the upload's current row (if any) and `caller` = `auth.uid()`:
 //!
-//! 1. `duplicate` when the event's id is in `upload_events` (see "Batches" below).
-//! 2. `invalid_payload` when the event is malformed whatever the state: a missing field, a
-//!    wrong JSON type, an unknown `kind` or `stage`, a bad `at`; `seq < 1`; a `begin` with
-//!    an empty `local_id` or `filename`, or a negative `file_size`.
-//! 3. No row visible to the caller: a `begin` is `forbidden` when its `user_id` is not the
-//!    caller (or, in SQL only, when the id is someone else's upload or the caller has no
-//!    `profiles` row), else `local_id_conflict` when another upload of the caller has the
-//!    same `local_id` (one begun earlier in the same batch counts), else applied. Any other
-//!    kind is `unknown_upload`.
-//! 4. The row is someone else's: `forbidden` for a `begin`, `unknown_upload` for any other
-//!    kind (the caller must not learn which ids exist, nor their `last_seq`). SQL only: an
-//!    admin, who can see the row, gets `forbidden` for every kind. `monitor_core` models a
-//!    non-admin caller.
+//! 1. `invalid_payload` when the event is malformed whatever the state: `seq < 1`; a
+//!    `begin` with an empty `local_id` or `filename`, a negative `file_size` or a
+//!    `metadata` that is not a JSON object (`null` counts as absent); a `fail` with a
+//!    negative `retry_count`. (Missing fields and wrong JSON types are also
+//!    `invalid_payload`: the SQL answers it where serde would fail to parse.)
+//! 2. `forbidden` when a `begin` carries a `user_id` other than `caller`.
+//! 3. No row: a `begin` is `local_id_conflict` when another upload of `caller` has the same
+//!    `local_id` (an upload created earlier in the same batch counts), else applied;
+//!    any other kind is `unknown_upload`.
+//! 4. The row belongs to someone else: `forbidden` for a `begin`, `unknown_upload` for
+//!    any other kind (the caller cannot see it, and must not learn its `last_seq`).
 //! 5. `seq <= row.last_seq`: `superseded`, row unchanged.
-//! 6. `begin`: `forbidden` when its `user_id` is not the caller, else `already_begun`.
+//! 6. `begin`: `already_begun`.
 //! 7. `progress`/`stage`/`complete`/`fail` on `completed` or `failed`: `terminal_state`.
 //!    `retry` not on `failed`: `invalid_transition`; on `failed` with
 //!    `retry_count >= 3`: `retry_limit`.
@@ -87,47 +84,43 @@
 //!    `bytes_sent > file_size` (when `file_size` is known) or a negative `upload_speed`:
 //!    `out_of_range`. `stage` before the row's stage: `stage_order` (the same stage again
 //!    is accepted; a row without a stage accepts any). `fail` with `retry_count > 3`:
-//!    `retry_limit`, then with `retry_count < 0`: `out_of_range`.
+//!    `retry_limit`.
 //!
 //! What an applied event writes (`now` is the server's clock; every applied event also
 //! sets `last_seq = seq`, `client_updated_at = at`, `updated_at = now`):
 //!
-//! - `begin`: `user_id = caller`, the begin's fields, `metadata` = the given value or `{}`
-//!   when absent or JSON null, `device_info` = `device` with only its four fields (null
-//!   when absent), `source` only as the event gives it (the SDK derives it from the app's
-//!   metadata flags, see `async_storage`), status `pending`, stage `validating`, progress
-//!   0, `bytes_sent` 0, `retry_count` 0, `started_at = now`, everything else null.
-//!   `duration` = `metadata.duration` when it is a JSON number from 0 to 2147483647,
-//!   rounded half away from zero (`round(numeric)`), else null.
-//! - `progress`: status `uploading`; stage = the later of the row's stage and `uploading`;
-//!   `progress` and `bytes_sent` = the greater of row and event; `upload_speed` replaced
-//!   when given, kept otherwise.
+//! - `begin`: `user_id = caller`, the begin's fields, `metadata` = the given object or
+//!   `{}`, `device_info` = `device` as sent (null when absent), status `pending`, stage
+//!   `validating`, progress 0, `bytes_sent` 0, `retry_count` 0, `started_at = now`,
+//!   everything else null. `source` = the given one, else `recorded` when
+//!   `metadata.isRecorded` is JSON `true`, else `imported` when `metadata.isImported` is
+//!   JSON `true`, else null. `duration` = `metadata.duration` when it is a JSON number from
+//!   0 to 2147483647, rounded half away from zero (`round(numeric)`), else null.
+//! - `progress`: status `uploading`; stage = the greater of the row's stage and
+//!   `uploading`; `progress` and `bytes_sent` = the greater of row and event;
+//!   `upload_speed` replaced when given, kept otherwise.
 //! - `stage`: stage set; `pending` becomes `uploading` when the stage is `uploading` or
 //!   later.
 //! - `complete`: status `completed`, progress 100, `bytes_sent = file_size` when
 //!   `file_size` is known (kept otherwise), `completed_at = now`, `video_id` replaced when
-//!   given (SQL only: and when that `videos` row exists and is visible to the caller,
-//!   since the column is a foreign key; otherwise the completion applies without it). The
-//!   stage is left as last reported.
+//!   given; the stage is left as last reported.
 //! - `fail`: status `failed`, `error_code` as given, `error_message` = its first 4000
 //!   characters (characters, not bytes: `left(msg, 4000)`), `retry_count =
-//!   greatest(row.retry_count, event.retry_count)`, `completed_at = now`; progress,
-//!   bytes, speed and stage are kept (they show how far the attempt went).
+//!   greatest(row.retry_count, coalesce(event.retry_count, 0))`, `completed_at = now`;
+//!   progress, bytes, speed and stage are kept (they show how far the attempt went).
 //! - `retry`: status `pending`, stage `validating`, progress 0, `bytes_sent` 0,
-//!   `error_code`, `error_message`, `completed_at` and `retry_requested_at` null,
-//!   `retry_count + 1`. `upload_speed` and `started_at` are kept (only what is listed is
-//!   reset).
+//!   `upload_speed`, `error_code`, `error_message`, `completed_at` and
+//!   `retry_requested_at` null, `retry_count + 1`, and `started_at = now`: the elapsed
+//!   time, the timeout and the 24 h windows follow the current attempt.
 //!
 //! ## Batches
 //!
-//! `report_upload_events` answers one verdict per event, in input order. Events are taken
-//! one by one in the order (position in the batch of the upload's first event, `seq`,
-//! position in the batch) and each is judged as if sent alone at that moment: so a second
-//! copy of an id in one batch is `duplicate` when the first copy was logged, `superseded`
-//! when it was applied without being logged, and judged afresh when it was refused. Two
-//! events of one upload with the same `seq` are applied first-come, the second
-//! `superseded`. The only cross-upload effect is `local_id_conflict`: of two `begin`s
-//! sharing a `local_id`, the upload that appears first in the batch wins.
+//! `report_upload_events` answers one verdict per event, in input order. An event whose id
+//! is already in `upload_events`, or appeared earlier in the same batch (the first
+//! occurrence in input order is the one applied, whatever the later ones contain), is
+//! `duplicate`. The other events are applied one by one in the order (position in the
+//! batch of the upload's first event, `seq`, position in the batch); two events of one
+//! upload with the same `seq` are thus applied first-come, the second `superseded`.
 //!
 //! # The record (`upload_queue` row) and the log (`upload_events`)
 //!

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::event::{EventPayload, UploadEvent, MAX_ERROR_MESSAGE_CHARS, MAX_RETRIES};
 use crate::record::UploadRecord;
-use crate::status::{UploadStage, UploadStatus};
+use crate::status::{UploadSource, UploadStage, UploadStatus};
 use crate::verdict::{EventOutcome, EventVerdict, RejectReason};
 
 /// The progress milestones kept in `upload_events`: one row per 10 points keeps the
@@ -81,14 +81,18 @@ pub fn apply(
     now: DateTime<Utc>,
 ) -> Result<Step, RejectReason> {
     check_shape(event)?;
-    let claims_someone_else = matches!(
-        &event.payload,
-        EventPayload::Begin { user_id: Some(claimed), .. } if *claimed != caller
-    );
+    if let EventPayload::Begin {
+        user_id: Some(claimed),
+        ..
+    } = &event.payload
+    {
+        if *claimed != caller {
+            return Err(RejectReason::Forbidden);
+        }
+    }
     let current = current.filter(|row| row.id == event.upload_id);
     let Some(row) = current else {
         return match &event.payload {
-            EventPayload::Begin { .. } if claims_someone_else => Err(RejectReason::Forbidden),
             EventPayload::Begin { .. } => Ok(Step::Applied {
                 record: begin_record(event, caller, now),
                 logged: true,
@@ -107,7 +111,6 @@ pub fn apply(
     }
     let mut next = row.clone();
     let logged = match &event.payload {
-        EventPayload::Begin { .. } if claims_someone_else => return Err(RejectReason::Forbidden),
         EventPayload::Begin { .. } => return Err(RejectReason::AlreadyBegun),
         EventPayload::Progress {
             bytes_sent,
@@ -166,9 +169,6 @@ pub fn apply(
             if retry_count.is_some_and(|n| n > i32::from(MAX_RETRIES)) {
                 return Err(RejectReason::RetryLimit);
             }
-            if retry_count.is_some_and(|n| n < 0) {
-                return Err(RejectReason::OutOfRange);
-            }
             next.status = UploadStatus::Failed;
             next.error_code = Some(error_code.clone());
             next.error_message = Some(truncate_chars(error_message, MAX_ERROR_MESSAGE_CHARS));
@@ -187,11 +187,13 @@ pub fn apply(
             next.stage = Some(UploadStage::Validating);
             next.progress = 0;
             next.bytes_sent = 0;
+            next.upload_speed = None;
             next.error_code = None;
             next.error_message = None;
             next.completed_at = None;
             next.retry_requested_at = None;
             next.retry_count = row.retry_count + 1;
+            next.started_at = now;
             true
         }
     };
@@ -208,13 +210,12 @@ pub fn apply(
 /// verdict per event in input order.
 ///
 /// `records` holds every upload row (any user), keyed by id; `known_ids` the event ids
-/// already in `upload_events`. The batch rules (in [`crate::event`]'s docs): events are
-/// taken in the order (position of the upload's first event in the batch, `seq`,
-/// position); each one whose id is in `known_ids` at that moment is `duplicate`, the others
-/// go through [`apply`]; a `begin` whose `local_id` belongs to another upload of the caller
-/// is `local_id_conflict`. Only ids of logged events join `known_ids`, as only those rows
-/// exist in `upload_events`, so a second copy of an unlogged progress in one batch is
-/// `superseded`, not `duplicate`.
+/// already in `upload_events`. The batch rules (in [`crate::event`]'s docs): an id already
+/// in `known_ids`, or seen earlier in the same batch, is `duplicate`; the rest are applied
+/// in the order (position of the upload's first event in the batch, `seq`, position); a
+/// `begin` whose `local_id` belongs to another upload of the caller is
+/// `local_id_conflict`. Only ids of logged events join `known_ids`, as only those rows
+/// exist in `upload_events`.
 ///
 /// ```
 /// use std::collections::{HashMap, HashSet};
@@ -247,9 +248,14 @@ pub fn apply_batch(
     now: DateTime<Utc>,
 ) -> Vec<EventVerdict> {
     let mut outcomes: Vec<Option<EventOutcome>> = vec![None; events.len()];
+    let mut seen = HashSet::with_capacity(events.len());
     let mut upload_rank: HashMap<Uuid, usize> = HashMap::new();
     let mut order = Vec::with_capacity(events.len());
     for (index, event) in events.iter().enumerate() {
+        if known_ids.contains(&event.id) || !seen.insert(event.id) {
+            outcomes[index] = Some(EventOutcome::Duplicate);
+            continue;
+        }
         let rank = upload_rank.len();
         let rank = *upload_rank.entry(event.upload_id).or_insert(rank);
         order.push((rank, event.seq, index));
@@ -260,12 +266,6 @@ pub fn apply_batch(
     let mut local_ids: Option<HashMap<String, Uuid>> = None;
     for (_, _, index) in order {
         let event = &events[index];
-        // Checked event by event: a copy later in the batch is a duplicate only if an earlier
-        // copy was logged, exactly as if the two had been sent in separate batches.
-        if known_ids.contains(&event.id) {
-            outcomes[index] = Some(EventOutcome::Duplicate);
-            continue;
-        }
         let conflict = match &event.payload {
             EventPayload::Begin { local_id, .. } if !records.contains_key(&event.upload_id) => {
                 let index = local_ids.get_or_insert_with(|| {
@@ -310,8 +310,8 @@ pub fn apply_batch(
         .zip(outcomes)
         .map(|(event, outcome)| EventVerdict {
             id: event.id,
-            // Every index is pushed to `order` and answered above; Duplicate is the
-            // harmless answer should that ever not hold.
+            // Every index is either marked duplicate or pushed to `order` and answered
+            // above; Duplicate is the harmless answer should that ever not hold.
             outcome: outcome.unwrap_or(EventOutcome::Duplicate),
         })
         .collect()
@@ -370,8 +370,15 @@ fn check_shape(event: &UploadEvent) -> Result<(), RejectReason> {
                 local_id,
                 filename,
                 file_size,
+                metadata,
                 ..
-            } => !local_id.is_empty() && !filename.is_empty() && file_size.is_none_or(|s| s >= 0),
+            } => {
+                !local_id.is_empty()
+                    && !filename.is_empty()
+                    && file_size.is_none_or(|size| size >= 0)
+                    && metadata.as_ref().is_none_or(|m| m.is_object())
+            }
+            EventPayload::Fail { retry_count, .. } => retry_count.is_none_or(|n| n >= 0),
             _ => true,
         };
     if well_formed {
@@ -438,7 +445,7 @@ fn begin_record(event: &UploadEvent, caller: Uuid, now: DateTime<Utc>) -> Upload
         retry_count: 0,
         error_code: None,
         error_message: None,
-        source,
+        source: source.or_else(|| source_from_metadata(&metadata)),
         duration: duration_from_metadata(&metadata),
         device_info: device.as_ref().and_then(|d| serde_json::to_value(d).ok()),
         metadata,
@@ -449,6 +456,26 @@ fn begin_record(event: &UploadEvent, caller: Uuid, now: DateTime<Utc>) -> Upload
         updated_at: now,
         client_updated_at: Some(event.at),
         retry_requested_at: None,
+    }
+}
+
+/// `metadata.isRecorded = true` means recorded, else `metadata.isImported = true` means
+/// imported (the app's `ImportVideoItem.metadata` flags).
+///
+/// ```
+/// use monitor_core::state_machine::source_from_metadata;
+/// use monitor_core::UploadSource;
+/// let m = serde_json::json!({"isImported": true});
+/// assert_eq!(source_from_metadata(&m), Some(UploadSource::Imported));
+/// ```
+pub fn source_from_metadata(metadata: &serde_json::Value) -> Option<UploadSource> {
+    let flag = |name: &str| metadata.get(name).and_then(|v| v.as_bool()) == Some(true);
+    if flag("isRecorded") {
+        Some(UploadSource::Recorded)
+    } else if flag("isImported") {
+        Some(UploadSource::Imported)
+    } else {
+        None
     }
 }
 
@@ -587,7 +614,7 @@ mod tests {
     }
 
     #[test]
-    fn begin_takes_the_duration_from_the_app_metadata_and_source_only_from_the_event() {
+    fn begin_takes_source_and_duration_from_the_app_metadata() {
         let payload = EventPayload::Begin {
             local_id: "recorded_1_abc".into(),
             video_title: None,
@@ -602,7 +629,7 @@ mod tests {
             user_id: Some(USER),
         };
         let row = applied(None, &event(1, 1, payload));
-        assert_eq!(row.source, None);
+        assert_eq!(row.source, Some(UploadSource::Recorded));
         assert_eq!(row.duration, Some(42));
         assert_eq!(
             row.device_info,
@@ -625,6 +652,16 @@ mod tests {
                 device: None,
                 user_id: None,
             },
+            EventPayload::Begin {
+                local_id: "a".into(),
+                video_title: None,
+                filename: "a.mov".into(),
+                file_size: None,
+                source: None,
+                metadata: Some(serde_json::json!([1])),
+                device: None,
+                user_id: None,
+            },
         ] {
             assert_eq!(
                 rejected(None, &event(1, 1, payload)),
@@ -639,29 +676,6 @@ mod tests {
         assert_eq!(
             rejected(Some(&row), &event(2, 0, progress(1, 1))),
             RejectReason::InvalidPayload
-        );
-    }
-
-    #[test]
-    fn a_replayed_begin_is_superseded_before_its_user_is_checked() {
-        let row = begun();
-        let payload = EventPayload::Begin {
-            local_id: "a".into(),
-            video_title: None,
-            filename: "a.mov".into(),
-            file_size: None,
-            source: None,
-            metadata: None,
-            device: None,
-            user_id: Some(OTHER_USER),
-        };
-        assert_eq!(
-            apply(Some(&row), &event(5, 1, payload.clone()), USER, t0()),
-            Ok(Step::Superseded)
-        );
-        assert_eq!(
-            rejected(Some(&row), &event(6, 2, payload)),
-            RejectReason::Forbidden
         );
     }
 
@@ -877,7 +891,7 @@ mod tests {
     }
 
     #[test]
-    fn fail_beyond_three_retries_is_retry_limit_and_negative_is_out_of_range() {
+    fn fail_beyond_three_retries_is_retry_limit_and_negative_is_invalid() {
         let row = begun();
         assert_eq!(
             rejected(Some(&row), &event(2, 2, fail(Some(4)))),
@@ -885,7 +899,7 @@ mod tests {
         );
         assert_eq!(
             rejected(Some(&row), &event(2, 2, fail(Some(-1)))),
-            RejectReason::OutOfRange
+            RejectReason::InvalidPayload
         );
     }
 
@@ -917,10 +931,8 @@ mod tests {
         assert_eq!(row.error_message, None);
         assert_eq!(row.completed_at, None);
         assert_eq!(row.retry_requested_at, None);
-        // Kept, as the docs reset only what they list: the last speed seen, the first start.
-        assert_eq!(row.upload_speed, Some(1.5));
-        assert_eq!(row.started_at, at(1));
-        assert_eq!(row.updated_at, at(4));
+        assert_eq!(row.upload_speed, None);
+        assert_eq!(row.started_at, at(4));
     }
 
     #[test]
@@ -981,32 +993,19 @@ mod tests {
     }
 
     #[test]
-    fn an_id_repeated_in_a_batch_is_answered_as_if_sent_twice() {
+    fn an_id_repeated_in_a_batch_is_a_duplicate_after_its_first_occurrence() {
         let events = [
             event(1, 1, begin_payload("import_1_0", Some(1000))),
-            event(1, 1, begin_payload("import_1_0", Some(1000))),
-            // Logged (first progress): the copy is a duplicate.
             event(2, 2, progress(500, 50)),
             event(2, 2, progress(500, 50)),
-            // Not logged (no milestone crossed): the copy is superseded.
-            event(3, 3, progress(510, 51)),
-            event(3, 3, progress(510, 51)),
-            // Rejected, so never remembered: the copy is judged again.
-            event(4, 4, progress(5000, 100)),
-            event(4, 4, progress(5000, 100)),
         ];
         let (_, outcomes) = batch_of(&events);
         assert_eq!(
             outcomes,
             vec![
                 EventOutcome::Applied,
-                EventOutcome::Duplicate,
                 EventOutcome::Applied,
-                EventOutcome::Duplicate,
-                EventOutcome::Applied,
-                EventOutcome::Superseded,
-                EventOutcome::Rejected(RejectReason::OutOfRange),
-                EventOutcome::Rejected(RejectReason::OutOfRange),
+                EventOutcome::Duplicate
             ]
         );
     }
