@@ -141,13 +141,13 @@ impl Shared {
         }
     }
 
-    fn now_ms(&self) -> i64 {
+    pub(crate) fn now_ms(&self) -> i64 {
         Utc::now().timestamp_millis()
     }
 
     /// Validates `payloads` one after the other against `upload`'s record, stores them and
     /// the record in one transaction, and only then updates the memory.
-    fn commit(
+    pub(crate) fn commit(
         &self,
         state: &mut State,
         upload: Uuid,
@@ -243,7 +243,7 @@ impl Shared {
 
 /// The upload reporter, in plain Rust.
 pub struct Engine {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
 }
@@ -340,7 +340,7 @@ impl Engine {
         })
     }
 
-    fn live(&self) -> Result<(), SdkError> {
+    pub(crate) fn live(&self) -> Result<(), SdkError> {
         if self.shared.shut.load(Ordering::Relaxed) {
             Err(SdkError::ShutDown)
         } else {
@@ -386,7 +386,7 @@ impl Engine {
             .map_err(|_| SdkError::InvalidArgument("file_size is too large".into()))?;
         let source = new
             .source
-            .or_else(|| source_from_metadata(metadata.as_ref()));
+            .or_else(|| metadata.as_ref().and_then(UploadSource::from_metadata));
         let mut state = lock(&self.shared.state);
         if let Some(existing) = state.uploads.by_local_id(&new.local_id) {
             let id = existing.record.id;
@@ -805,23 +805,6 @@ async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkE
         Err(_) => Err(SdkError::Timeout(
             u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         )),
-    }
-}
-
-/// The app's metadata flags say where the video came from (`isRecorded`, `isImported`).
-pub(crate) fn source_from_metadata(metadata: Option<&serde_json::Value>) -> Option<UploadSource> {
-    let flag = |name: &str| {
-        metadata
-            .and_then(|m| m.get(name))
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false)
-    };
-    if flag("isRecorded") {
-        Some(UploadSource::Recorded)
-    } else if flag("isImported") {
-        Some(UploadSource::Imported)
-    } else {
-        None
     }
 }
 

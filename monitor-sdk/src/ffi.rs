@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::engine::{EngineConfig, Health, RetryRequest};
+use crate::import::ImportReport;
 use crate::outbox::UploadRow;
 use crate::policy::FlushPolicy;
 
@@ -303,6 +304,30 @@ impl From<RetryRequest> for PendingRetry {
             local_id: r.local_id,
             requested_at: r.retry_requested_at,
             retry_count: r.retry_count,
+        }
+    }
+}
+
+/// What `import_async_storage` did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AsyncStorageImport {
+    /// New uploads created from the app's items.
+    pub created: u32,
+    /// Known uploads moved to the app's terminal status.
+    pub updated: u32,
+    /// Known uploads left as they were.
+    pub unchanged: u32,
+    /// Items that could not be read or applied, one message each.
+    pub skipped: Vec<String>,
+}
+
+impl From<ImportReport> for AsyncStorageImport {
+    fn from(r: ImportReport) -> Self {
+        AsyncStorageImport {
+            created: r.created,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            skipped: r.skipped,
         }
     }
 }

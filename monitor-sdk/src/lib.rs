@@ -16,6 +16,7 @@ pub mod error;
 pub mod ffi;
 pub mod flusher;
 pub mod foreign;
+pub mod import;
 pub mod outbox;
 pub mod policy;
 pub mod rate_limit;

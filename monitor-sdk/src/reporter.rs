@@ -12,7 +12,8 @@ use uuid::Uuid;
 use crate::engine::{Engine, NewUpload};
 use crate::error::{ReporterError, SdkError};
 use crate::ffi::{
-    PendingRetry, ReporterConfig, ReporterHealth, UploadInfo, UploadSource, UploadStage,
+    AsyncStorageImport, PendingRetry, ReporterConfig, ReporterHealth, UploadInfo, UploadSource,
+    UploadStage,
 };
 use crate::foreign::{ReporterLogger, TokenProvider};
 
@@ -251,6 +252,29 @@ impl UploadReporter {
                 .into_iter()
                 .map(|id| id.to_string())
                 .collect())
+        })
+    }
+
+    /// Reconciles the app's AsyncStorage values (`@pending_videos`,
+    /// `@import_queue_state`, raw strings, None when absent) with the SDK's uploads.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidArgument` when a value is unusable as a whole; bad items are listed in the
+    /// result's `skipped` instead. `Storage`.
+    pub fn import_async_storage(
+        &self,
+        pending_videos_json: Option<String>,
+        import_queue_state_json: Option<String>,
+    ) -> Result<AsyncStorageImport, ReporterError> {
+        guard(|| {
+            Ok(self
+                .engine
+                .import_async_storage(
+                    pending_videos_json.as_deref(),
+                    import_queue_state_json.as_deref(),
+                )?
+                .into())
         })
     }
 

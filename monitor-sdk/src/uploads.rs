@@ -27,7 +27,20 @@ pub fn validate(
     current: Option<&UploadRecord>,
     event: &UploadEvent,
 ) -> Result<UploadRecord, SdkError> {
-    match apply(current, event, LOCAL_CALLER, event.at) {
+    // The caller is the upload's owner as the device knows it: [`LOCAL_CALLER`], or the
+    // user an imported AsyncStorage entry names (the server checks it against the token).
+    let caller = match (&event.payload, current) {
+        (
+            EventPayload::Begin {
+                user_id: Some(user),
+                ..
+            },
+            None,
+        ) => *user,
+        (_, Some(row)) => row.user_id,
+        _ => LOCAL_CALLER,
+    };
+    match apply(current, event, caller, event.at) {
         Ok(Step::Applied { mut record, .. }) => {
             // Metadata lives in the uploads table only: the in-memory copy is what the hot
             // path clones on every progress report, and no rule reads it after `begin`.
