@@ -148,6 +148,12 @@ impl IntoResponse for ApiError {
             www_authenticate,
             headers,
         } = *self.body;
+        // Client errors are the caller's business; server errors are ours to see.
+        if self.status.is_server_error() {
+            tracing::warn!(status = self.status.as_u16(), %code, %message, "gateway error");
+        } else {
+            tracing::debug!(status = self.status.as_u16(), %code, %message, "request refused");
+        }
         let body = serde_json::json!({
             "code": code,
             "details": details,
