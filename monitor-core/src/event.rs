@@ -62,8 +62,11 @@
 //!
 //! ## Precisely (the order checks run in; the first that matches answers)
 //!
-//! Per event, with `row` the upload's current row (if any) and `caller` = `auth.uid()`:
+//! `migrations/NOTES.md` ("Ingest decisions") lists the few things only the database adds
+//! (whole-batch shape errors, the `profiles` row, `video_id`'s foreign key). Per event,
+//! with `row` the upload's current row (if any) and `caller` = `auth.uid()`:
 //!
+//! 0. `duplicate` (see "Batches" below).
 //! 1. `invalid_payload` when the event is malformed whatever the state: `seq < 1`; a
 //!    `begin` with an empty `local_id` or `filename`, a negative `file_size` or a
 //!    `metadata` that is not a JSON object (`null` counts as absent); a `fail` with a
@@ -71,10 +74,12 @@
 //!    `invalid_payload`: the SQL answers it where serde would fail to parse.)
 //! 2. `forbidden` when a `begin` carries a `user_id` other than `caller`.
 //! 3. No row: a `begin` is `local_id_conflict` when another upload of `caller` has the same
-//!    `local_id` (an upload created earlier in the same batch counts), else applied;
-//!    any other kind is `unknown_upload`.
+//!    `local_id` (an upload created earlier in the same batch counts), else applied (SQL
+//!    only: `forbidden` when the caller has no `profiles` row); any other kind is
+//!    `unknown_upload`.
 //! 4. The row belongs to someone else: `forbidden` for a `begin`, `unknown_upload` for
-//!    any other kind (the caller cannot see it, and must not learn its `last_seq`).
+//!    any other kind (the caller cannot see it, and must not learn its `last_seq`; an
+//!    admin, who can read it, gets the same answers).
 //! 5. `seq <= row.last_seq`: `superseded`, row unchanged.
 //! 6. `begin`: `already_begun`.
 //! 7. `progress`/`stage`/`complete`/`fail` on `completed` or `failed`: `terminal_state`.
@@ -90,7 +95,8 @@
 //! sets `last_seq = seq`, `client_updated_at = at`, `updated_at = now`):
 //!
 //! - `begin`: `user_id = caller`, the begin's fields, `metadata` = the given object or
-//!   `{}`, `device_info` = `device` as sent (null when absent), status `pending`, stage
+//!   `{}`, `device_info` = `device` as [`DeviceInfo`] serializes it (its four fields, nulls
+//!   dropped; null when absent), status `pending`, stage
 //!   `validating`, progress 0, `bytes_sent` 0, `retry_count` 0, `started_at = now`,
 //!   everything else null. `source` = the given one, else `recorded` when
 //!   `metadata.isRecorded` is JSON `true`, else `imported` when `metadata.isImported` is
@@ -103,7 +109,9 @@
 //!   later.
 //! - `complete`: status `completed`, progress 100, `bytes_sent = file_size` when
 //!   `file_size` is known (kept otherwise), `completed_at = now`, `video_id` replaced when
-//!   given; the stage is left as last reported.
+//!   given (SQL only: and when that `videos` row exists and the caller can see it, since
+//!   the column is a foreign key; otherwise the completion applies without it); the stage
+//!   is left as last reported.
 //! - `fail`: status `failed`, `error_code` as given, `error_message` = its first 4000
 //!   characters (characters, not bytes: `left(msg, 4000)`), `retry_count =
 //!   greatest(row.retry_count, coalesce(event.retry_count, 0))`, `completed_at = now`;
@@ -119,8 +127,10 @@
 //! is already in `upload_events`, or appeared earlier in the same batch (the first
 //! occurrence in input order is the one applied, whatever the later ones contain), is
 //! `duplicate`. The other events are applied one by one in the order (position in the
-//! batch of the upload's first event, `seq`, position in the batch); two events of one
-//! upload with the same `seq` are thus applied first-come, the second `superseded`.
+//! batch of the upload's first non-duplicate event, `seq`, position in the batch); two
+//! events of one upload with the same `seq` are thus applied first-come, the second
+//! `superseded`. The only cross-upload effect is `local_id_conflict`: of two `begin`s
+//! sharing a `local_id`, the upload whose turn comes first wins.
 //!
 //! # The record (`upload_queue` row) and the log (`upload_events`)
 //!

@@ -322,9 +322,9 @@ pub fn apply_batch(
 /// with a typed reason instead of being dead-lettered later.
 ///
 /// It covers `invalid_payload` (see [`crate::event`]: `seq < 1`, empty `local_id` or
-/// `filename`, negative `file_size`), `out_of_range` for a `progress` outside 0–100, a
-/// negative `bytes_sent` or a negative or non-finite `upload_speed`, and a `fail`'s
-/// `retry_count` above 3 (`retry_limit`) or below 0 (`out_of_range`). Passing it does not
+/// `filename`, negative `file_size`, `metadata` not an object, negative `retry_count`),
+/// `out_of_range` for a `progress` outside 0–100, a negative `bytes_sent` or a negative
+/// or non-finite `upload_speed`, and a `fail`'s `retry_count` above 3 (`retry_limit`). Passing it does not
 /// mean [`apply`] will accept the event: the row decides the rest.
 ///
 /// ```
@@ -354,10 +354,6 @@ pub fn validate_event(event: &UploadEvent) -> Result<(), RejectReason> {
             retry_count: Some(n),
             ..
         } if *n > i32::from(MAX_RETRIES) => Err(RejectReason::RetryLimit),
-        EventPayload::Fail {
-            retry_count: Some(n),
-            ..
-        } if *n < 0 => Err(RejectReason::OutOfRange),
         _ => Ok(()),
     }
 }
@@ -445,7 +441,7 @@ fn begin_record(event: &UploadEvent, caller: Uuid, now: DateTime<Utc>) -> Upload
         retry_count: 0,
         error_code: None,
         error_message: None,
-        source: source.or_else(|| source_from_metadata(&metadata)),
+        source: source.or_else(|| UploadSource::from_metadata(&metadata)),
         duration: duration_from_metadata(&metadata),
         device_info: device.as_ref().and_then(|d| serde_json::to_value(d).ok()),
         metadata,
@@ -456,26 +452,6 @@ fn begin_record(event: &UploadEvent, caller: Uuid, now: DateTime<Utc>) -> Upload
         updated_at: now,
         client_updated_at: Some(event.at),
         retry_requested_at: None,
-    }
-}
-
-/// `metadata.isRecorded = true` means recorded, else `metadata.isImported = true` means
-/// imported (the app's `ImportVideoItem.metadata` flags).
-///
-/// ```
-/// use monitor_core::state_machine::source_from_metadata;
-/// use monitor_core::UploadSource;
-/// let m = serde_json::json!({"isImported": true});
-/// assert_eq!(source_from_metadata(&m), Some(UploadSource::Imported));
-/// ```
-pub fn source_from_metadata(metadata: &serde_json::Value) -> Option<UploadSource> {
-    let flag = |name: &str| metadata.get(name).and_then(|v| v.as_bool()) == Some(true);
-    if flag("isRecorded") {
-        Some(UploadSource::Recorded)
-    } else if flag("isImported") {
-        Some(UploadSource::Imported)
-    } else {
-        None
     }
 }
 
@@ -1092,7 +1068,7 @@ mod tests {
         );
         assert_eq!(
             validate_event(&event(3, 3, fail(Some(-1)))),
-            Err(RejectReason::OutOfRange)
+            Err(RejectReason::InvalidPayload)
         );
         // Bytes above the size need the row's file_size: not checked here.
         assert_eq!(validate_event(&event(2, 2, progress(1 << 40, 5))), Ok(()));
