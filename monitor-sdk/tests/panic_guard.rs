@@ -1,0 +1,110 @@
+//! No panic crosses the FFI boundary: a panic inside an exported call (here raised by the
+//! app's logger, which the SDK calls mid-operation) comes back as `ReporterError::Internal`
+//! and the reporter keeps working, its locks intact.
+
+use std::sync::Arc;
+
+use monitor_sdk::{
+    LogLevel, ReporterConfig, ReporterError, ReporterLogger, TokenProvider, UploadReporter,
+};
+
+struct NoToken;
+
+impl TokenProvider for NoToken {
+    fn access_token(&self) -> Option<String> {
+        None
+    }
+
+    fn refresh_access_token(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Panics on the log line of one upload, like a buggy app logger.
+struct PanickyLogger;
+
+impl ReporterLogger for PanickyLogger {
+    fn log(&self, _level: LogLevel, message: String) {
+        assert!(
+            !message.contains("local_id=boom"),
+            "the app's logger crashed"
+        );
+    }
+}
+
+#[test]
+fn a_panic_inside_a_call_is_an_internal_error_and_the_reporter_stays_usable() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = dir.path().join("outbox.sqlite");
+    let config = ReporterConfig::new("http://127.0.0.1:9", "anon", &db.display().to_string());
+    let reporter = UploadReporter::new(config, Arc::new(NoToken), Some(Arc::new(PanickyLogger)))
+        .expect("the reporter opens");
+    reporter.set_online(false);
+    let crashed = reporter.begin_upload("boom".into(), None, "b.mov".into(), None, None, None);
+    assert!(
+        matches!(&crashed, Err(ReporterError::Internal { message }) if message.contains("logger crashed")),
+        "{crashed:?}"
+    );
+    let id = reporter
+        .begin_upload(
+            "import_1_0".into(),
+            None,
+            "a.mov".into(),
+            Some(10),
+            None,
+            None,
+        )
+        .expect("still usable after the panic");
+    reporter
+        .report_progress(id.clone(), 5, 10)
+        .expect("progress");
+    reporter.complete(id, None).expect("complete");
+    assert_eq!(reporter.list_uploads().expect("list").len(), 1);
+    assert!(reporter.health().expect("health").pending_events >= 2);
+}
+
+#[test]
+fn malformed_ids_and_unusable_configs_are_typed_errors() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let bad_url = ReporterConfig::new(
+        "ftp://x",
+        "anon",
+        &dir.path().join("a.sqlite").display().to_string(),
+    );
+    assert!(matches!(
+        UploadReporter::new(bad_url, Arc::new(NoToken), None),
+        Err(ReporterError::InvalidArgument { .. })
+    ));
+    let no_dir = ReporterConfig::new("http://127.0.0.1:9", "anon", "/nonexistent/dir/x.sqlite");
+    assert!(matches!(
+        UploadReporter::new(no_dir, Arc::new(NoToken), None),
+        Err(ReporterError::Storage { .. })
+    ));
+    let ok = ReporterConfig::new(
+        "http://127.0.0.1:9",
+        "anon",
+        &dir.path().join("b.sqlite").display().to_string(),
+    );
+    let reporter = UploadReporter::new(ok, Arc::new(NoToken), None).expect("opens");
+    reporter.set_online(false);
+    assert!(matches!(
+        reporter.report_progress("not-a-uuid".into(), 1, 2),
+        Err(ReporterError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        reporter.complete(uuid_v7(), Some("nope".into())),
+        Err(ReporterError::InvalidArgument { .. })
+    ));
+    assert!(matches!(
+        reporter.retry(uuid_v7()),
+        Err(ReporterError::Rejected {
+            rule: monitor_sdk::RuleViolation::UnknownUpload,
+            ..
+        })
+    ));
+}
+
+fn uuid_v7() -> String {
+    // Any id the reporter never issued.
+    "0192a7b0-0000-7000-8000-0000000000ff".into()
+}
