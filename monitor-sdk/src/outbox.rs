@@ -767,7 +767,7 @@ mod tests {
         {
             let mut outbox = open(&dir, 10);
             outbox
-                .enqueue(change(&record), &[e.clone()], NOW_MS)
+                .enqueue(change(&record), std::slice::from_ref(&e), NOW_MS)
                 .unwrap();
         }
         let mut outbox = open(&dir, 10);
