@@ -17,12 +17,13 @@
 -- ---------------------------------------------------------------------------------------------
 
 -- "finished_at" (aggregate.rs): when a finished upload finished, even for rows written the
--- spec's old way without completed_at. Immutable so it can be indexed.
+-- spec's old way without completed_at. Immutable so it can be indexed. The small immutable
+-- helpers here have no `set search_path` (they name no table, only pg_catalog functions):
+-- a function with a SET clause is never inlined, and per-row calls of it cost ~10x more.
 create or replace function private.monitoring_finished_at(completed_at timestamptz,
                                                           updated_at timestamptz)
 returns timestamptz
 language sql immutable parallel safe
-set search_path = ''
 as $$ select coalesce(completed_at, updated_at) $$;
 
 -- Whether a videos.file_path holds a file: not blank, "blank" meaning only the characters
@@ -30,7 +31,6 @@ as $$ select coalesce(completed_at, updated_at) $$;
 create or replace function private.monitoring_has_file(file_path text)
 returns boolean
 language sql immutable parallel safe
-set search_path = ''
 as $$
   select coalesce(btrim(file_path, E' \t\n\x0b\f\r\u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000'), '') <> ''
 $$;
@@ -38,10 +38,14 @@ $$;
 -- Stat cards "Complétés (24h)" (index-only count) and the speed sample's order.
 create index if not exists idx_upload_queue_completed_finished
   on public.upload_queue (private.monitoring_finished_at(completed_at, updated_at) desc, id desc)
+  -- The columns behind the expression: without them the planner never picks an index-only
+  -- scan for an expression index, and the 24 h count visits the heap.
+  include (completed_at, updated_at)
   where status = 'completed';
 -- "Échecs (24h)", the "🚫 Échecs Upload" tab (7 days, newest first), alert evaluation.
 create index if not exists idx_upload_queue_failed_finished
   on public.upload_queue (private.monitoring_finished_at(completed_at, updated_at) desc, id desc)
+  include (completed_at, updated_at)
   where status = 'failed';
 -- "Vitesse moy.": the 10 latest completed uploads that have a speed.
 create index if not exists idx_upload_queue_completed_speed
@@ -109,7 +113,6 @@ $$;
 create or replace function private.monitoring_compact(obj jsonb)
 returns jsonb
 language sql immutable parallel safe
-set search_path = ''
 as $$
   select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb)
   from jsonb_each(obj) e
@@ -120,7 +123,6 @@ $$;
 create or replace function private.monitoring_percent(part bigint, whole bigint)
 returns numeric
 language sql immutable parallel safe
-set search_path = ''
 as $$ select case when whole = 0 then 0 else round(part * 100.0 / whole, 1) end $$;
 
 -- The latest transcription job status of a video. Decided here (aggregate.rs has no rule):
@@ -128,7 +130,6 @@ as $$ select case when whole = 0 then 0 else round(part * 100.0 / whole, 1) end 
 create or replace function private.monitoring_transcription_status(video uuid)
 returns text
 language sql stable
-set search_path = ''
 as $$
   select tj.status from public.transcription_jobs tj
   where tj.video_id = video
@@ -137,12 +138,15 @@ as $$
 $$;
 
 -- One reported upload card (monitoring.rs UploadMonitorItem::from_record, plus the video's
--- transcription status).
+-- transcription status). Written as one expression with no SET clause so the planner inlines
+-- it into the list queries (a card then costs a few microseconds, not a function call each):
+-- every name in it is schema-qualified. Optional fields are dropped when null with
+-- jsonb_strip_nulls, which is safe because they are all scalars; metadata (which may hold
+-- nulls of its own) is added apart.
 create or replace function private.monitoring_item(q public.upload_queue, p public.profiles,
                                                    at timestamptz)
 returns jsonb
 language sql stable
-set search_path = ''
 as $$
   select jsonb_build_object(
       'id', q.id, 'userId', q.user_id, 'userEmail', p.email, 'videoTitle', q.video_title,
@@ -153,23 +157,25 @@ as $$
       'isStale', q.status in ('pending', 'uploading')
                  and q.updated_at < at - interval '30 minutes',
       'origin', 'upload_queue')
-    || private.monitoring_compact(jsonb_build_object(
+    OPERATOR(pg_catalog.||) jsonb_strip_nulls(jsonb_build_object(
       'uploadSpeed', q.upload_speed, 'errorMessage', q.error_message,
       'completedAt', q.completed_at,
       'elapsedTime', extract(epoch from coalesce(q.completed_at, at) - q.started_at),
-      'metadata', q.metadata, 'localId', nullif(q.local_id, ''), 'stage', q.stage,
+      'localId', nullif(q.local_id, ''), 'stage', q.stage,
       'source', q.source, 'errorCode', q.error_code, 'duration', q.duration,
       'videoId', q.video_id, 'updatedAt', q.updated_at,
       'userFirstName', p.first_name, 'userLastName', p.last_name,
       'transcriptionStatus', case when q.video_id is not null
                                   then private.monitoring_transcription_status(q.video_id) end))
+    OPERATOR(pg_catalog.||) case when q.metadata is null or q.metadata = 'null'::jsonb
+                                 then '{}'::jsonb
+                                 else jsonb_build_object('metadata', q.metadata) end
 $$;
 
 -- Phase 1 status of a videos row at `at` (derive.rs derive_status), first rule that applies.
 create or replace function private.monitoring_derived_status(v public.videos, at timestamptz)
 returns text
 language sql stable
-set search_path = ''
 as $$
   select case
     when v.metadata ->> 'uploadFailed' = 'true' then 'marked_failed'
@@ -184,102 +190,298 @@ $$;
 create or replace function private.monitoring_file_name(path text)
 returns text
 language sql immutable parallel safe
-set search_path = ''
 as $$
   select regexp_replace(rtrim(split_part(split_part(coalesce(path, ''), '?', 1), '#', 1), '/'),
                         '^.*/', '')
 $$;
 
--- One derived (Phase 1) card (derive.rs derive_item), `origin` = videos.
-create or replace function private.monitoring_derived_item(v public.videos, p public.profiles,
-                                                           at timestamptz)
+-- One derived (Phase 1) card (derive.rs derive_item), `origin` = videos. One expression,
+-- inlinable, as monitoring_item; `how` is the rule of monitoring_derived_status.
+create or replace function private.monitoring_derived_card(v public.videos, p public.profiles,
+                                                           at timestamptz, how text)
 returns jsonb
 language sql stable
-set search_path = ''
 as $$
-  with d as (
-    select private.monitoring_derived_status(v, at) as how,
-           coalesce(v.created_at, at) as started
-  ), s as (
-    select d.*,
-           case d.how when 'marked_failed' then 'failed' when 'abandoned' then 'failed'
-                      when 'awaiting_file' then 'uploading' else 'completed' end as status
-    from d
-  )
   select jsonb_build_object(
       'id', v.id, 'userId', v.user_id, 'userEmail', p.email, 'videoTitle', v.title,
       'filename', private.monitoring_file_name(v.file_path), 'fileSize', null,
-      'status', s.status, 'progress', case when s.status = 'completed' then 100 else 0 end,
-      'retryCount', 0, 'startedAt', s.started, 'bytesSent', 0, 'isStale', false,
-      'origin', 'videos')
-    || private.monitoring_compact(jsonb_build_object(
-      'errorMessage', case s.how
+      'status', case how when 'awaiting_file' then 'uploading'
+                         when 'marked_failed' then 'failed' when 'abandoned' then 'failed'
+                         else 'completed' end,
+      'progress', case when how in ('just_stored', 'stored') then 100 else 0 end,
+      'retryCount', 0, 'startedAt', coalesce(v.created_at, at), 'bytesSent', 0,
+      'isStale', false, 'origin', 'videos')
+    OPERATOR(pg_catalog.||) jsonb_strip_nulls(jsonb_build_object(
+      'errorMessage', case how
         when 'marked_failed' then coalesce(
           case when jsonb_typeof(v.metadata -> 'uploadError') = 'string'
                then v.metadata ->> 'uploadError' end,
           'The app marked this upload as failed')
         when 'abandoned' then 'No file stored 30 minutes after the video was created' end,
-      'errorCode', case s.how when 'marked_failed' then 'app_reported'
-                              when 'abandoned' then 'stale' end,
-      'completedAt', case when s.status <> 'uploading' then s.started end,
-      'elapsedTime', extract(epoch from
-                       (case when s.status <> 'uploading' then s.started else at end)
-                       - s.started),
-      'metadata', v.metadata,
+      'errorCode', case how when 'marked_failed' then 'app_reported'
+                            when 'abandoned' then 'stale' end,
+      'completedAt', case when how <> 'awaiting_file' then coalesce(v.created_at, at) end,
+      'elapsedTime', case when how <> 'awaiting_file' then 0::numeric
+                          else extract(epoch from at - coalesce(v.created_at, at)) end,
       'source', case when v.metadata -> 'isRecorded' = 'true'::jsonb then 'recorded'
                      when v.metadata -> 'isImported' = 'true'::jsonb then 'imported' end,
       'duration', v.duration, 'videoId', v.id, 'updatedAt', v.updated_at,
       'userFirstName', p.first_name, 'userLastName', p.last_name,
       'transcriptionStatus', private.monitoring_transcription_status(v.id)))
-  from s
+    OPERATOR(pg_catalog.||) case when v.metadata is null or v.metadata = 'null'::jsonb
+                                 then '{}'::jsonb
+                                 else jsonb_build_object('metadata', v.metadata) end
 $$;
 
--- The stat cards at `at` (aggregate.rs monitoring_stats). Every count reads a partial index:
--- active rows are few, finished rows are counted index-only inside the 24 h window.
-create or replace function private.monitoring_stats(at timestamptz)
+create or replace function private.monitoring_derived_item(v public.videos, p public.profiles,
+                                                           at timestamptz)
 returns jsonb
 language sql stable
+as $$
+  select private.monitoring_derived_card(v, p, at, private.monitoring_derived_status(v, at))
+$$;
+
+-- ---------------------------------------------------------------------------------------------
+-- Per-minute counts behind the stat cards
+-- ---------------------------------------------------------------------------------------------
+-- "Complétés (24h)" at 1M rows is ~140,000 index entries to count on every refresh (~20 ms);
+-- the change feed must answer in a few. So finished uploads (by finished_at) and bug reports
+-- (by created_at) are also counted per minute, by triggers, in the same transaction as the row
+-- (exact under MVCC, no refresh job). A window count is the sum of the whole minutes inside it
+-- plus an exact index count of the partial minute at its start. Kinds: 'completed',
+-- 'failed' (upload_queue), 'bug', 'critical_bug' (bug_reports). Minutes are aligned on the
+-- epoch with date_bin, whatever the session's TimeZone.
+create table if not exists private.monitoring_minute_counts (
+  kind text not null,
+  minute timestamptz not null,
+  n bigint not null,
+  primary key (kind, minute)
+);
+alter table private.monitoring_minute_counts enable row level security;
+do $$
+begin
+  if not exists (select 1 from pg_policies where schemaname = 'private'
+                 and tablename = 'monitoring_minute_counts') then
+    create policy "monitoring_minute_counts: admins read" on private.monitoring_minute_counts
+      for select to authenticated using ((select private.is_admin_or_service()));
+  end if;
+end
+$$;
+revoke all on private.monitoring_minute_counts from public;
+grant select on private.monitoring_minute_counts to authenticated, service_role;
+
+create or replace function private.monitoring_minute(at timestamptz)
+returns timestamptz
+language sql immutable parallel safe
+as $$ select date_bin(interval '1 minute', at, timestamptz '2000-01-01 00:00:00+00') $$;
+
+-- Adds `delta` to (kind, minute of at); nothing for a null time.
+create or replace function private.monitoring_bump(p_kind text, p_at timestamptz, p_delta bigint)
+returns void
+language sql
 set search_path = ''
 as $$
-  with c as (
-    select
-      (select count(*) from public.upload_queue where status = 'uploading') as uploading,
-      (select count(*) from public.upload_queue where status = 'pending') as pending,
-      (select count(*) from public.upload_queue
-        where status = 'completed'
-          and private.monitoring_finished_at(completed_at, updated_at)
-              >= at - interval '24 hours') as completed,
-      (select count(*) from public.upload_queue
-        where status = 'failed'
-          and private.monitoring_finished_at(completed_at, updated_at)
-              >= at - interval '24 hours') as failed,
-      (select coalesce(round(avg(x.upload_speed), 1), 0) from (
-         select upload_speed from public.upload_queue
-         where status = 'completed' and upload_speed is not null
-           and upload_speed <> 'NaN'::numeric
-         order by private.monitoring_finished_at(completed_at, updated_at) desc, id desc
-         limit 10) x) as speed,
-      (select count(*) from public.bug_reports
-        where created_at >= at - interval '24 hours') as bugs,
-      (select count(*) from public.bug_reports
-        where severity = 'critical' and created_at >= at - interval '24 hours') as critical
-  )
-  select jsonb_build_object(
-    'uploadsInProgress', c.uploading, 'uploadsPending', c.pending,
-    'uploadsCompletedToday', c.completed, 'uploadsFailedToday', c.failed,
-    'avgUploadSpeed', c.speed,
-    'successRate', private.monitoring_percent(c.completed, c.completed + c.failed),
-    'failedUploadRate', private.monitoring_percent(c.failed, c.completed + c.failed),
-    'newBugsToday', c.bugs, 'criticalBugsToday', c.critical)
-  from c
+  insert into private.monitoring_minute_counts as c (kind, minute, n)
+  select p_kind, private.monitoring_minute(p_at), p_delta where p_at is not null
+  on conflict (kind, minute) do update set n = c.n + excluded.n
+$$;
+
+-- Row triggers: SECURITY DEFINER because the ingest runs as the user, who cannot write the
+-- counts; they only ever add what the row change means.
+create or replace function private.monitoring_count_upload()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') and old.status in ('completed', 'failed') then
+    perform private.monitoring_bump(old.status,
+      private.monitoring_finished_at(old.completed_at, old.updated_at), -1);
+  end if;
+  if tg_op in ('UPDATE', 'INSERT') and new.status in ('completed', 'failed') then
+    perform private.monitoring_bump(new.status,
+      private.monitoring_finished_at(new.completed_at, new.updated_at), 1);
+  end if;
+  return null;
+end;
+$$;
+
+create or replace function private.monitoring_count_bug()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if tg_op in ('UPDATE', 'DELETE') then
+    perform private.monitoring_bump('bug', old.created_at, -1);
+    if old.severity = 'critical' then
+      perform private.monitoring_bump('critical_bug', old.created_at, -1);
+    end if;
+  end if;
+  if tg_op in ('UPDATE', 'INSERT') then
+    perform private.monitoring_bump('bug', new.created_at, 1);
+    if new.severity = 'critical' then
+      perform private.monitoring_bump('critical_bug', new.created_at, 1);
+    end if;
+  end if;
+  return null;
+end;
+$$;
+
+create or replace function private.monitoring_count_truncated()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  delete from private.monitoring_minute_counts
+  where kind = any(case tg_table_name when 'upload_queue' then array['completed', 'failed']
+                                      else array['bug', 'critical_bug'] end);
+  return null;
+end;
+$$;
+
+-- Recounts everything from the tables (after a bulk load with triggers disabled, or to check).
+create or replace function private.monitoring_rebuild_counts()
+returns void
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  lock table public.upload_queue, public.bug_reports in share mode;
+  delete from private.monitoring_minute_counts;
+  insert into private.monitoring_minute_counts (kind, minute, n)
+  select status, private.monitoring_minute(private.monitoring_finished_at(completed_at, updated_at)),
+         count(*)
+  from public.upload_queue
+  where status in ('completed', 'failed')
+    and private.monitoring_finished_at(completed_at, updated_at) is not null
+  group by 1, 2;
+  insert into private.monitoring_minute_counts (kind, minute, n)
+  select 'bug', private.monitoring_minute(created_at), count(*)
+  from public.bug_reports where created_at is not null group by 2
+  union all
+  select 'critical_bug', private.monitoring_minute(created_at), count(*)
+  from public.bug_reports where created_at is not null and severity = 'critical' group by 2;
+end;
+$$;
+revoke all on function private.monitoring_rebuild_counts() from public;
+
+do $$
+begin
+  -- Progress reports of active uploads (most writes) never fire the upload trigger.
+  if not exists (select 1 from pg_trigger where tgname = 'monitoring_count_upload_insert') then
+    create trigger monitoring_count_upload_insert after insert on public.upload_queue
+      for each row when (new.status in ('completed', 'failed'))
+      execute function private.monitoring_count_upload();
+    create trigger monitoring_count_upload_update after update on public.upload_queue
+      for each row when ((old.status in ('completed', 'failed')
+                          or new.status in ('completed', 'failed'))
+                         and (old.status is distinct from new.status
+                              or coalesce(old.completed_at, old.updated_at)
+                                 is distinct from coalesce(new.completed_at, new.updated_at)))
+      execute function private.monitoring_count_upload();
+    create trigger monitoring_count_upload_delete after delete on public.upload_queue
+      for each row when (old.status in ('completed', 'failed'))
+      execute function private.monitoring_count_upload();
+    create trigger monitoring_count_upload_truncate after truncate on public.upload_queue
+      for each statement execute function private.monitoring_count_truncated();
+    create trigger monitoring_count_bug_insert after insert or delete on public.bug_reports
+      for each row execute function private.monitoring_count_bug();
+    create trigger monitoring_count_bug_update after update on public.bug_reports
+      for each row when (old.created_at is distinct from new.created_at
+                         or old.severity is distinct from new.severity)
+      execute function private.monitoring_count_bug();
+    create trigger monitoring_count_bug_truncate after truncate on public.bug_reports
+      for each statement execute function private.monitoring_count_truncated();
+  end if;
+end
+$$;
+-- Exact from here on, whatever the tables held before this migration (or a second run).
+select private.monitoring_rebuild_counts();
+
+-- The first whole minute at or after `since`: minutes from there on are summed from the
+-- counts; [since, first whole minute) is counted exactly.
+create or replace function private.monitoring_first_whole_minute(since timestamptz)
+returns timestamptz
+language sql immutable parallel safe
+as $$
+  select case when private.monitoring_minute(since) = since then since
+              else private.monitoring_minute(since) + interval '1 minute' end
+$$;
+
+-- The stat cards at `at` (aggregate.rs monitoring_stats): live counts from the small partial
+-- index of active rows, 24 h counts from the per-minute counts. PL/pgSQL, not SQL: its
+-- statements' plans are cached per connection (a SQL function is planned again on every call,
+-- which cost more than running these index lookups).
+create or replace function private.monitoring_stats(at timestamptz)
+returns jsonb
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+  v_since timestamptz := at - interval '24 hours';
+  v_whole timestamptz := private.monitoring_first_whole_minute(at - interval '24 hours');
+  v_uploading bigint;
+  v_pending bigint;
+  v_completed bigint;
+  v_failed bigint;
+  v_speed numeric;
+  v_bugs bigint;
+  v_critical bigint;
+begin
+  select count(*) into v_uploading from public.upload_queue where status = 'uploading';
+  select count(*) into v_pending from public.upload_queue where status = 'pending';
+  select coalesce(sum(n) filter (where kind = 'completed'), 0),
+         coalesce(sum(n) filter (where kind = 'failed'), 0),
+         coalesce(sum(n) filter (where kind = 'bug'), 0),
+         coalesce(sum(n) filter (where kind = 'critical_bug'), 0)
+    into v_completed, v_failed, v_bugs, v_critical
+  from private.monitoring_minute_counts
+  where kind in ('completed', 'failed', 'bug', 'critical_bug') and minute >= v_whole;
+  v_completed := v_completed + (
+    select count(*) from public.upload_queue
+    where status = 'completed'
+      and private.monitoring_finished_at(completed_at, updated_at) >= v_since
+      and private.monitoring_finished_at(completed_at, updated_at) < v_whole);
+  v_failed := v_failed + (
+    select count(*) from public.upload_queue
+    where status = 'failed'
+      and private.monitoring_finished_at(completed_at, updated_at) >= v_since
+      and private.monitoring_finished_at(completed_at, updated_at) < v_whole);
+  v_bugs := v_bugs + (select count(*) from public.bug_reports
+                      where created_at >= v_since and created_at < v_whole);
+  v_critical := v_critical + (select count(*) from public.bug_reports
+                              where severity = 'critical'
+                                and created_at >= v_since and created_at < v_whole);
+  select coalesce(round(avg(x.upload_speed), 1), 0) into v_speed from (
+    select upload_speed from public.upload_queue
+    where status = 'completed' and upload_speed is not null and upload_speed <> 'NaN'::numeric
+    order by private.monitoring_finished_at(completed_at, updated_at) desc, id desc
+    limit 10) x;
+  return jsonb_build_object(
+    'uploadsInProgress', v_uploading, 'uploadsPending', v_pending,
+    'uploadsCompletedToday', v_completed, 'uploadsFailedToday', v_failed,
+    'avgUploadSpeed', v_speed,
+    'successRate', private.monitoring_percent(v_completed, v_completed + v_failed),
+    'failedUploadRate', private.monitoring_percent(v_failed, v_completed + v_failed),
+    'newBugsToday', v_bugs, 'criticalBugsToday', v_critical);
+end;
 $$;
 
 -- "🔥 Erreurs les plus fréquentes (24h)" (aggregate.rs top_errors).
 create or replace function private.monitoring_top_errors(at timestamptz)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
+begin
+  -- PL/pgSQL for its cached plans (see monitoring_stats).
+  return (
   with w as (
     select error_message, user_id from public.bug_reports
     where created_at >= at - interval '24 hours'
@@ -291,16 +493,20 @@ as $$
            'message', t.error_message, 'count', t.n, 'uniqueUsers', t.users,
            'percentage', private.monitoring_percent(t.n, (select count(*) from w)))
            order by t.n desc, t.error_message collate "C"), '[]'::jsonb)
-  from (select * from g order by n desc, error_message collate "C" limit 5) t
+  from (select * from g order by n desc, error_message collate "C" limit 5) t);
+end;
 $$;
 
 -- "🐛 Bugs récents" (aggregate.rs recent_bugs): bug_reports rows as they are, ordered by
 -- the same CASE as idx_bug_reports_severity_rank so the index gives the order.
 create or replace function private.monitoring_recent_bugs(at timestamptz, max_rows integer)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
+begin
+  -- PL/pgSQL for its cached plans (see monitoring_stats).
+  return (
   select coalesce(jsonb_agg(to_jsonb(b) - 'rank' order by b.rank, b.created_at desc, b.id desc),
                   '[]')
   from (
@@ -312,15 +518,19 @@ as $$
                               when 'medium' then 3 when 'low' then 4 end,
              br.created_at desc, br.id desc
     limit max_rows
-  ) b
+  ) b);
+end;
 $$;
 
 -- "⚠️ Erreurs Réseau" (aggregate.rs network_errors; the spec's query): bug_reports rows.
 create or replace function private.monitoring_network_errors(at timestamptz, max_rows integer)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
+begin
+  -- PL/pgSQL for its cached plans (see monitoring_stats).
+  return (
   select coalesce(jsonb_agg(to_jsonb(b) order by b.created_at desc, b.id desc), '[]')
   from (
     select br.* from public.bug_reports br
@@ -328,7 +538,8 @@ as $$
       and (br.error_type = 'network' or br.error_message ilike '%upload%')
     order by br.created_at desc, br.id desc
     limit max_rows
-  ) b
+  ) b);
+end;
 $$;
 
 -- "🔴 Échecs Transcription" (aggregate.rs failed_transcriptions): the job's columns plus the
@@ -337,9 +548,12 @@ $$;
 create or replace function private.monitoring_transcription_errors(at timestamptz,
                                                                    max_rows integer)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
+begin
+  -- PL/pgSQL for its cached plans (see monitoring_stats).
+  return (
   select coalesce(jsonb_agg(to_jsonb(j) || jsonb_build_object('title', v.title,
                                                                'email', p.email)
                             order by j.created_at desc, j.id desc), '[]')
@@ -350,7 +564,8 @@ as $$
     limit max_rows
   ) j
   left join public.videos v on v.id = j.video_id
-  left join public.profiles p on p.id = v.user_id
+  left join public.profiles p on p.id = v.user_id);
+end;
 $$;
 
 -- "🚫 Échecs Upload" (aggregate.rs failed_uploads, plus the spec's videos flagged
@@ -359,9 +574,12 @@ $$;
 -- row (upload_queue.video_id) are left out, that row tells the story; at most `max_rows`.
 create or replace function private.monitoring_upload_errors(at timestamptz, max_rows integer)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
+begin
+  -- PL/pgSQL for its cached plans (see monitoring_stats).
+  return (
   with reported as (
     select q.id, private.monitoring_finished_at(q.completed_at, q.updated_at) as fin,
            private.monitoring_item(q, p, at) as item
@@ -377,14 +595,17 @@ as $$
     from (select * from public.videos vv
           where vv.metadata ->> 'uploadFailed' = 'true'
             and vv.created_at >= at - interval '7 days'
-            and not exists (select 1 from public.upload_queue q where q.video_id = vv.id)
+            -- A per-row check, not NOT EXISTS: an anti-join would read every flagged video
+            -- of the week before sorting; this reads the index in order and stops at the limit.
+            and (select q.id from public.upload_queue q where q.video_id = vv.id limit 1) is null
           order by vv.created_at desc, vv.id desc
           limit max_rows) v
     left join public.profiles p on p.id = v.user_id
   )
   select coalesce(jsonb_agg(u.item order by u.fin desc, u.id desc), '[]')
   from (select * from (select * from reported union all select * from flagged) a
-        order by fin desc, id desc limit max_rows) u
+        order by fin desc, id desc limit max_rows) u);
+end;
 $$;
 
 -- The uploads list (aggregate.rs upload_list, merged with the Phase 1 fallback): rows with
@@ -748,9 +969,12 @@ $$;
 -- successRate, avgUploadSpeed (completed in the period with a speed), bugs, criticalBugs.
 create or replace function private.monitoring_period(p_from timestamptz, p_to timestamptz)
 returns jsonb
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
+begin
+  -- PL/pgSQL for its cached plans (see monitoring_stats).
+  return (
   with c as (
     select
       (select count(*) from public.upload_queue
@@ -774,7 +998,8 @@ as $$
     'uploadsCompleted', c.completed, 'uploadsFailed', c.failed,
     'successRate', private.monitoring_percent(c.completed, c.completed + c.failed),
     'avgUploadSpeed', c.speed, 'bugs', c.bugs, 'criticalBugs', c.critical)
-  from c
+  from c);
+end;
 $$;
 
 -- "Compare Mode": `period` 'day' (today vs yesterday) or 'week' (this week vs last week),

@@ -1,0 +1,324 @@
+//! Measures the admin monitoring RPCs at scale: p50/p99 of `monitoring_snapshot` and
+//! `monitoring_changes` on a seeded dataset (1,000,000 uploads by default, see
+//! `examples/common/seed_data.rs`), and, on the same data and run, the spec's original
+//! queries (`seed/upload-monitoring-spec.md`) that the snapshot replaces.
+//!
+//! ```text
+//! cargo run --release --example monitoring_bench
+//! cargo run --release --example monitoring_bench -- --uploads 100000 --iterations 30
+//! cargo run --release --example monitoring_bench -- --db-url postgresql://... --no-seed --explain
+//! ```
+//!
+//! Timings are client round trips over a local socket (query, JSON build and transfer), as the
+//! service key's session (`service_role`, RLS bypassed as for the spec's service-key
+//! dashboard). Between two `monitoring_changes` calls, 300 active uploads report progress
+//! (what a busy second looks like), and the call asks for what changed since the previous
+//! answer's cursor. `--explain` prints the plans of every statement inside both functions
+//! (auto_explain, ANALYZE).
+
+#[path = "common/seed_data.rs"]
+mod seed_data;
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures_util::StreamExt;
+use tokio_postgres::{AsyncMessage, Client, NoTls};
+use upload_monitor::devstack::DevStack;
+
+#[derive(Parser)]
+struct Args {
+    /// `upload_queue` rows to seed (users N/10, bug reports N/5).
+    #[arg(long, default_value_t = 1_000_000)]
+    uploads: u64,
+    /// A database with the migrations applied (superuser). Default: a new dev stack.
+    #[arg(long)]
+    db_url: Option<String>,
+    /// Keep the data already there instead of seeding.
+    #[arg(long)]
+    no_seed: bool,
+    /// Measured calls of each RPC.
+    #[arg(long, default_value_t = 100)]
+    iterations: usize,
+    /// Measured runs of each spec query.
+    #[arg(long, default_value_t = 5)]
+    spec_runs: usize,
+    /// Statement timeout for a spec query, seconds (the ILIKE join does not finish at 1M).
+    #[arg(long, default_value_t = 60)]
+    spec_timeout: u64,
+    /// Pause between two change-feed calls, ms (a dashboard polls every 1000).
+    #[arg(long, default_value_t = 250)]
+    changes_interval_ms: u64,
+    /// Print the EXPLAIN ANALYZE plans of the statements inside the two RPCs.
+    #[arg(long)]
+    explain: bool,
+}
+
+/// The spec's queries, verbatim but for the schema prefix, in the order its page runs them.
+const SPEC_QUERIES: [(&str, &str); 8] = [
+    (
+        "Phase 1 uploads (videos 24h + profiles + jobs)",
+        "SELECT v.id, v.title, v.file_path, v.duration, v.metadata, v.created_at, p.email,
+                p.id as user_id, tj.status as transcription_status,
+                tj.error_message as transcription_error
+         FROM public.videos v
+         LEFT JOIN public.profiles p ON v.user_id = p.id
+         LEFT JOIN public.transcription_jobs tj ON v.id = tj.video_id
+         WHERE v.created_at >= NOW() - INTERVAL '24 hours'
+         ORDER BY v.created_at DESC",
+    ),
+    (
+        "getActiveUploads (upload_queue 24h + profiles)",
+        "SELECT uq.*, p.email FROM public.upload_queue uq
+         JOIN public.profiles p ON p.id = uq.user_id
+         WHERE uq.started_at >= now() - interval '24 hours'
+         ORDER BY uq.started_at DESC",
+    ),
+    (
+        "top errors (24h)",
+        "SELECT error_message, COUNT(*) as count, COUNT(DISTINCT user_id) as unique_users,
+           ROUND((COUNT(*) * 100.0 / (SELECT COUNT(*) FROM public.bug_reports
+                  WHERE created_at >= NOW() - INTERVAL '24 hours')), 1) as percentage
+         FROM public.bug_reports WHERE created_at >= NOW() - INTERVAL '24 hours'
+         GROUP BY error_message ORDER BY count DESC LIMIT 5",
+    ),
+    (
+        "recent bugs (24h, severity, 20)",
+        "SELECT * FROM public.bug_reports WHERE created_at >= NOW() - INTERVAL '24 hours'
+         ORDER BY CASE severity WHEN 'critical' THEN 1 WHEN 'high' THEN 2
+                  WHEN 'medium' THEN 3 WHEN 'low' THEN 4 END, created_at DESC LIMIT 20",
+    ),
+    (
+        "upload errors (videos uploadFailed, 7 days)",
+        "SELECT v.*, p.email FROM public.videos v JOIN public.profiles p ON v.user_id = p.id
+         WHERE v.metadata->>'uploadFailed' = 'true'
+           AND v.created_at >= NOW() - INTERVAL '7 days'
+         ORDER BY v.created_at DESC",
+    ),
+    (
+        "network errors (24h)",
+        "SELECT * FROM public.bug_reports
+         WHERE (error_type = 'network' OR error_message ILIKE '%upload%')
+           AND created_at >= NOW() - INTERVAL '24 hours'
+         ORDER BY created_at DESC",
+    ),
+    (
+        "transcription errors (7 days)",
+        "SELECT tj.*, v.title, p.email FROM public.transcription_jobs tj
+         JOIN public.videos v ON tj.video_id = v.id JOIN public.profiles p ON v.user_id = p.id
+         WHERE tj.status = 'failed' AND tj.created_at >= NOW() - INTERVAL '7 days'
+         ORDER BY tj.created_at DESC",
+    ),
+    (
+        "complete uploads query (file_path ILIKE join, LIMIT 100)",
+        "WITH upload_stats AS (
+           SELECT uq.id, uq.user_id, uq.video_title, uq.filename, uq.file_size, uq.status,
+             uq.progress, uq.upload_speed, uq.retry_count, uq.error_message, uq.started_at,
+             uq.completed_at,
+             EXTRACT(EPOCH FROM (COALESCE(uq.completed_at, NOW()) - uq.started_at)) as elapsed_seconds,
+             p.email as user_email, p.first_name, p.last_name, v.id as video_id,
+             v.thumbnail_path, tj.status as transcription_status
+           FROM public.upload_queue uq
+           LEFT JOIN public.profiles p ON uq.user_id = p.id
+           LEFT JOIN public.videos v ON v.file_path ILIKE '%' || uq.filename || '%'
+           LEFT JOIN public.transcription_jobs tj ON v.id = tj.video_id
+           WHERE uq.started_at >= NOW() - INTERVAL '24 hours')
+         SELECT *, CASE WHEN status = 'uploading' AND elapsed_seconds > 1800 THEN true
+                        ELSE false END as is_stale
+         FROM upload_stats
+         ORDER BY CASE WHEN status = 'uploading' THEN 1 WHEN status = 'pending' THEN 2
+                       WHEN status = 'failed' THEN 3 WHEN status = 'completed' THEN 4 END,
+                  started_at DESC
+         LIMIT 100",
+    ),
+];
+
+/// p-th percentile (nearest rank) of sorted durations, in ms.
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0
+}
+
+fn summary(name: &str, mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
+    println!(
+        "| {name} | {} | {p50:.2} | {p99:.2} | {:.2} |",
+        samples.len(),
+        percentile(&samples, 0.0),
+    );
+    (p50, p99)
+}
+
+async fn connect(url: &str) -> Result<(Client, std::sync::mpsc::Receiver<String>), String> {
+    let (client, mut connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .map_err(|e| format!("connecting: {e}"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let AsyncMessage::Notice(notice) = message {
+                let _ = tx.send(notice.message().to_string());
+            }
+        }
+    });
+    Ok((client, rx))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let (_stack, url) = match args.db_url.clone() {
+        Some(url) => (None, url),
+        None => {
+            let stack = DevStack::start().await?;
+            let url = stack.db_url().to_string();
+            (Some(stack), url)
+        }
+    };
+    let (client, notices) = connect(&url).await?;
+    if !args.no_seed {
+        println!("seeding {} uploads ...", args.uploads);
+        let report = seed_data::seed(
+            &client,
+            seed_data::SeedOptions {
+                uploads: args.uploads,
+                seed: 0.42,
+            },
+        )
+        .await?;
+        for (table, rows) in &report.tables {
+            println!("  {table:>20}: {rows:>9} rows");
+        }
+        println!("  seeded in {:.1} s", report.seconds);
+    }
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!("\n{cpus} CPUs; timings in ms, client round trip on a local socket\n");
+
+    // The service key's session: what a server-side dashboard uses.
+    client
+        .batch_execute(
+            "set role service_role;
+             select set_config('request.jwt.claims', '{\"role\":\"service_role\"}', false);",
+        )
+        .await?;
+    for _ in 0..5 {
+        client.query_one("select public.monitoring_snapshot()", &[]).await?;
+    }
+
+    println!("| query | runs | p50 | p99 | min |\n| --- | ---: | ---: | ---: | ---: |");
+    let mut samples = Vec::with_capacity(args.iterations);
+    let mut bytes = 0;
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        let row = client
+            .query_one("select public.monitoring_snapshot()::text", &[])
+            .await?;
+        samples.push(t.elapsed());
+        bytes = row.get::<_, String>(0).len();
+    }
+    let (snapshot_p50, _) = summary("monitoring_snapshot", samples);
+
+    // The change feed with a busy fleet: 300 active uploads report between two calls.
+    let activity = "update public.upload_queue set progress = least(progress + 1, 99),
+                      bytes_sent = bytes_sent + 1
+                    where id in (select id from public.upload_queue
+                                 where status = 'uploading' order by random() limit 300)";
+    let mut cursor: chrono::DateTime<chrono::Utc> = client
+        .query_one(
+            "select (public.monitoring_snapshot() ->> 'cursor')::timestamptz",
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut samples = Vec::with_capacity(args.iterations);
+    let mut changed = 0_usize;
+    for _ in 0..args.iterations {
+        client.execute(activity, &[]).await?;
+        tokio::time::sleep(Duration::from_millis(args.changes_interval_ms)).await;
+        let t = Instant::now();
+        let row = client
+            .query_one("select public.monitoring_changes($1)", &[&cursor])
+            .await?;
+        samples.push(t.elapsed());
+        let answer: serde_json::Value = row.get(0);
+        changed += answer["uploads"].as_array().map_or(0, Vec::len);
+        cursor = serde_json::from_value(answer["cursor"].clone())?;
+    }
+    let (changes_p50, _) = summary("monitoring_changes", samples);
+
+    let mut spec_total_p50 = 0.0;
+    client
+        .batch_execute(&format!("set statement_timeout = '{}s'", args.spec_timeout))
+        .await?;
+    for (name, sql) in SPEC_QUERIES {
+        let mut samples = Vec::new();
+        let mut timed_out = false;
+        for _ in 0..args.spec_runs {
+            let t = Instant::now();
+            match client.query(sql, &[]).await {
+                Ok(_) => samples.push(t.elapsed()),
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) => {
+                    timed_out = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if timed_out {
+            println!(
+                "| spec: {name} | 1 | > {} (timed out) | | |",
+                args.spec_timeout * 1000
+            );
+            spec_total_p50 += (args.spec_timeout * 1000) as f64;
+        } else {
+            spec_total_p50 += summary(&format!("spec: {name}"), samples).0;
+        }
+    }
+    client.batch_execute("reset statement_timeout").await?;
+
+    println!(
+        "\nsnapshot: {:.0} kB of JSON; changes: {:.0} cards per call on average",
+        bytes as f64 / 1024.0,
+        changed as f64 / args.iterations.max(1) as f64
+    );
+    println!(
+        "the spec's page refresh (its queries in sequence, p50 sum): {spec_total_p50:.1} ms = \
+         {:.0}x monitoring_snapshot's p50, {:.0}x monitoring_changes's p50",
+        spec_total_p50 / snapshot_p50,
+        spec_total_p50 / changes_p50
+    );
+
+    if args.explain {
+        client
+            .batch_execute(
+                "reset role;
+                 load 'auto_explain';
+                 set auto_explain.log_min_duration = 0;
+                 set auto_explain.log_analyze = on;
+                 set auto_explain.log_buffers = on;
+                 set auto_explain.log_nested_statements = on;
+                 set auto_explain.log_level = notice;
+                 set client_min_messages = notice;
+                 set role service_role;",
+            )
+            .await?;
+        while notices.try_recv().is_ok() {}
+        for call in [
+            "select public.monitoring_snapshot()",
+            "select public.monitoring_changes(now() - interval '3 seconds')",
+        ] {
+            client.query_one(call, &[]).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            println!("\n==== plans inside: {call}");
+            while let Ok(plan) = notices.try_recv() {
+                println!("{plan}\n");
+            }
+        }
+    }
+    Ok(())
+}
