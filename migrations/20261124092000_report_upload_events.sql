@@ -1,7 +1,6 @@
 -- report_upload_events(events jsonb): the SDK's only write path. It implements the state
 -- machine of monitor-core/src/event.rs (its "Precisely" and "Batches" sections give the
--- order of checks followed here; they decide when this file and the Rust mirror disagree)
--- and answers the verdicts of verdict.rs. What only the
+-- order of checks followed here) and answers the verdicts of verdict.rs. What only the
 -- database adds is listed in migrations/NOTES.md ("Ingest decisions").
 
 -- ---------------------------------------------------------------------------------------------
@@ -299,12 +298,17 @@ begin
   where ue.id = any(v_event_ids);
 
   -- Uploads in the order their events are applied: by the position of the upload's first
-  -- event in the batch (event.rs "Batches"). The cursor below and the loop use this order.
+  -- event that is not a duplicate (event.rs "Batches"); uploads with only duplicates last
+  -- but in the same deterministic order, so the cursor below and the loop agree.
   select array_agg(grp.upload_id order by grp.pos)
     into v_group_order
-  from (select (t.e ->> 'upload_id')::uuid as upload_id, min(t.ord) as pos
-        from jsonb_array_elements(events) with ordinality as t(e, ord)
-        group by 1) as grp;
+  from (select d.upload_id,
+               coalesce(min(d.ord) filter (where not d.dup), min(d.ord)) as pos
+        from (select t.ord, (t.e ->> 'upload_id')::uuid as upload_id,
+                     ((t.e ->> 'id')::uuid = any(v_known)
+                      or row_number() over (partition by (t.e ->> 'id')::uuid order by t.ord) > 1) as dup
+              from jsonb_array_elements(events) with ordinality as t(e, ord)) as d
+        group by d.upload_id) as grp;
 
   v_out := array_fill(null::text, array[v_n]);
   v_reason := array_fill(null::text, array[v_n]);
@@ -328,10 +332,18 @@ begin
              t.e ->> 'kind' as kind
       from jsonb_array_elements(events) with ordinality as t(e, ord)
     ),
+    deduped as (
+      select raw.*,
+             -- Known (logged) ids, and every copy of an id after its first in input order.
+             (raw.id = any(v_known)
+              or row_number() over (partition by raw.id order by raw.ord) > 1) as dup
+      from raw
+    ),
     checked as (
       select raw.*,
              -- The same order as v_group_order.
-             min(raw.ord) over (partition by raw.upload_id) as group_pos,
+             coalesce(min(raw.ord) filter (where not raw.dup) over (partition by raw.upload_id),
+                      min(raw.ord) over (partition by raw.upload_id)) as group_pos,
              -- coalesce: a missing field makes a comparison null, and null is not ok.
              coalesce(raw.seq >= 1
               and jsonb_typeof(raw.e -> 'at') = 'string'
@@ -346,7 +358,8 @@ begin
                   and (private.json_absent(raw.e -> 'file_size')
                        or private.json_int_between(raw.e -> 'file_size',
                             0, 9223372036854775807))
-
+                  and (private.json_absent(raw.e -> 'metadata')
+                       or jsonb_typeof(raw.e -> 'metadata') = 'object')
                   and (private.json_absent(raw.e -> 'source')
                        or (jsonb_typeof(raw.e -> 'source') = 'string'
                            and raw.e ->> 'source' in ('recorded', 'imported')))
@@ -374,23 +387,26 @@ begin
                   jsonb_typeof(raw.e -> 'error_code') = 'string'
                   and jsonb_typeof(raw.e -> 'error_message') = 'string'
                   and (private.json_absent(raw.e -> 'retry_count')
-                       or private.json_int_between(raw.e -> 'retry_count',
-                            -2147483648, 2147483647))
+                       or private.json_int_between(raw.e -> 'retry_count', 0, 2147483647))
                 when 'retry' then true
                 else false
               end, false) as ok
-      from raw
+      from deduped as raw
     ),
     typed as (
-      select c.ord, c.id, c.upload_id, c.seq, c.kind, c.ok, c.group_pos,
+      select c.ord, c.id, c.upload_id, c.seq, c.kind, c.dup, c.ok, c.group_pos,
              case when c.ok then (c.e ->> 'at')::timestamptz end as at,
              -- begin
              case when c.ok and c.kind = 'begin' then c.e ->> 'local_id' end as local_id,
              case when c.ok and c.kind = 'begin' then c.e ->> 'filename' end as filename,
              case when c.ok and c.kind = 'begin' then c.e ->> 'video_title' end as video_title,
              case when c.ok and c.kind = 'begin' then (c.e ->> 'file_size')::bigint end as file_size,
-             -- Only as the event gives it (the SDK derives it from the app's flags).
-             case when c.ok and c.kind = 'begin' then c.e ->> 'source' end as source,
+             -- The given source, else the app's metadata flags (isRecorded wins).
+             case when c.ok and c.kind = 'begin' then
+               coalesce(c.e ->> 'source',
+                        case when c.e -> 'metadata' -> 'isRecorded' = 'true'::jsonb then 'recorded'
+                             when c.e -> 'metadata' -> 'isImported' = 'true'::jsonb then 'imported'
+                        end) end as source,
              case when c.ok and c.kind = 'begin' then
                coalesce(nullif(c.e -> 'metadata', 'null'::jsonb), '{}'::jsonb) end as metadata,
              -- Only the four DeviceInfo fields are kept, as the Rust type keeps them.
@@ -426,7 +442,7 @@ begin
       -- A last row that closes the last upload's group (see the flush at the loop's top).
       union all
       select null, null, null, null, null, null, null, null, null, null, null, null, null,
-             null, null, null, null, null, null, null, null, null, null, null, null, true
+             null, null, null, null, null, null, null, null, null, null, null, null, null, true
     ) as ordered
     order by ordered.sentinel, ordered.group_pos, ordered.seq, ordered.ord
   loop
@@ -481,23 +497,22 @@ begin
     v_log := true;
     v_created := false;
 
-    -- The order of checks is event.rs's "Precisely" list. Events are judged one by one as
-    -- if each were sent alone: a copy of an id logged earlier in this batch is a duplicate.
-    if r.id = any(v_known) then
+    -- The order of checks is event.rs's "Precisely" list.
+    if r.dup then
       v_out[r.ord] := 'duplicate';
       continue;
     end if;
 
     if not r.ok then
       v_reject := 'invalid_payload';
+    elsif r.claimed_user is not null and r.claimed_user <> v_uid then
+      v_reject := 'forbidden';
     elsif not g_exists then
-      if g_foreign then
-        -- Someone else's upload that the caller can see (an admin): never theirs to write.
-        v_reject := 'forbidden';
-      elsif r.kind <> 'begin' then
-        -- No row the caller can see: a user learns nothing about others' upload ids.
+      if r.kind <> 'begin' then
+        -- No row of the caller's: unknown, whether absent or someone else's (a user learns
+        -- nothing about others' upload ids; an admin sees them but never writes them).
         v_reject := 'unknown_upload';
-      elsif r.claimed_user is not null and r.claimed_user <> v_uid then
+      elsif g_foreign then
         v_reject := 'forbidden';
       else
         if v_has_profile is null then
@@ -563,8 +578,7 @@ begin
 
       case r.kind
         when 'begin' then
-          v_reject := case when r.claimed_user is not null and r.claimed_user <> v_uid
-                           then 'forbidden' else 'already_begun' end;
+          v_reject := 'already_begun';
 
         when 'progress' then
           if s_status in ('completed', 'failed') then
@@ -621,8 +635,6 @@ begin
             v_reject := 'terminal_state';
           elsif r.retry_count > c_max_retries then
             v_reject := 'retry_limit';
-          elsif r.retry_count < 0 then
-            v_reject := 'out_of_range';
           else
             s_status := 'failed';
             s_err_code := r.error_code;
@@ -639,14 +651,16 @@ begin
           else
             s_status := 'pending';
             s_stage := 'validating';
-            -- upload_speed and started_at are kept: only what event.rs lists is reset.
             s_progress := 0;
             s_bytes := 0;
+            s_speed := null;
             s_err_code := null;
             s_err_msg := null;
             s_completed_at := null;
             s_retry_req := null;
             s_retry := s_retry + 1;
+            -- Elapsed time, timeout and the 24 h windows follow the current attempt.
+            s_started_at := now();
           end if;
       end case;
 
@@ -681,8 +695,6 @@ begin
       l_err_code := l_err_code || r.error_code;
       l_err_msg := l_err_msg || r.error_message;
       l_at := l_at || r.at;
-      -- A later copy of this id in the same batch is then a duplicate, as in a replay.
-      v_known := v_known || r.id;
     end if;
   end loop;
   close groups;

@@ -151,7 +151,7 @@ select is((select count(*) from public.upload_queue where id in (pg_temp.up(1), 
 select ok((select count(*) from public.upload_events) >= 3, 'an admin reads every user''s log');
 select is_empty($$ update public.upload_queue set status = 'failed' where id = pg_temp.up(1)
                    returning id $$, 'an admin cannot rewrite a user''s upload');
-select is(pg_temp.report(pg_temp.ev(10, 1, 7, 'complete')), 'rejected:forbidden',
+select is(pg_temp.report(pg_temp.ev(10, 1, 7, 'complete')), 'rejected:unknown_upload',
           'an admin cannot report events about a user''s upload');
 select isnt_empty($$ update public.monitor_settings set min_progress_interval_ms = 2000 returning 1 $$,
                   'an admin can change the fleet pace');
