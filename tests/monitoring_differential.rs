@@ -22,9 +22,12 @@ use std::collections::{HashMap, HashSet};
 use upload_monitor::devstack::DevStack;
 use uuid::Uuid;
 
-/// The instant every dataset is evaluated at: 2026-11-24 10:00 UTC.
+/// The instant every dataset is evaluated at: 2026-11-24 10:00:30.123456 UTC, inside a minute,
+/// so the 24 h window starts mid-minute and the per-minute counts need their exact edge.
 fn now() -> DateTime<Utc> {
-    "2026-11-24T10:00:00Z".parse().expect("a fixed instant")
+    "2026-11-24T10:00:30.123456Z"
+        .parse()
+        .expect("a fixed instant")
 }
 
 /// Offsets from now that sit on or next to every window border (30 min, 5 min, 24 h, 7 days),
@@ -532,5 +535,44 @@ async fn sql_monitoring_answers_equal_the_rust_aggregation_on_generated_datasets
             answers.insert(name, sql(&client, query).await);
         }
         check_dataset(seed, &data, &answers);
+        check_counts_follow_updates_and_deletes(&client, seed).await;
     }
+}
+
+/// The stat cards' per-minute counts follow every kind of change: a third of the uploads and
+/// bugs deleted, finished uploads flipped between completed and failed (the update trigger
+/// also moves their updated_at to the real clock), bugs re-dated and re-graded. The oracle
+/// reads the rows back as they now are.
+async fn check_counts_follow_updates_and_deletes(client: &tokio_postgres::Client, seed: u64) {
+    client
+        .batch_execute(
+            "delete from public.upload_queue where get_byte(uuid_send(id), 15) % 3 = 0;
+             delete from public.bug_reports where get_byte(uuid_send(id), 15) % 3 = 0;
+             update public.upload_queue
+               set status = case status when 'completed' then 'failed' else 'completed' end
+               where status in ('completed', 'failed') and get_byte(uuid_send(id), 15) % 3 = 1;
+             update public.upload_queue set status = 'completed', completed_at = null
+               where status = 'uploading' and get_byte(uuid_send(id), 15) % 3 = 2;
+             update public.bug_reports
+               set created_at = created_at - interval '30 seconds', severity = 'critical'
+               where get_byte(uuid_send(id), 15) % 3 = 1;",
+        )
+        .await
+        .expect("the mutations");
+    let uploads: Vec<UploadRecord> = serde_json::from_value(
+        sql(client, "select coalesce(jsonb_agg(to_jsonb(q)), '[]') from public.upload_queue q where $1::timestamptz is not null").await,
+    )
+    .expect("upload rows");
+    let bugs: Vec<BugReport> = serde_json::from_value(
+        sql(client, "select coalesce(jsonb_agg(to_jsonb(b)), '[]') from public.bug_reports b where $1::timestamptz is not null").await,
+    )
+    .expect("bug rows");
+    let stats: MonitoringStats =
+        serde_json::from_value(sql(client, "select private.monitoring_stats($1)").await)
+            .expect("stats");
+    assert_eq!(
+        stats,
+        monitoring_stats(&uploads, &bugs, now()),
+        "seed {seed}: stats after updates and deletes differ (MONITORING_DIFF_SEED={seed})"
+    );
 }
