@@ -61,7 +61,7 @@ create function pg_temp.verdicts(res jsonb) returns text language sql immutable 
 create function pg_temp.report(variadic evs jsonb[]) returns text language sql as $$
   select pg_temp.verdicts(public.report_upload_events(to_jsonb(evs))) $$;
 
-select plan(37);
+select plan(40);
 
 select pg_temp.login('A');
 
@@ -247,6 +247,25 @@ select is(pg_temp.report(
   'malformed events are invalid_payload, one by one, whatever their upload''s state');
 select is((select count(*) from public.upload_queue where id = pg_temp.up(8)), 0::bigint,
           'no invalid begin created anything');
+
+-- replaying a whole batch is a no-op
+create temp table replay_before as
+  select to_jsonb(q) - 'updated_at' as row_json,
+         (select count(*) from public.upload_events e where e.upload_id = q.id) as logged
+  from public.upload_queue q where q.id = pg_temp.up(6);
+select is(pg_temp.report(pg_temp.begin_ev(60, 6),
+  pg_temp.ev(61, 6, 2, 'progress', '{"bytes_sent":10,"progress":1}'),
+  pg_temp.ev(62, 6, 3, 'progress', '{"bytes_sent":20,"progress":2}'),
+  pg_temp.ev(63, 6, 4, 'progress', '{"bytes_sent":150,"progress":15}'),
+  pg_temp.ev(64, 6, 5, 'progress', '{"bytes_sent":160,"progress":16}'),
+  pg_temp.ev(65, 6, 6, 'stage', '{"stage":"creating_record"}'),
+  pg_temp.ev(66, 6, 7, 'progress', '{"bytes_sent":250,"progress":25}')),
+  'duplicate,duplicate,superseded,duplicate,superseded,duplicate,duplicate',
+  'a replayed batch is duplicate (logged events) or superseded (unlogged progress)');
+select is((select to_jsonb(q) - 'updated_at' from public.upload_queue q where q.id = pg_temp.up(6)),
+          (select row_json from replay_before), 'and leaves the upload as it was');
+select is((select count(*) from public.upload_events where upload_id = pg_temp.up(6)),
+          (select logged from replay_before), 'and adds nothing to its log');
 
 -- the response's shape and the fleet pace
 select is(jsonb_array_length(public.report_upload_events('[]'::jsonb) -> 'results'), 0,
