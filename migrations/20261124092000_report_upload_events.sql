@@ -298,8 +298,9 @@ begin
   where ue.id = any(v_event_ids);
 
   -- Uploads in the order their events are applied: by the position of the upload's first
-  -- event that is not a duplicate (event.rs "Batches"); uploads with only duplicates last
-  -- but in the same deterministic order, so the cursor below and the loop agree.
+  -- event that is not a duplicate (event.rs "Batches"). An upload whose events are all
+  -- duplicates keeps its first position (nothing of it is applied; its place only has to be
+  -- the same here, for the cursor, as in the loop below).
   select array_agg(grp.upload_id order by grp.pos)
     into v_group_order
   from (select d.upload_id,
