@@ -451,12 +451,18 @@ impl Outbox {
     /// Storage failures.
     pub fn expire(&mut self, max_age_ms: i64, now_ms: i64) -> Result<u64, SdkError> {
         let cutoff = now_ms.saturating_sub(max_age_ms);
-        let old: i64 = self.conn.query_row(
-            "select count(*) from outbox where enqueued_at_ms < ?1",
-            [cutoff],
-            |row| row.get(0),
-        )?;
-        if old == 0 {
+        // The oldest row by position (the primary key: no scan) decides whether anything
+        // can be old: rows are appended with the device's clock, so positions and times
+        // rise together (a clock stepped back only delays an expiry).
+        let oldest: Option<i64> = self
+            .conn
+            .query_row(
+                "select enqueued_at_ms from outbox order by position limit 1",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        if oldest.is_none_or(|t| t >= cutoff) {
             return Ok(0);
         }
         let tx = self.conn.transaction()?;
