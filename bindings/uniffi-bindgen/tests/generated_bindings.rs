@@ -19,10 +19,13 @@ fn sdk_library() -> PathBuf {
         std::env::consts::DLL_PREFIX,
         std::env::consts::DLL_SUFFIX
     );
-    [profile_dir.join(&name), profile_dir.join("deps").join(&name)]
-        .into_iter()
-        .find(|p| p.exists())
-        .unwrap_or_else(|| panic!("{name} not found under {}", profile_dir.display()))
+    [
+        profile_dir.join(&name),
+        profile_dir.join("deps").join(&name),
+    ]
+    .into_iter()
+    .find(|p| p.exists())
+    .unwrap_or_else(|| panic!("{name} not found under {}", profile_dir.display()))
 }
 
 fn generate(language: &str, out: &Path) {
@@ -33,7 +36,10 @@ fn generate(language: &str, out: &Path) {
         .arg(out)
         .status()
         .expect("uniffi-bindgen runs");
-    assert!(status.success(), "uniffi-bindgen generate --language {language}");
+    assert!(
+        status.success(),
+        "uniffi-bindgen generate --language {language}"
+    );
 }
 
 #[test]
@@ -75,7 +81,12 @@ fn kotlin_and_swift_bindings_are_generated_with_the_reporter_api() {
             _ => {}
         }
     }
-    for api in ["beginUpload", "reportProgress", "recoverAfterRestart", "importAsyncStorage"] {
+    for api in [
+        "beginUpload",
+        "reportProgress",
+        "recoverAfterRestart",
+        "importAsyncStorage",
+    ] {
         assert!(kotlin.contains(api), "Kotlin lacks {api}");
         assert!(swift.contains(api), "Swift lacks {api}");
     }
