@@ -5,8 +5,8 @@
 #   bindings/react-native/generate.sh            # debug host library
 #   PROFILE=release bindings/react-native/generate.sh
 #
-# Needs node + npm. The first run installs uniffi-bindgen-react-native (0.31.0-5, the
-# release that pins uniffi 0.31) and compiles its CLI (~5 minutes). ubrn reads cargo
+# Needs node + npm. The first run installs uniffi-bindgen-react-native (package.json pins
+# 0.31.0-5, the release built on uniffi 0.31) and compiles its CLI (~5 minutes). ubrn reads cargo
 # metadata, so it runs from the crate's directory. Not part of `cargo test`: the generated
 # code only runs inside a React Native app (iOS/Android build of the staticlib/cdylib).
 set -euo pipefail
@@ -14,7 +14,6 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 profile="${PROFILE:-debug}"
-ubrn_version="0.31.0-5"
 
 cd "$root"
 if [ "$profile" = release ]; then
@@ -27,7 +26,7 @@ library="$root/target/$profile/libmonitor_sdk.so"
 
 cd "$here"
 if [ ! -x node_modules/.bin/ubrn ]; then
-  npm install --no-audit --no-fund --save-exact "uniffi-bindgen-react-native@$ubrn_version"
+  npm install --no-audit --no-fund
 fi
 
 cd "$root/monitor-sdk"

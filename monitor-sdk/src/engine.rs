@@ -817,3 +817,110 @@ pub(crate) fn strip_nul(text: String) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoToken;
+
+    impl TokenProvider for NoToken {
+        fn access_token(&self) -> Option<String> {
+            None
+        }
+        fn refresh_access_token(&self) -> Option<String> {
+            None
+        }
+    }
+
+    /// An offline engine on a manual clock (nothing is sent; the URL is never contacted).
+    fn offline(dir: &tempfile::TempDir, clock: SdkClock) -> Engine {
+        let engine = Engine::open_with_clock(
+            EngineConfig {
+                supabase_url: "http://127.0.0.1:9".into(),
+                anon_key: "anon".into(),
+                database_path: dir.path().join("outbox.sqlite"),
+                policy: FlushPolicy::default(),
+            },
+            Arc::new(NoToken),
+            None,
+            clock,
+        )
+        .unwrap();
+        engine.set_online(false);
+        engine
+    }
+
+    fn video(local_id: &str) -> NewUpload {
+        NewUpload {
+            local_id: local_id.into(),
+            filename: "a.mov".into(),
+            file_size: Some(1_000),
+            ..NewUpload::default()
+        }
+    }
+
+    #[test]
+    fn the_server_pace_slows_progress_writes_but_milestones_still_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = SdkClock::manual();
+        let engine = offline(&dir, clock.clone());
+        let id = engine.begin_upload(video("import_1_0")).unwrap();
+        engine.shared.set_server_interval(5_000);
+        assert_eq!(
+            engine.health().unwrap().progress_interval,
+            Duration::from_secs(5)
+        );
+        // 9 s, one report a second, 1 point each (no milestone before 10 %).
+        for second in 1..=9u64 {
+            clock.advance(Duration::from_secs(1));
+            engine.report_progress(id, second * 10, 1_000).unwrap();
+        }
+        // begin + writes at 1 s (first) and 6 s (5 s later).
+        assert_eq!(engine.health().unwrap().outbox.pending_events, 3);
+        clock.advance(Duration::from_secs(1));
+        engine.report_progress(id, 100, 1_000).unwrap();
+        assert_eq!(
+            engine.health().unwrap().outbox.pending_events,
+            4,
+            "the 10 % milestone is written at once"
+        );
+    }
+
+    #[test]
+    fn terminal_events_are_in_sqlite_before_the_call_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = offline(&dir, SdkClock::manual());
+        let id = engine.begin_upload(video("import_1_1")).unwrap();
+        engine.fail(id, "network", "lost", 0).unwrap();
+        // Another connection, as the next process after a kill would open it.
+        let other = rusqlite::Connection::open(dir.path().join("outbox.sqlite")).unwrap();
+        let kinds: Vec<String> = other
+            .prepare("select kind from outbox order by position")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kinds, ["begin", "fail"]);
+        let status: String = other
+            .query_row("select status from uploads", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(status, "failed");
+    }
+
+    #[test]
+    fn held_back_progress_is_written_before_a_failure_so_the_log_shows_how_far_it_went() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = SdkClock::manual();
+        let engine = offline(&dir, clock.clone());
+        let id = engine.begin_upload(video("import_1_2")).unwrap();
+        engine.report_progress(id, 10, 1_000).unwrap();
+        engine.report_progress(id, 55, 1_000).unwrap(); // held back: same second
+        assert_eq!(engine.health().unwrap().coalesced_progress, 1);
+        engine.fail(id, "network", "lost", 0).unwrap();
+        let rows = engine.list_uploads().unwrap();
+        assert_eq!(rows[0].record.bytes_sent, 55);
+        assert_eq!(engine.health().unwrap().coalesced_progress, 0);
+    }
+}
