@@ -484,3 +484,45 @@ async fn events_the_server_refuses_go_to_the_dead_letter_table_not_round_and_rou
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].id, kept);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_batch_is_split_until_the_bad_event_is_alone_and_only_it_is_dead_lettered() {
+    let stack = stack();
+    let user = user("sdk-split").await;
+    // Three 400s: the 4-event batch, then its first half, then its first event alone.
+    let proxy = FaultProxy::start(
+        stack.api_url(),
+        vec![Fault::Status(400), Fault::Status(400), Fault::Status(400)],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let reporter = engine(
+        &proxy.url,
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+    );
+    reporter.set_online(false);
+    let a = reporter
+        .begin_upload(new_upload("import_split_a"))
+        .expect("begin");
+    let b = reporter
+        .begin_upload(new_upload("import_split_b"))
+        .expect("begin");
+    reporter.complete(b, None).expect("complete");
+    reporter.complete(a, None).expect("complete");
+    reporter.set_online(true);
+    reporter.flush(FLUSH).await.expect("settled");
+    assert_eq!(proxy.remaining(), 0);
+    let reasons: Vec<String> = reporter
+        .dead_letters()
+        .expect("dead letters")
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect();
+    // A's begin was refused as a request (400); without it A's completion is unknown.
+    assert_eq!(reasons, ["http_400", "unknown_upload"]);
+    let rows = server_uploads(user.id).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].id, rows[0].status.as_str()), (b, "completed"));
+}

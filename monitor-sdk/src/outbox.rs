@@ -561,7 +561,7 @@ impl Outbox {
     pub fn dead_letters(&self) -> Result<Vec<(Uuid, String)>, SdkError> {
         let mut statement = self
             .conn
-            .prepare("select event_id, reason from dead_letter order by at_ms")?;
+            .prepare("select event_id, reason from dead_letter order by at_ms, rowid")?;
         let rows = statement.query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
         })?;
