@@ -207,7 +207,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
     for _ in 0..5 {
-        client.query_one("select public.monitoring_snapshot()", &[]).await?;
+        client
+            .query_one("select public.monitoring_snapshot()", &[])
+            .await?;
     }
 
     println!("| query | runs | p50 | p99 | min |\n| --- | ---: | ---: | ---: | ---: |");

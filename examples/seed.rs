@@ -44,7 +44,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (client, connection) = tokio_postgres::connect(&url, NoTls).await?;
     tokio::spawn(connection);
-    println!("seeding {url} with {} uploads (seed {})", args.uploads, args.seed);
+    println!(
+        "seeding {url} with {} uploads (seed {})",
+        args.uploads, args.seed
+    );
     let report = seed_data::seed(
         &client,
         seed_data::SeedOptions {

@@ -138,7 +138,9 @@ as $$
 $$;
 
 -- One reported upload card (monitoring.rs UploadMonitorItem::from_record, plus the video's
--- transcription status). Written as one expression with no SET clause so the planner inlines
+-- transcription status). Callers pass the profile as a scalar subquery by primary key rather
+-- than a join: with a generic plan's guess of the row count, a join may hash all 100,000
+-- profiles to dress a dozen cards. Written as one expression with no SET clause so the planner inlines
 -- it into the list queries (a card then costs a few microseconds, not a function call each):
 -- every name in it is schema-qualified. Optional fields are dropped when null with
 -- jsonb_strip_nulls, which is safe because they are all scalars; metadata (which may hold
@@ -255,7 +257,8 @@ create table if not exists private.monitoring_minute_counts (
   kind text not null,
   minute timestamptz not null,
   n bigint not null,
-  primary key (kind, minute)
+  -- n in the key's index: the 24 h sum (~6,000 entries) is an index-only scan.
+  primary key (kind, minute) include (n)
 );
 alter table private.monitoring_minute_counts enable row level security;
 do $$
@@ -582,16 +585,15 @@ begin
   return (
   with reported as (
     select q.id, private.monitoring_finished_at(q.completed_at, q.updated_at) as fin,
-           private.monitoring_item(q, p, at) as item
+           private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), at) as item
     from (select * from public.upload_queue
           where status = 'failed'
             and private.monitoring_finished_at(completed_at, updated_at)
                 >= at - interval '7 days'
           order by private.monitoring_finished_at(completed_at, updated_at) desc, id desc
           limit max_rows) q
-    left join public.profiles p on p.id = q.user_id
   ), flagged as (
-    select v.id, v.created_at as fin, private.monitoring_derived_item(v, p, at) as item
+    select v.id, v.created_at as fin, private.monitoring_derived_item(v, (select pr from public.profiles pr where pr.id = v.user_id), at) as item
     from (select * from public.videos vv
           where vv.metadata ->> 'uploadFailed' = 'true'
             and vv.created_at >= at - interval '7 days'
@@ -600,7 +602,6 @@ begin
             and (select q.id from public.upload_queue q where q.video_id = vv.id limit 1) is null
           order by vv.created_at desc, vv.id desc
           limit max_rows) v
-    left join public.profiles p on p.id = v.user_id
   )
   select coalesce(jsonb_agg(u.item order by u.fin desc, u.id desc), '[]')
   from (select * from (select * from reported union all select * from flagged) a
@@ -630,11 +631,10 @@ begin
   foreach v_status in array array['uploading', 'pending', 'failed', 'completed'] loop
     exit when v_left <= 0;
     with reported as (
-      select q.id, q.started_at as started, private.monitoring_item(q, p, at) as item
+      select q.id, q.started_at as started, private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), at) as item
       from (select * from public.upload_queue
             where status = v_status and started_at >= v_since
             order by started_at desc, id desc limit v_left) q
-      left join public.profiles p on p.id = q.user_id
     ), candidates as (
       -- Phase 1 videos that can have this derived status, each branch read from its index.
       select v.* from public.videos v
@@ -651,7 +651,7 @@ begin
         and v.created_at >= v_since and v.created_at <= at - interval '30 minutes'
         and coalesce(v.metadata ->> 'uploadFailed', '') <> 'true'
     ), derived as (
-      select v.id, v.created_at as started, private.monitoring_derived_item(v, p, at) as item
+      select v.id, v.created_at as started, private.monitoring_derived_item(v, (select pr from public.profiles pr where pr.id = v.user_id), at) as item
       from (
         select c.* from candidates c
         where not exists (select 1 from public.upload_queue q where q.user_id = c.user_id)
@@ -664,7 +664,6 @@ begin
          order by v.created_at desc, v.id desc
          limit v_left)
       ) v
-      left join public.profiles p on p.id = v.user_id
     )
     select coalesce(jsonb_agg(u.item order by u.started desc, u.id desc), '[]')
     into v_part
@@ -751,17 +750,15 @@ begin
     return v_resync;
   end if;
   with reported as (
-    select q.updated_at as changed, q.id, private.monitoring_item(q, p, v_now) as item
+    select q.updated_at as changed, q.id, private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), v_now) as item
     from public.upload_queue q
-    left join public.profiles p on p.id = q.user_id
     where q.updated_at > since
   ), derived as (
     select greatest(v.created_at, v.updated_at) as changed, v.id,
-           private.monitoring_derived_item(v, p, v_now) as item
+           private.monitoring_derived_item(v, (select pr from public.profiles pr where pr.id = v.user_id), v_now) as item
     from (select * from public.videos where created_at > since
           union
           select * from public.videos where updated_at > since) v
-    left join public.profiles p on p.id = v.user_id
     where not exists (select 1 from public.upload_queue q where q.user_id = v.user_id)
     limit 2000
   )
@@ -840,10 +837,10 @@ begin
     v_where := v_where || ' and (q.started_at, q.id) < ($6, $7)';
   end if;
   execute format(
-    'select coalesce(jsonb_agg(private.monitoring_item(x, p, $8) order by x.started_at desc, x.id desc), ''[]'')
+    'select coalesce(jsonb_agg(private.monitoring_item(x, (select pr from public.profiles pr where pr.id = x.user_id), $8) order by x.started_at desc, x.id desc), ''[]'')
      from (select q.* from public.upload_queue q where %s
            order by q.started_at desc, q.id desc limit $9) x
-     left join public.profiles p on p.id = x.user_id', v_where)
+     ', v_where)
   into v_items
   using status, email, started_from, started_to, source, after_started_at, after_id, v_now,
         page_size;
@@ -1143,7 +1140,7 @@ begin
     'maxFailures', max_failures, 'withinMinutes', within_minutes,
     'since', v_since, 'evaluatedAt', v_now,
     'latest', (
-      select coalesce(jsonb_agg(private.monitoring_item(q, p, v_now)
+      select coalesce(jsonb_agg(private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), v_now)
                order by private.monitoring_finished_at(q.completed_at, q.updated_at) desc,
                         q.id desc), '[]')
       from (select * from public.upload_queue
@@ -1151,7 +1148,7 @@ begin
               and private.monitoring_finished_at(completed_at, updated_at) >= v_since
             order by private.monitoring_finished_at(completed_at, updated_at) desc, id desc
             limit 5) q
-      left join public.profiles p on p.id = q.user_id));
+      ));
 end;
 $$;
 
