@@ -6,7 +6,9 @@
 #   PROFILE=release bindings/react-native/generate.sh
 #
 # Needs node + npm. The first run installs uniffi-bindgen-react-native (package.json pins
-# 0.31.0-5, the release built on uniffi 0.31) and compiles its CLI (~5 minutes). ubrn reads cargo
+# 0.31.0-5, the release built on uniffi 0.31) and compiles its CLI (~5-10 minutes on 2
+# shared cores; measured 2026-11-24: generated ts/monitor_sdk.ts, monitor_sdk-ffi.ts,
+# cpp/monitor_sdk.cpp, .hpp with flush() as a Promise). ubrn reads cargo
 # metadata, so it runs from the crate's directory. Not part of `cargo test`: the generated
 # code only runs inside a React Native app (iOS/Android build of the staticlib/cdylib).
 set -euo pipefail

@@ -1,6 +1,7 @@
 //! The SDK's memory on a phone-like workload, alone in its process: a reporter with 10,000
 //! events queued offline across 1,000 uploads, plus 20 uploads reporting progress, then
-//! its peak RSS (`VmHWM`, Linux).
+//! its peak RSS (`VmHWM`, Linux), and the CPU the reporter burns while it sits offline with
+//! a full queue (the flusher should be asleep on a notification, not polling).
 //!
 //! `cargo run --release -p monitor-sdk --example sdk_footprint`
 
@@ -91,6 +92,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rss("VmHWM:"),
         rss("VmRSS:")
     );
+    // Let held-back progress reach the outbox (it is written at most 250 ms after the
+    // limiter allows it), then measure the idle cost.
+    std::thread::sleep(Duration::from_secs(2));
+    let idle = Duration::from_secs(5);
+    let before = cpu_time();
+    std::thread::sleep(idle);
+    let used = cpu_time().saturating_sub(before);
+    println!(
+        "offline with {} events queued: {:?} of CPU in {:?} idle ({:.3} %)",
+        reporter.health()?.outbox.pending_events,
+        used,
+        idle,
+        used.as_secs_f64() * 100.0 / idle.as_secs_f64()
+    );
     reporter.shutdown()?;
     Ok(())
+}
+
+/// User + system CPU time of this process (Linux `/proc/self/stat`, in clock ticks of
+/// 10 ms, the kernel's USER_HZ = 100 on every Linux ABI).
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks = fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
