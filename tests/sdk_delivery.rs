@@ -526,3 +526,36 @@ async fn a_refused_batch_is_split_until_the_bad_event_is_alone_and_only_it_is_de
     assert_eq!(rows.len(), 1);
     assert_eq!((rows[0].id, rows[0].status.as_str()), (b, "completed"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_background_flusher_retries_on_its_timer_without_new_writes_or_a_flush() {
+    let stack = stack();
+    let user = user("sdk-timer").await;
+    let proxy = FaultProxy::start(
+        stack.api_url(),
+        vec![Fault::Status(500), Fault::Status(503)],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let reporter = engine(
+        &proxy.url,
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+    );
+    let id = reporter
+        .begin_upload(new_upload("import_timer"))
+        .expect("begin");
+    reporter.complete(id, None).expect("complete");
+    // No flush, no further call: only the flusher's own backoff timer can deliver.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while reporter.health().expect("health").outbox.pending_events > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered in 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(proxy.remaining(), 0);
+    assert_eq!(server_event_count(id, "complete").await, 1);
+}
