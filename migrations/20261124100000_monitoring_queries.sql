@@ -138,20 +138,24 @@ as $$
 $$;
 
 -- One reported upload card (monitoring.rs UploadMonitorItem::from_record, plus the video's
--- transcription status). Callers pass the profile as a scalar subquery by primary key rather
--- than a join: with a generic plan's guess of the row count, a join may hash all 100,000
--- profiles to dress a dozen cards. Written as one expression with no SET clause so the planner inlines
+-- transcription status) with the owner's email and names. Callers read them with
+-- `left join lateral (... where pr.id = q.user_id offset 0) p`: the OFFSET fence keeps it a
+-- primary-key probe per card, where a plain join under a generic plan's row guess may hash all
+-- 100,000 profiles to dress a dozen cards. The names come as scalars, not as a profiles row
+-- from a subquery: an argument that is a sub-select and is used more than once stops the
+-- planner from inlining the function. Written as one expression with no SET clause so the planner inlines
 -- it into the list queries (a card then costs a few microseconds, not a function call each):
 -- every name in it is schema-qualified. Optional fields are dropped when null with
 -- jsonb_strip_nulls, which is safe because they are all scalars; metadata (which may hold
 -- nulls of its own) is added apart.
-create or replace function private.monitoring_item(q public.upload_queue, p public.profiles,
+create or replace function private.monitoring_item(q public.upload_queue, email text,
+                                                   first_name text, last_name text,
                                                    at timestamptz)
 returns jsonb
 language sql stable
 as $$
   select jsonb_build_object(
-      'id', q.id, 'userId', q.user_id, 'userEmail', p.email, 'videoTitle', q.video_title,
+      'id', q.id, 'userId', q.user_id, 'userEmail', email, 'videoTitle', q.video_title,
       'filename', q.filename, 'fileSize', q.file_size, 'status', q.status,
       'progress', coalesce(q.progress, 0), 'retryCount', coalesce(q.retry_count, 0),
       'startedAt', q.started_at, 'bytesSent', q.bytes_sent,
@@ -166,7 +170,7 @@ as $$
       'localId', nullif(q.local_id, ''), 'stage', q.stage,
       'source', q.source, 'errorCode', q.error_code, 'duration', q.duration,
       'videoId', q.video_id, 'updatedAt', q.updated_at,
-      'userFirstName', p.first_name, 'userLastName', p.last_name,
+      'userFirstName', first_name, 'userLastName', last_name,
       'transcriptionStatus', case when q.video_id is not null
                                   then private.monitoring_transcription_status(q.video_id) end))
     OPERATOR(pg_catalog.||) case when q.metadata is null or q.metadata = 'null'::jsonb
@@ -585,13 +589,15 @@ begin
   return (
   with reported as (
     select q.id, private.monitoring_finished_at(q.completed_at, q.updated_at) as fin,
-           private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), at) as item
+           private.monitoring_item(q, p.email, p.first_name, p.last_name, at) as item
     from (select * from public.upload_queue
           where status = 'failed'
             and private.monitoring_finished_at(completed_at, updated_at)
                 >= at - interval '7 days'
           order by private.monitoring_finished_at(completed_at, updated_at) desc, id desc
           limit max_rows) q
+    left join lateral (select pr.email, pr.first_name, pr.last_name from public.profiles pr
+                       where pr.id = q.user_id offset 0) p on true
   ), flagged as (
     select v.id, v.created_at as fin, private.monitoring_derived_item(v, (select pr from public.profiles pr where pr.id = v.user_id), at) as item
     from (select * from public.videos vv
@@ -631,10 +637,12 @@ begin
   foreach v_status in array array['uploading', 'pending', 'failed', 'completed'] loop
     exit when v_left <= 0;
     with reported as (
-      select q.id, q.started_at as started, private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), at) as item
+      select q.id, q.started_at as started, private.monitoring_item(q, p.email, p.first_name, p.last_name, at) as item
       from (select * from public.upload_queue
             where status = v_status and started_at >= v_since
             order by started_at desc, id desc limit v_left) q
+      left join lateral (select pr.email, pr.first_name, pr.last_name from public.profiles pr
+                         where pr.id = q.user_id offset 0) p on true
     ), candidates as (
       -- Phase 1 videos that can have this derived status, each branch read from its index.
       select v.* from public.videos v
@@ -750,8 +758,10 @@ begin
     return v_resync;
   end if;
   with reported as (
-    select q.updated_at as changed, q.id, private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), v_now) as item
+    select q.updated_at as changed, q.id, private.monitoring_item(q, p.email, p.first_name, p.last_name, v_now) as item
     from public.upload_queue q
+    left join lateral (select pr.email, pr.first_name, pr.last_name from public.profiles pr
+                       where pr.id = q.user_id offset 0) p on true
     where q.updated_at > since
   ), derived as (
     select greatest(v.created_at, v.updated_at) as changed, v.id,
@@ -837,9 +847,11 @@ begin
     v_where := v_where || ' and (q.started_at, q.id) < ($6, $7)';
   end if;
   execute format(
-    'select coalesce(jsonb_agg(private.monitoring_item(x, (select pr from public.profiles pr where pr.id = x.user_id), $8) order by x.started_at desc, x.id desc), ''[]'')
+    'select coalesce(jsonb_agg(private.monitoring_item(x, p.email, p.first_name, p.last_name, $8) order by x.started_at desc, x.id desc), ''[]'')
      from (select q.* from public.upload_queue q where %s
            order by q.started_at desc, q.id desc limit $9) x
+     left join lateral (select pr.email, pr.first_name, pr.last_name from public.profiles pr
+                        where pr.id = x.user_id offset 0) p on true
      ', v_where)
   into v_items
   using status, email, started_from, started_to, source, after_started_at, after_id, v_now,
@@ -892,7 +904,8 @@ begin
                                                 v_counts.completed + v_counts.failed),
       'avgUploadSpeed', v_counts.speed),
     'recentUploads', (
-      select coalesce(jsonb_agg(private.monitoring_item(q, v_profile, v_now)
+      select coalesce(jsonb_agg(private.monitoring_item(q, v_profile.email, v_profile.first_name,
+                                                         v_profile.last_name, v_now)
                                 order by q.started_at desc, q.id desc), '[]')
       from (select * from public.upload_queue uq where uq.user_id = v_profile.id
             order by uq.started_at desc, uq.id desc limit 20) q),
@@ -1140,7 +1153,7 @@ begin
     'maxFailures', max_failures, 'withinMinutes', within_minutes,
     'since', v_since, 'evaluatedAt', v_now,
     'latest', (
-      select coalesce(jsonb_agg(private.monitoring_item(q, (select pr from public.profiles pr where pr.id = q.user_id), v_now)
+      select coalesce(jsonb_agg(private.monitoring_item(q, p.email, p.first_name, p.last_name, v_now)
                order by private.monitoring_finished_at(q.completed_at, q.updated_at) desc,
                         q.id desc), '[]')
       from (select * from public.upload_queue
@@ -1148,6 +1161,8 @@ begin
               and private.monitoring_finished_at(completed_at, updated_at) >= v_since
             order by private.monitoring_finished_at(completed_at, updated_at) desc, id desc
             limit 5) q
+      left join lateral (select pr.email, pr.first_name, pr.last_name from public.profiles pr
+                         where pr.id = q.user_id offset 0) p on true
       ));
 end;
 $$;
