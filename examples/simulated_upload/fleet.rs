@@ -1,0 +1,133 @@
+//! Runs a fleet against the dev stack: demo data, one thread per phone, the admin who asks
+//! for retries of timed-out uploads, the live summary, and the final check.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monitor_core::client::MonitoringClient;
+use upload_monitor::devstack::DevStack;
+use uuid::Uuid;
+
+use crate::demo_data::{self, AppWriter};
+use crate::phone::{self, Counters, PhoneContext};
+use crate::scenario::{self, FleetOptions};
+use crate::summary::{self, RunReport};
+
+/// Real time between two refreshes of the live summary.
+const LIVE_REFRESH: Duration = Duration::from_secs(2);
+/// Real time between two passes of the simulated admin.
+const ADMIN_PASS: Duration = Duration::from_millis(500);
+
+/// Runs the fleet on `stack` until its plan ends (`--once`) or `stop` is set.
+///
+/// # Errors
+///
+/// Seeding, a phone's outbox, or a query of the check failed.
+pub async fn run(
+    stack: &DevStack,
+    options: &FleetOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<RunReport, String> {
+    let run_id = Uuid::new_v4().simple().to_string()[..8].to_string();
+    let db = stack.connect().await.map_err(|e| e.to_string())?;
+    let (admin, users) = demo_data::create_users(stack, options.phones, &run_id).await?;
+    demo_data::seed_history(&db, &users).await?;
+    let writer = AppWriter::start(stack.connect().await.map_err(|e| e.to_string())?);
+    let monitoring = MonitoringClient::new(stack.api_url(), stack.anon_key(), &admin.token)
+        .map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let counters = Arc::new(Counters::default());
+    let bars = options.bars.then(indicatif::MultiProgress::new);
+    let plans = scenario::plan(options);
+    tracing::info!(
+        phones = options.phones,
+        seed = options.seed,
+        "fleet starting"
+    );
+    let started = Instant::now();
+    let mut threads = Vec::with_capacity(plans.len());
+    for (plan, user) in plans.into_iter().zip(&users) {
+        let ctx = PhoneContext {
+            api_url: stack.api_url().to_string(),
+            anon_key: stack.anon_key().to_string(),
+            user: user.id,
+            token: user.token.clone(),
+            database: dir.path().join(format!("phone-{}.sqlite", plan.index)),
+            speedup: options.speedup,
+            tick: options.tick,
+            once: options.once,
+            seed: options.seed,
+            stop: stop.clone(),
+            writer: writer.clone(),
+            counters: counters.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            bars: bars.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("phone-{}", plan.index))
+            .stack_size(256 * 1024)
+            .spawn(move || phone::run(ctx, plan))
+            .map_err(|e| format!("spawning a phone thread: {e}"))?;
+        threads.push(thread);
+    }
+
+    let admin_db = stack.connect().await.map_err(|e| e.to_string())?;
+    let user_ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+    let mut last_live = Instant::now();
+    while !threads.iter().all(|t| t.is_finished()) {
+        tokio::time::sleep(ADMIN_PASS).await;
+        // The admin sees timed-out uploads on the dashboard and asks for a retry.
+        if let Ok(rows) = admin_db
+            .query(
+                "select id from public.upload_queue where user_id = any($1) and status = 'failed' \
+                 and error_code = 'timeout' and retry_count < 3 and retry_requested_at is null",
+                &[&user_ids],
+            )
+            .await
+        {
+            for row in rows {
+                let id: Uuid = row.get(0);
+                if let Err(e) = monitoring
+                    .call::<serde_json::Value>(
+                        "request_upload_retry",
+                        serde_json::json!({ "upload_id": id }),
+                    )
+                    .await
+                {
+                    tracing::warn!(upload = %id, error = %e, "request_upload_retry");
+                }
+            }
+        }
+        if last_live.elapsed() >= LIVE_REFRESH {
+            last_live = Instant::now();
+            match summary::live_line(&monitoring).await {
+                Ok(line) => match &bars {
+                    Some(bars) => {
+                        let _ = bars.println(line);
+                    }
+                    None => println!(
+                        "[{:>5.1}s] {line} · fleet: {} started, {} completed",
+                        started.elapsed().as_secs_f64(),
+                        counters.started.load(Ordering::Relaxed),
+                        counters.completed.load(Ordering::Relaxed)
+                    ),
+                },
+                Err(e) => tracing::warn!(error = %e, "monitoring_snapshot"),
+            }
+        }
+    }
+    let mut outcomes = Vec::with_capacity(threads.len());
+    for thread in threads {
+        match thread.join() {
+            Ok(Ok(outcome)) => outcomes.push(outcome),
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err("a phone thread panicked".into()),
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    if let Ok(line) = summary::live_line(&monitoring).await {
+        println!("{line}");
+    }
+    summary::check(&db, &outcomes, &counters, options.seed, seconds).await
+}

@@ -1,0 +1,514 @@
+//! One simulated phone: a real `monitor-sdk` engine with its own SQLite outbox and token,
+//! running its videos through the spec's pipeline two at a time, with retries, offline
+//! spells, app kills (engine dropped, a new one on the same file recovers) and admin retries.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::ProgressBar;
+use monitor_core::display::{retry_badge, Lang, BYTES_PER_MB};
+use monitor_core::event::MAX_RETRIES;
+use monitor_core::UploadStage;
+use monitor_sdk::engine::{Engine, EngineConfig, Health, NewUpload};
+use monitor_sdk::outbox::UploadRow;
+use monitor_sdk::policy::FlushPolicy;
+use monitor_sdk::TokenProvider;
+use uuid::Uuid;
+
+use crate::demo_data::{AppWrite, AppWriter};
+use crate::scenario::{video, PhonePlan, VideoPlan};
+
+/// Two uploads at a time, as the app's queue runs them.
+const CONCURRENT_UPLOADS: usize = 2;
+/// Simulated seconds a phone waits before retrying after a network failure or a kill.
+const RETRY_DELAY_S: f64 = 20.0;
+/// Real time a phone waits for an admin to ask for a retry of a timed-out upload.
+const ADMIN_WAIT: Duration = Duration::from_secs(4);
+/// Real time between two polls of `pending_retry_requests`.
+const RETRY_POLL: Duration = Duration::from_millis(300);
+/// How long a phone waits at the end for its outbox to drain.
+const FINAL_FLUSH: Duration = Duration::from_secs(60);
+
+/// The user's access token (the dev stack's tokens last an hour: longer than a run).
+#[derive(Debug)]
+pub struct StaticToken(pub String);
+
+impl TokenProvider for StaticToken {
+    fn access_token(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+
+    fn refresh_access_token(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+}
+
+/// Fleet-wide counters, shared by every phone.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Uploads begun.
+    pub started: AtomicU64,
+    /// Uploads completed.
+    pub completed: AtomicU64,
+    /// Failures reported (an upload may fail more than once).
+    pub failures: AtomicU64,
+    /// Retries reported.
+    pub retried: AtomicU64,
+    /// Retries an admin asked for and the phone picked up.
+    pub admin_retries: AtomicU64,
+    /// App kills.
+    pub kills: AtomicU64,
+    /// Offline spells.
+    pub offline_spells: AtomicU64,
+    /// SDK calls that returned an error (should stay 0).
+    pub sdk_errors: AtomicU64,
+}
+
+/// Everything a phone needs.
+#[derive(Debug, Clone)]
+pub struct PhoneContext {
+    /// `SUPABASE_URL`.
+    pub api_url: String,
+    /// Anon key.
+    pub anon_key: String,
+    /// The user's id.
+    pub user: Uuid,
+    /// The user's token.
+    pub token: String,
+    /// The outbox file.
+    pub database: PathBuf,
+    /// Simulated seconds per real second.
+    pub speedup: f64,
+    /// Real time between steps.
+    pub tick: Duration,
+    /// Stop at the end of the plan (else film more).
+    pub once: bool,
+    /// Seed of the videos filmed after the plan.
+    pub seed: u64,
+    /// Set on Ctrl-C.
+    pub stop: Arc<AtomicBool>,
+    /// App rows.
+    pub writer: AppWriter,
+    /// Counters.
+    pub counters: Arc<Counters>,
+    /// A runtime to await the SDK's async calls from this thread.
+    pub runtime: tokio::runtime::Handle,
+    /// Bars for this phone's uploads, when shown.
+    pub bars: Option<indicatif::MultiProgress>,
+}
+
+/// What a phone ended with.
+#[derive(Debug)]
+pub struct PhoneOutcome {
+    /// The user.
+    pub user: Uuid,
+    /// The final reporter's uploads.
+    pub uploads: Vec<UploadRow>,
+    /// The final reporter's figures.
+    pub health: Option<Health>,
+    /// Events dead-lettered by every reporter of this phone.
+    pub dead_letters: usize,
+    /// Events delivered by every reporter of this phone.
+    pub delivered: u64,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Uploading,
+    /// Failed; retry at this simulated time.
+    RetryAt(f64),
+    /// Timed out; waiting for an admin until this real instant.
+    AwaitingAdmin(Instant),
+    /// Finished (completed or given up).
+    Done,
+}
+
+#[derive(Debug)]
+struct Active {
+    plan: VideoPlan,
+    id: Uuid,
+    sent: f64,
+    speed: f64,
+    elapsed: f64,
+    retries: u32,
+    phase: Phase,
+    bar: Option<ProgressBar>,
+}
+
+fn open(ctx: &PhoneContext) -> Result<Engine, String> {
+    Engine::open(
+        EngineConfig {
+            supabase_url: ctx.api_url.clone(),
+            anon_key: ctx.anon_key.clone(),
+            database_path: ctx.database.clone(),
+            policy: FlushPolicy::default(),
+        },
+        Arc::new(StaticToken(ctx.token.clone())),
+        None,
+    )
+    .map_err(|e| format!("opening the reporter: {e}"))
+}
+
+fn sdk<T>(ctx: &PhoneContext, what: &str, result: Result<T, monitor_sdk::SdkError>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            ctx.counters.sdk_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(user = %ctx.user, error = %e, "{what} failed");
+            None
+        }
+    }
+}
+
+fn bar_message(a: &Active, phone: usize, status: &str) -> String {
+    let badge = retry_badge(a.retries as i32, Lang::Fr).unwrap_or_default();
+    format!(
+        "phone {phone:>4} {:<28} {:>5.1} MB/s {status:<16} {badge}",
+        a.plan.title, a.speed
+    )
+}
+
+/// Runs one phone to the end of its plan (or until `stop`). Blocking: run it on its own
+/// thread.
+///
+/// # Errors
+///
+/// The outbox could not be opened.
+pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
+    let mut engine = open(&ctx)?;
+    let mut queue: std::collections::VecDeque<VideoPlan> = plan.videos.into();
+    let mut active: Vec<Active> = Vec::new();
+    let mut rng = fastrand::Rng::with_seed(ctx.seed ^ ((plan.index as u64) << 32));
+    let mut filmed = queue.len();
+    let dt = ctx.tick.as_secs_f64() * ctx.speedup;
+    let mut now = 0.0_f64;
+    let mut offline = false;
+    let mut last_poll = Instant::now();
+    let mut dead_letters = 0usize;
+    let mut delivered = 0u64;
+    let show_bars = ctx.bars.is_some() && plan.index < 12;
+
+    while !ctx.stop.load(Ordering::Relaxed) {
+        // Offline spell.
+        if let Some((start, len)) = plan.offline {
+            let inside = now >= start && now < start + len;
+            if inside != offline {
+                offline = inside;
+                engine.set_online(!offline);
+                if offline {
+                    ctx.counters.offline_spells.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        // Start uploads while fewer than two run.
+        while active
+            .iter()
+            .filter(|a| !matches!(a.phase, Phase::Done))
+            .count()
+            < CONCURRENT_UPLOADS
+        {
+            let Some(video) = queue.pop_front() else {
+                break;
+            };
+            let Some(id) = sdk(
+                &ctx,
+                "begin_upload",
+                engine.begin_upload(NewUpload {
+                    local_id: video.local_id.clone(),
+                    title: Some(video.title.clone()),
+                    filename: format!("{}.mp4", video.local_id),
+                    file_size: Some(video.size),
+                    source: None,
+                    metadata_json: Some(format!(
+                        r#"{{"isRecorded":{},"isImported":{}}}"#,
+                        video.recorded, !video.recorded
+                    )),
+                    uri: Some(format!("file:///DCIM/{}.mp4", video.local_id)),
+                }),
+            ) else {
+                continue;
+            };
+            ctx.counters.started.fetch_add(1, Ordering::Relaxed);
+            for stage in [
+                UploadStage::Validating,
+                UploadStage::ExtractingMetadata,
+                UploadStage::Uploading,
+            ] {
+                sdk(&ctx, "report_stage", engine.report_stage(id, stage));
+            }
+            let bar = show_bars.then(|| {
+                let bar = ProgressBar::new(100);
+                if let Ok(style) =
+                    indicatif::ProgressStyle::with_template("{bar:30} {pos:>3}% {msg}")
+                {
+                    bar.set_style(style);
+                }
+                ctx.bars
+                    .as_ref()
+                    .map(|m| m.add(bar))
+                    .unwrap_or_else(ProgressBar::hidden)
+            });
+            active.push(Active {
+                speed: video.speed_mb_s,
+                plan: video,
+                id,
+                sent: 0.0,
+                elapsed: 0.0,
+                retries: 0,
+                phase: Phase::Uploading,
+                bar,
+            });
+        }
+        active.retain(|a| {
+            if matches!(a.phase, Phase::Done) {
+                if let Some(bar) = &a.bar {
+                    bar.finish_and_clear();
+                }
+                false
+            } else {
+                true
+            }
+        });
+        if active.is_empty() && queue.is_empty() {
+            if ctx.once {
+                break;
+            }
+            queue.push_back(video(&mut rng, plan.index, filmed));
+            filmed += 1;
+        }
+
+        // Admin retry requests, polled while some upload waits for one.
+        let mut requested: Vec<Uuid> = Vec::new();
+        if !offline
+            && active
+                .iter()
+                .any(|a| matches!(a.phase, Phase::AwaitingAdmin(_)))
+            && last_poll.elapsed() >= RETRY_POLL
+        {
+            last_poll = Instant::now();
+            if let Some(requests) = sdk(
+                &ctx,
+                "pending_retry_requests",
+                ctx.runtime.block_on(engine.pending_retry_requests()),
+            ) {
+                requested = requests.into_iter().map(|r| r.upload_id).collect();
+            }
+        }
+
+        let mut kill = false;
+        for a in active.iter_mut() {
+            match a.phase {
+                Phase::Uploading => {
+                    a.elapsed += dt;
+                    let before = a.sent / a.plan.size as f64;
+                    a.sent = (a.sent + a.speed * BYTES_PER_MB * dt).min(a.plan.size as f64);
+                    let fraction = a.sent / a.plan.size as f64;
+                    let crossed =
+                        |at: Option<f64>| at.is_some_and(|at| before < at && fraction >= at);
+                    let timeout = monitor_core::timeout::upload_timeout(Some(a.plan.size as i64));
+                    if crossed(a.plan.network_failure_at) {
+                        a.plan.network_failure_at = None;
+                        ctx.counters.failures.fetch_add(1, Ordering::Relaxed);
+                        sdk(
+                            &ctx,
+                            "fail",
+                            engine.fail(a.id, "network_error", "Network request failed", a.retries),
+                        );
+                        ctx.writer.send(AppWrite::Bug {
+                            user: ctx.user,
+                            error_type: "network",
+                            severity: "high",
+                            message: "Network request failed".into(),
+                        });
+                        a.phase = if a.retries < MAX_RETRIES as u32 {
+                            Phase::RetryAt(now + RETRY_DELAY_S)
+                        } else {
+                            Phase::Done
+                        };
+                    } else if crossed(a.plan.kill_at) {
+                        a.plan.kill_at = None;
+                        kill = true;
+                        sdk(
+                            &ctx,
+                            "report_progress",
+                            engine.report_progress(a.id, a.sent as u64, a.plan.size),
+                        );
+                    } else if a.elapsed > timeout.num_seconds() as f64 {
+                        ctx.counters.failures.fetch_add(1, Ordering::Relaxed);
+                        sdk(
+                            &ctx,
+                            "fail",
+                            engine.fail(
+                                a.id,
+                                "timeout",
+                                &format!("Upload timeout after {} minutes", timeout.num_minutes()),
+                                a.retries,
+                            ),
+                        );
+                        ctx.writer.send(AppWrite::Bug {
+                            user: ctx.user,
+                            error_type: "api",
+                            severity: "medium",
+                            message: "Upload timeout".into(),
+                        });
+                        a.phase = if a.retries < MAX_RETRIES as u32 {
+                            Phase::AwaitingAdmin(Instant::now() + ADMIN_WAIT)
+                        } else {
+                            Phase::Done
+                        };
+                    } else if a.sent >= a.plan.size as f64 {
+                        sdk(
+                            &ctx,
+                            "report_progress",
+                            engine.report_progress(a.id, a.plan.size, a.plan.size),
+                        );
+                        sdk(
+                            &ctx,
+                            "report_stage",
+                            engine.report_stage(a.id, UploadStage::CreatingRecord),
+                        );
+                        let video = ctx.writer.create_video_blocking(
+                            ctx.user,
+                            &a.plan.title,
+                            a.plan.recorded,
+                        );
+                        sdk(
+                            &ctx,
+                            "report_stage",
+                            engine.report_stage(a.id, UploadStage::GeneratingThumbnails),
+                        );
+                        sdk(
+                            &ctx,
+                            "report_stage",
+                            engine.report_stage(a.id, UploadStage::QueuingTranscription),
+                        );
+                        if a.plan.transcription_fails {
+                            if let Some(video) = video {
+                                ctx.writer.send(AppWrite::FailedTranscription { video });
+                            }
+                        }
+                        if sdk(&ctx, "complete", engine.complete(a.id, video)).is_some() {
+                            ctx.counters.completed.fetch_add(1, Ordering::Relaxed);
+                        }
+                        a.phase = Phase::Done;
+                    } else {
+                        sdk(
+                            &ctx,
+                            "report_progress",
+                            engine.report_progress(a.id, a.sent as u64, a.plan.size),
+                        );
+                    }
+                }
+                Phase::RetryAt(at) if now >= at => retry(&ctx, &engine, a, false),
+                Phase::AwaitingAdmin(_) if requested.contains(&a.id) => {
+                    retry(&ctx, &engine, a, true)
+                }
+                Phase::AwaitingAdmin(deadline) if Instant::now() >= deadline => {
+                    a.phase = Phase::Done
+                }
+                _ => {}
+            }
+            if let Some(bar) = &a.bar {
+                let status = match a.phase {
+                    Phase::Uploading if offline => "hors ligne",
+                    Phase::Uploading => "Upload en cours",
+                    Phase::RetryAt(_) | Phase::AwaitingAdmin(_) => "Échec",
+                    Phase::Done => "Complété",
+                };
+                bar.set_position((a.sent * 100.0 / a.plan.size as f64) as u64);
+                bar.set_message(bar_message(a, plan.index, status));
+            }
+        }
+
+        if kill {
+            // The app is killed: the reporter goes away without shutdown() (its Drop writes
+            // the held-back progress, as the last flush of a dying process may or may not);
+            // the next launch opens the same outbox and reports what was left running.
+            ctx.counters.kills.fetch_add(1, Ordering::Relaxed);
+            let health = engine.health().ok();
+            dead_letters += engine.dead_letters().map(|d| d.len()).unwrap_or(0);
+            delivered += health.map(|h| h.outbox.delivered).unwrap_or(0);
+            drop(engine);
+            engine = open(&ctx)?;
+            if offline {
+                engine.set_online(false);
+            }
+            dead_letters =
+                dead_letters.saturating_sub(engine.dead_letters().map(|d| d.len()).unwrap_or(0));
+            delivered =
+                delivered.saturating_sub(engine.health().map(|h| h.outbox.delivered).unwrap_or(0));
+            let recovered = sdk(
+                &ctx,
+                "recover_after_restart",
+                engine.recover_after_restart(),
+            )
+            .unwrap_or_default();
+            for a in active.iter_mut().filter(|a| recovered.contains(&a.id)) {
+                ctx.counters.failures.fetch_add(1, Ordering::Relaxed);
+                a.phase = if a.retries < MAX_RETRIES as u32 {
+                    Phase::RetryAt(now + RETRY_DELAY_S)
+                } else {
+                    Phase::Done
+                };
+            }
+        }
+
+        std::thread::sleep(ctx.tick);
+        now += dt;
+    }
+
+    for a in &active {
+        if let Some(bar) = &a.bar {
+            bar.finish_and_clear();
+        }
+    }
+    if offline {
+        engine.set_online(true);
+    }
+    if let Err(e) = engine.flush_blocking(FINAL_FLUSH) {
+        tracing::warn!(user = %ctx.user, error = %e, "final flush");
+    }
+    let uploads = engine
+        .list_uploads()
+        .map_err(|e| format!("list_uploads: {e}"))?;
+    let health = engine.health().ok();
+    dead_letters += engine.dead_letters().map(|d| d.len()).unwrap_or(0);
+    delivered += health.as_ref().map(|h| h.outbox.delivered).unwrap_or(0);
+    if let Err(e) = engine.shutdown() {
+        tracing::warn!(user = %ctx.user, error = %e, "shutdown");
+    }
+    Ok(PhoneOutcome {
+        user: ctx.user,
+        uploads,
+        health,
+        dead_letters,
+        delivered,
+    })
+}
+
+/// Reports a new attempt; an admin's request or a better network makes it faster.
+fn retry(ctx: &PhoneContext, engine: &Engine, a: &mut Active, by_admin: bool) {
+    if sdk(ctx, "retry", engine.retry(a.id)).is_none() {
+        a.phase = Phase::Done;
+        return;
+    }
+    ctx.counters.retried.fetch_add(1, Ordering::Relaxed);
+    if by_admin {
+        ctx.counters.admin_retries.fetch_add(1, Ordering::Relaxed);
+        // The user moved to Wi-Fi before the admin's retry.
+        a.speed = a.speed.max(2.0);
+    }
+    a.retries += 1;
+    a.sent = 0.0;
+    a.elapsed = 0.0;
+    a.phase = Phase::Uploading;
+    for stage in [
+        UploadStage::Validating,
+        UploadStage::ExtractingMetadata,
+        UploadStage::Uploading,
+    ] {
+        sdk(ctx, "report_stage", engine.report_stage(a.id, stage));
+    }
+}
