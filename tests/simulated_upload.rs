@@ -2,6 +2,8 @@
 //! one app kill, offline spell, retry, admin retry and failure, must leave the server holding
 //! exactly what every phone holds.
 
+#[path = "../examples/simulated_upload/auth_api.rs"]
+mod auth_api;
 #[path = "../examples/simulated_upload/demo_data.rs"]
 mod demo_data;
 #[path = "../examples/simulated_upload/fleet.rs"]
@@ -17,7 +19,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use upload_monitor::devstack::DevStack;
+use upload_monitor::devstack::{DevStack, SupabaseTarget};
 
 /// The seed of the CI scenario (any seed passes; a fixed one makes a failure replayable).
 const SEED: u64 = 20_261_124;
@@ -31,7 +33,7 @@ async fn a_seeded_fleet_loses_nothing_through_kills_offline_spells_and_retries()
     options.speedup = 3000.0;
     options.tick = Duration::from_millis(20);
     let report = fleet::run(
-        DevStack::shared(),
+        &SupabaseTarget::from_shared(DevStack::shared()),
         &options,
         Arc::new(AtomicBool::new(false)),
     )

@@ -9,7 +9,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Client;
-use upload_monitor::devstack::{DevStack, NewUser};
+use upload_monitor::devstack::{NewUser, SupabaseTarget};
 use uuid::Uuid;
 
 /// One demo account.
@@ -33,49 +33,77 @@ const PEOPLE: [(&str, &str, &str); 8] = [
     ("Jonas", "Schmidt", "de"),
 ];
 
-/// Creates the admin and one user per phone on the dev stack (`auth.users` + `profiles`);
-/// `run` makes the emails unique across runs on the same stack.
+/// Creates the admin and one user per phone (`auth.users` + `profiles`); `run` makes the
+/// emails unique across runs on the same database. With a JWT secret (the dev stack,
+/// `supabase start`) rows are inserted and tokens minted; without one (a hosted project) the
+/// accounts go through the Auth admin API and a password sign-in ([`crate::auth_api`]).
 ///
 /// # Errors
 ///
-/// A failed insert.
+/// A failed insert or Auth call.
 pub async fn create_users(
-    stack: &DevStack,
+    target: &SupabaseTarget,
     phones: usize,
     run: &str,
 ) -> Result<(DemoUser, Vec<DemoUser>), String> {
-    let admin = stack
-        .create_user(
-            &NewUser::new(format!("admin-{run}@demo.test"))
-                .admin()
-                .named("Alice", "Admin")
-                .language("fr"),
-        )
-        .await
-        .map_err(|e| format!("creating the admin: {e}"))?;
-    let admin = DemoUser {
-        id: admin.id,
-        token: admin.access_token,
+    let http = reqwest::Client::new();
+    let create = |email: String,
+                  first: &'static str,
+                  last: &'static str,
+                  lang: &'static str,
+                  admin: bool| {
+        let http = http.clone();
+        async move {
+            if target.jwt_secret().is_some() {
+                let mut user = NewUser::new(email).named(first, last).language(lang);
+                if admin {
+                    user = user.admin();
+                }
+                let user = target
+                    .create_user(&user)
+                    .await
+                    .map_err(|e| format!("creating a demo user: {e}"))?;
+                Ok::<_, String>(DemoUser {
+                    id: user.id,
+                    token: user.access_token,
+                })
+            } else {
+                let account = crate::auth_api::Account {
+                    email: &email,
+                    first_name: first,
+                    last_name: last,
+                    language: lang,
+                    admin,
+                };
+                let (id, token) = crate::auth_api::sign_up_and_in(
+                    &http,
+                    target.api_url(),
+                    target.anon_key(),
+                    target.service_role_key(),
+                    &account,
+                )
+                .await?;
+                Ok(DemoUser { id, token })
+            }
+        }
     };
+    let admin = create(
+        format!("admin-{run}@demo.test"),
+        "Alice",
+        "Admin",
+        "fr",
+        true,
+    )
+    .await?;
     let mut users = Vec::with_capacity(phones);
     for i in 0..phones {
         let (first, last, lang) = PEOPLE[i % PEOPLE.len()];
-        let user = stack
-            .create_user(
-                &NewUser::new(format!(
-                    "{}.{}.{i}-{run}@demo.test",
-                    first.to_lowercase(),
-                    last.to_lowercase()
-                ))
-                .named(first, last)
-                .language(lang),
-            )
-            .await
-            .map_err(|e| format!("creating user {i}: {e}"))?;
-        users.push(DemoUser {
-            id: user.id,
-            token: user.access_token,
-        });
+        let email = format!(
+            "{}.{}.{i}-{run}@demo.test",
+            first.to_lowercase(),
+            last.to_lowercase()
+        );
+        users.push(create(email, first, last, lang, false).await?);
     }
     Ok((admin, users))
 }

@@ -1,4 +1,4 @@
-//! Runs a fleet against the dev stack: demo data, one thread per phone, the admin who asks
+//! Runs a fleet against a Supabase (the dev stack, or `SUPABASE_*`): demo data, one thread per phone, the admin who asks
 //! for retries of timed-out uploads, the live summary, and the final check.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monitor_core::client::MonitoringClient;
-use upload_monitor::devstack::DevStack;
+use upload_monitor::devstack::SupabaseTarget;
 use uuid::Uuid;
 
 use crate::demo_data::{self, AppWriter};
@@ -19,13 +19,13 @@ const LIVE_REFRESH: Duration = Duration::from_secs(2);
 /// Real time between two passes of the simulated admin.
 const ADMIN_PASS: Duration = Duration::from_millis(500);
 
-/// Runs the fleet on `stack` until its plan ends (`--once`) or `stop` is set.
+/// Runs the fleet on `stack` (its database must be reachable: the check reads it) until its plan ends (`--once`) or `stop` is set.
 ///
 /// # Errors
 ///
 /// Seeding, a phone's outbox, or a query of the check failed.
 pub async fn run(
-    stack: &DevStack,
+    stack: &SupabaseTarget,
     options: &FleetOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunReport, String> {

@@ -26,11 +26,17 @@
 //! kept an event, nothing was dead-lettered and every upload logged exactly one `begin`.
 //! The exit code is 1 otherwise.
 //!
-//! `SUPABASE_URL` set (a real project): not supported by this example yet; tokens cannot be
-//! minted there, demo users would have to be created with the Auth admin API
-//! (`POST /auth/v1/admin/users` with the service key) and signed in with
-//! `POST /auth/v1/token?grant_type=password`. It exits with an explanation.
+//! Against another Supabase, set `SUPABASE_URL`, `SUPABASE_ANON_KEY`,
+//! `SUPABASE_SERVICE_ROLE_KEY` and `SUPABASE_DB_URL` (a direct connection without TLS, as
+//! `supabase start` prints; the demo rows, the admin's query and the final check use it), with
+//! the project's migrations applied. With `SUPABASE_JWT_SECRET` too, users are inserted and
+//! tokens minted as on the dev stack. Without it (a hosted project, whose secret you should
+//! not hand out), each demo user is created with the Auth admin API and the service key
+//! (`POST /auth/v1/admin/users`, email confirmed, app_metadata.role = admin for the admin),
+//! signed in with `POST /auth/v1/token?grant_type=password`, and given a `profiles` row by a
+//! PostgREST upsert. Only the dev stack path is tested.
 
+mod auth_api;
 mod demo_data;
 mod fleet;
 mod phone;
@@ -44,7 +50,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use upload_monitor::devstack::DevStack;
+use upload_monitor::devstack::SupabaseTarget;
 
 /// Command line.
 #[derive(Debug, Parser)]
@@ -81,12 +87,6 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..1_000_000));
     println!("seed {seed}");
-    if std::env::var_os("SUPABASE_URL").is_some() {
-        eprintln!(
-            "SUPABASE_URL is set: running against a real project is not implemented yet (see the doc comment); unset it to use the local dev stack"
-        );
-        return ExitCode::from(2);
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -106,8 +106,10 @@ fn main() -> ExitCode {
     options.bars = std::io::stdout().is_terminal();
     let stop = Arc::new(AtomicBool::new(false));
     let result = runtime.block_on(async {
-        let stack = DevStack::start().await.map_err(|e| e.to_string())?;
-        println!("dev stack at {}", stack.api_url());
+        let stack = SupabaseTarget::from_env_or_start()
+            .await
+            .map_err(|e| e.to_string())?;
+        println!("Supabase at {}", stack.api_url());
         let ctrl_c = stop.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
