@@ -11,6 +11,7 @@ use indicatif::ProgressBar;
 use monitor_core::display::{retry_badge, Lang, BYTES_PER_MB};
 use monitor_core::event::MAX_RETRIES;
 use monitor_core::UploadStage;
+use monitor_sdk::clock::SdkClock;
 use monitor_sdk::engine::{Engine, EngineConfig, Health, NewUpload};
 use monitor_sdk::outbox::UploadRow;
 use monitor_sdk::policy::FlushPolicy;
@@ -137,8 +138,10 @@ struct Active {
     bar: Option<ProgressBar>,
 }
 
-fn open(ctx: &PhoneContext) -> Result<Engine, String> {
-    Engine::open(
+/// Opens a reporter on the phone's outbox. `clock` is simulated time: the SDK's speed
+/// estimate and progress pace then follow the simulated link, not the compressed real time.
+fn open(ctx: &PhoneContext, clock: &SdkClock) -> Result<Engine, String> {
+    Engine::open_with_clock(
         EngineConfig {
             supabase_url: ctx.api_url.clone(),
             anon_key: ctx.anon_key.clone(),
@@ -147,6 +150,7 @@ fn open(ctx: &PhoneContext) -> Result<Engine, String> {
         },
         Arc::new(StaticToken(ctx.token.clone())),
         None,
+        clock.clone(),
     )
     .map_err(|e| format!("opening the reporter: {e}"))
 }
@@ -177,7 +181,8 @@ fn bar_message(a: &Active, phone: usize, status: &str) -> String {
 ///
 /// The outbox could not be opened.
 pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
-    let mut engine = open(&ctx)?;
+    let clock = SdkClock::manual();
+    let mut engine = open(&ctx, &clock)?;
     let mut queue: std::collections::VecDeque<VideoPlan> = plan.videos.into();
     let mut active: Vec<Active> = Vec::new();
     let mut rng = fastrand::Rng::with_seed(ctx.seed ^ ((plan.index as u64) << 32));
@@ -431,7 +436,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
             dead_letters += engine.dead_letters().map(|d| d.len()).unwrap_or(0);
             delivered += health.map(|h| h.outbox.delivered).unwrap_or(0);
             drop(engine);
-            engine = open(&ctx)?;
+            engine = open(&ctx, &clock)?;
             if offline {
                 engine.set_online(false);
             }
@@ -457,6 +462,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
 
         std::thread::sleep(ctx.tick);
         now += dt;
+        clock.advance(Duration::from_secs_f64(dt));
     }
 
     for a in &active {
