@@ -308,7 +308,10 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
                 Phase::Uploading => {
                     a.elapsed += dt;
                     let before = a.sent / a.plan.size as f64;
-                    a.sent = (a.sent + a.speed * BYTES_PER_MB * dt).min(a.plan.size as f64);
+                    // Offline, no byte moves; the attempt's clock (and its timeout) still runs.
+                    if !offline {
+                        a.sent = (a.sent + a.speed * BYTES_PER_MB * dt).min(a.plan.size as f64);
+                    }
                     let fraction = a.sent / a.plan.size as f64;
                     let crossed =
                         |at: Option<f64>| at.is_some_and(|at| before < at && fraction >= at);
