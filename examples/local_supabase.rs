@@ -7,12 +7,25 @@
 //!   -H "apikey: $ANON_KEY" -H "Authorization: Bearer $SERVICE_ROLE_KEY"
 //! ```
 
+use std::process::ExitCode;
 use std::time::Instant;
 
 use upload_monitor::devstack::DevStack;
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> ExitCode {
+    // Errors are printed with Display: a missing PostgreSQL names the command that installs it
+    // (`main` returning `Result` would print the Debug form and lose that line).
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -157,6 +157,55 @@ async fn server_errors_throttling_timeouts_and_lost_answers_still_deliver_exactl
     );
 }
 
+/// An app logger that panics on every line it is given, as a foreign logger that throws does.
+struct AlwaysPanickingLogger(std::sync::atomic::AtomicUsize);
+
+impl monitor_sdk::ReporterLogger for AlwaysPanickingLogger {
+    fn log(&self, _level: monitor_sdk::LogLevel, _message: String) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        panic!("the app's logger crashed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_logger_that_always_panics_never_stops_background_delivery() {
+    let stack = stack();
+    let user = user("sdk-bad-logger").await;
+    // Each fault makes the flusher log a warning from its background task.
+    let proxy = FaultProxy::start(
+        stack.api_url(),
+        vec![Fault::Status(500), Fault::Status(503), Fault::Status(500)],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let logger = std::sync::Arc::new(AlwaysPanickingLogger(Default::default()));
+    let reporter = monitor_sdk::engine::Engine::open(
+        monitor_sdk::engine::EngineConfig {
+            supabase_url: proxy.url.clone(),
+            anon_key: stack.anon_key().to_string(),
+            database_path: dir.path().join("outbox.sqlite"),
+            policy: test_policy(),
+        },
+        TestTokens::new(&user.access_token),
+        Some(logger.clone()),
+    )
+    .expect("the engine opens");
+    let id = reporter
+        .begin_upload(new_upload("import_bad_logger"))
+        .expect("begin, though the logger panicked");
+    reporter.complete(id, None).expect("complete");
+    reporter
+        .flush(FLUSH)
+        .await
+        .expect("delivered after three faults, each logged by a panicking logger");
+    assert_eq!(proxy.remaining(), 0, "every fault was met");
+    assert!(
+        logger.0.load(Ordering::SeqCst) >= 4,
+        "the logger was called"
+    );
+    assert_eq!(server_event_count(id, "complete").await, 1);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_expired_token_is_refreshed_once_and_delivery_continues() {
     let stack = stack();

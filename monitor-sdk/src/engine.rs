@@ -137,7 +137,13 @@ impl Shared {
             LogLevel::Error => tracing::error!("{message}"),
         }
         if let Some(logger) = &self.logger {
-            logger.log(level, message);
+            // A foreign logger that throws surfaces here as a panic (uniffi turns an unexpected
+            // callback error into one). The flusher logs from its task: unguarded, one bad log
+            // line would end delivery for good.
+            let call = std::panic::AssertUnwindSafe(|| logger.log(level, message));
+            if std::panic::catch_unwind(call).is_err() {
+                tracing::warn!("the app's logger panicked; the line was dropped");
+            }
         }
     }
 
@@ -332,7 +338,7 @@ impl Engine {
             interval_ms: AtomicU64::new(0),
         });
         let handle = runtime.handle().clone();
-        runtime.spawn(flusher::run(shared.clone()));
+        runtime.spawn(flusher::supervise(shared.clone()));
         Ok(Engine {
             shared,
             runtime: Mutex::new(Some(runtime)),

@@ -210,6 +210,25 @@ struct Round {
     token: Option<String>,
 }
 
+/// How long a restarted flusher waits after a panic: a bug that panics on every round must
+/// not spin a phone's CPU.
+const RESTART_AFTER_PANIC: Duration = Duration::from_secs(5);
+
+/// Runs [`run`] until the reporter shuts down, starting it again after a panic: the outbox
+/// is the truth and survives any round, so a fresh flusher picks up where the last one died,
+/// and nothing stops delivery for the rest of the process.
+pub(crate) async fn supervise(shared: Arc<Shared>) {
+    use futures_util::FutureExt;
+    loop {
+        let round = std::panic::AssertUnwindSafe(run(shared.clone())).catch_unwind();
+        if round.await.is_ok() || shared.shut.load(Ordering::Relaxed) {
+            return;
+        }
+        tracing::error!("the flusher panicked; restarting it");
+        tokio::time::sleep(RESTART_AFTER_PANIC).await;
+    }
+}
+
 /// Runs until the reporter shuts down.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut round = Round {

@@ -303,3 +303,37 @@ impl UploadReporter {
         &self.engine
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_inside_a_guarded_call_comes_back_as_an_internal_error() {
+        let result: Result<(), ReporterError> = guard(|| panic!("an SDK bug"));
+        assert!(
+            matches!(&result, Err(ReporterError::Internal { message }) if message.contains("an SDK bug")),
+            "{result:?}"
+        );
+        let formatted: Result<(), ReporterError> = guard(|| panic!("bug {}", 42));
+        assert!(
+            matches!(&formatted, Err(ReporterError::Internal { message }) if message.contains("bug 42")),
+            "{formatted:?}"
+        );
+    }
+
+    #[test]
+    fn a_panic_inside_a_guarded_async_call_comes_back_as_an_internal_error() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        fn buggy() -> Result<(), SdkError> {
+            panic!("an async SDK bug")
+        }
+        let result: Result<(), ReporterError> = runtime.block_on(guard_async(async { buggy() }));
+        assert!(
+            matches!(&result, Err(ReporterError::Internal { message }) if message.contains("async SDK bug")),
+            "{result:?}"
+        );
+    }
+}
