@@ -40,6 +40,7 @@ mod auth_api;
 mod demo_data;
 mod fleet;
 mod phone;
+mod resources;
 mod scenario;
 mod summary;
 
@@ -47,7 +48,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use upload_monitor::devstack::SupabaseTarget;
@@ -117,13 +118,23 @@ fn main() -> ExitCode {
                 ctrl_c.store(true, Ordering::Relaxed);
             }
         });
+        let postmaster = stack
+            .dev_stack()
+            .and_then(|s| resources::postmaster_pid(s.socket_dir(), s.db_port()));
+        let (cpu_before, started) = (resources::CpuTimes::now(postmaster), Instant::now());
         let report = fleet::run(&stack, &options, stop.clone()).await;
+        let usage = resources::line(
+            cpu_before,
+            resources::CpuTimes::now(postmaster),
+            started.elapsed().as_secs_f64(),
+        );
         drop(stack);
-        report
+        report.map(|r| (r, usage))
     });
     match result {
-        Ok(report) => {
+        Ok((report, usage)) => {
             print!("{}", report.text);
+            println!("{usage}");
             for p in report.problems.iter().take(20) {
                 println!("  {p}");
             }

@@ -110,10 +110,45 @@ pub struct PhoneOutcome {
     pub uploads: Vec<UploadRow>,
     /// The final reporter's figures.
     pub health: Option<Health>,
-    /// Events dead-lettered by every reporter of this phone.
-    pub dead_letters: usize,
-    /// Events delivered by every reporter of this phone.
+    /// Delivery figures of every reporter this phone opened.
+    pub tally: Tally,
+}
+
+/// Delivery figures summed over every reporter a phone opened. After a kill the next reporter
+/// opens the same outbox, whose durable counters carry on from the file: `reopened` subtracts
+/// what it starts with, so nothing is counted twice. Requests are counted in memory, per
+/// reporter.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Tally {
+    /// Events the server acknowledged (applied, duplicate or superseded).
     pub delivered: u64,
+    /// Of those, the ones it already had.
+    pub duplicates: u64,
+    /// Events the server refused, kept in the dead-letter table.
+    pub dead_letters: u64,
+    /// HTTP requests sent.
+    pub requests: u64,
+}
+
+impl Tally {
+    /// Adds the figures of a reporter that is about to go away.
+    fn closing(&mut self, engine: &Engine) {
+        if let Ok(h) = engine.health() {
+            self.delivered += h.outbox.delivered;
+            self.duplicates += h.outbox.already_there;
+            self.dead_letters += h.outbox.dead_lettered;
+            self.requests += h.requests_sent;
+        }
+    }
+
+    /// Subtracts the durable counters a reporter on the same outbox starts with.
+    fn reopened(&mut self, engine: &Engine) {
+        if let Ok(h) = engine.health() {
+            self.delivered = self.delivered.saturating_sub(h.outbox.delivered);
+            self.duplicates = self.duplicates.saturating_sub(h.outbox.already_there);
+            self.dead_letters = self.dead_letters.saturating_sub(h.outbox.dead_lettered);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -192,8 +227,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
     let mut now = 0.0_f64;
     let mut offline = false;
     let mut last_poll = Instant::now();
-    let mut dead_letters = 0usize;
-    let mut delivered = 0u64;
+    let mut tally = Tally::default();
     let show_bars = ctx.bars.is_some() && plan.index < 12;
 
     while !ctx.stop.load(Ordering::Relaxed) {
@@ -436,18 +470,13 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
             // the held-back progress, as the last flush of a dying process may or may not);
             // the next launch opens the same outbox and reports what was left running.
             ctx.counters.kills.fetch_add(1, Ordering::Relaxed);
-            let health = engine.health().ok();
-            dead_letters += engine.dead_letters().map(|d| d.len()).unwrap_or(0);
-            delivered += health.map(|h| h.outbox.delivered).unwrap_or(0);
+            tally.closing(&engine);
             drop(engine);
             engine = open(&ctx, &clock)?;
             if offline {
                 engine.set_online(false);
             }
-            dead_letters =
-                dead_letters.saturating_sub(engine.dead_letters().map(|d| d.len()).unwrap_or(0));
-            delivered =
-                delivered.saturating_sub(engine.health().map(|h| h.outbox.delivered).unwrap_or(0));
+            tally.reopened(&engine);
             let recovered = sdk(
                 &ctx,
                 "recover_after_restart",
@@ -484,8 +513,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
         .list_uploads()
         .map_err(|e| format!("list_uploads: {e}"))?;
     let health = engine.health().ok();
-    dead_letters += engine.dead_letters().map(|d| d.len()).unwrap_or(0);
-    delivered += health.as_ref().map(|h| h.outbox.delivered).unwrap_or(0);
+    tally.closing(&engine);
     if let Err(e) = engine.shutdown() {
         tracing::warn!(user = %ctx.user, error = %e, "shutdown");
     }
@@ -493,8 +521,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
         user: ctx.user,
         uploads,
         health,
-        dead_letters,
-        delivered,
+        tally,
     })
 }
 

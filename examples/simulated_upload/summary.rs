@@ -94,12 +94,13 @@ pub async fn check(
     let mut problems = Vec::new();
     let mut phone_uploads = 0usize;
     let mut pending = 0u64;
-    let mut dead = 0usize;
-    let mut delivered = 0u64;
+    let (mut dead, mut delivered, mut duplicates, mut requests) = (0u64, 0u64, 0u64, 0u64);
     let mut dropped = 0u64;
     for o in outcomes {
-        dead += o.dead_letters;
-        delivered += o.delivered;
+        dead += o.tally.dead_letters;
+        delivered += o.tally.delivered;
+        duplicates += o.tally.duplicates;
+        requests += o.tally.requests;
         if let Some(h) = &o.health {
             pending += h.outbox.pending_events;
             dropped += h.outbox.dropped;
@@ -137,6 +138,12 @@ pub async fn check(
     }
     if dead > 0 {
         problems.push(format!("{dead} events dead-lettered"));
+    }
+    // The scenario only makes valid calls: an SDK error means a report the phone never
+    // stored, which the phone-vs-server comparison below could not see.
+    let sdk_errors = counters.sdk_errors.load(Ordering::Relaxed);
+    if sdk_errors > 0 {
+        problems.push(format!("{sdk_errors} SDK calls failed"));
     }
     let log = db
         .query_one(
@@ -179,7 +186,13 @@ pub async fn check(
     );
     let _ = writeln!(
         text,
-        "events: delivered {delivered} · logged by the server {logged} (client {client_logged}) · progress coalesced/dropped on phones {dropped} · dead-lettered {dead} · left in outboxes {pending} · SDK errors {}",
+        "events: sent {} · applied {} · duplicate {duplicates} · rejected (dead-lettered) {dead} · left in outboxes {pending} · progress dropped by the caps {dropped}",
+        delivered + dead,
+        delivered - duplicates,
+    );
+    let _ = writeln!(
+        text,
+        "server: {logged} events logged (client {client_logged}) · HTTP requests {requests} · SDK call errors {}",
         c(&counters.sdk_errors)
     );
     let _ = writeln!(

@@ -74,6 +74,8 @@ pub struct Health {
     pub online: bool,
     /// The progress interval in force (the server's pace or the device's floor).
     pub progress_interval: Duration,
+    /// HTTP requests sent since this reporter opened (every attempt counts).
+    pub requests_sent: u64,
 }
 
 /// An admin's request to retry one of this user's uploads.
@@ -117,6 +119,8 @@ pub(crate) struct Shared {
     pub(crate) anon_key: String,
     pub(crate) http: reqwest::Client,
     pub(crate) interval_ms: AtomicU64,
+    /// HTTP requests sent since the reporter opened (batches and other RPCs, retries too).
+    pub(crate) requests: AtomicU64,
 }
 
 /// Locks a mutex, taking the data even if a caught panic poisoned it: every change to the
@@ -336,6 +340,7 @@ impl Engine {
             anon_key: config.anon_key,
             http,
             interval_ms: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
         });
         let handle = runtime.handle().clone();
         runtime.spawn(flusher::supervise(shared.clone()));
@@ -666,6 +671,7 @@ impl Engine {
             coalesced_progress: coalesced,
             online: self.shared.online.load(Ordering::Relaxed),
             progress_interval: interval,
+            requests_sent: self.shared.requests.load(Ordering::Relaxed),
         })
     }
 

@@ -196,6 +196,11 @@ pub struct ReporterHealth {
     pub dead_lettered_events: u64,
     /// Events the server acknowledged.
     pub delivered_events: u64,
+    /// Of those, the ones the server already had (resent after a lost answer, or progress
+    /// overtaken by a newer report): no second effect.
+    pub duplicate_events: u64,
+    /// HTTP requests sent since this reporter opened (every attempt counts).
+    pub requests_sent: u64,
     /// Uploads with progress held back in memory.
     pub coalesced_progress: u64,
     /// Whether the reporter believes the device is online.
@@ -218,6 +223,8 @@ impl From<Health> for ReporterHealth {
             refused_events: h.outbox.refused,
             dead_lettered_events: h.outbox.dead_lettered,
             delivered_events: h.outbox.delivered,
+            duplicate_events: h.outbox.already_there,
+            requests_sent: h.requests_sent,
             coalesced_progress: h.coalesced_progress,
             online: h.online,
             progress_interval_ms: u64::try_from(h.progress_interval.as_millis())

@@ -134,6 +134,7 @@ async fn post(
     body: String,
     token: &str,
 ) -> Result<RawResponse, String> {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
     let response = shared
         .http
         .post(format!("{}/{function}", shared.rpc_base))
@@ -390,8 +391,9 @@ fn settlements(
     let mut out = Vec::with_capacity(batch.len());
     for event in batch {
         match verdicts.get(&event.event_id) {
-            Some(EventOutcome::Applied | EventOutcome::Duplicate | EventOutcome::Superseded) => {
-                out.push(Settlement::Delivered(event.position));
+            Some(EventOutcome::Applied) => out.push(Settlement::Delivered(event.position)),
+            Some(EventOutcome::Duplicate | EventOutcome::Superseded) => {
+                out.push(Settlement::AlreadyThere(event.position));
             }
             Some(EventOutcome::Rejected(reason)) => {
                 shared.log(

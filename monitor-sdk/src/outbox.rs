@@ -64,6 +64,8 @@ mod counter {
     pub const DEAD_LETTERED: &str = "dead_lettered";
     /// Events the server acknowledged.
     pub const DELIVERED: &str = "delivered";
+    /// Of those, the ones the server already had (duplicate or superseded).
+    pub const ALREADY_THERE: &str = "already_there";
 }
 
 /// The outbox's caps.
@@ -110,8 +112,11 @@ pub struct PendingEvent {
 /// The server's judgement of one sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
-    /// Applied, duplicate or superseded: the server has it; forget it.
+    /// Applied: the server has it, and it took effect; forget it.
     Delivered(i64),
+    /// Duplicate or superseded: the server already had it (a resend after a lost answer, or
+    /// progress overtaken by a newer report); forget it, and count it apart.
+    AlreadyThere(i64),
     /// Refused (or expired): keep it in the dead-letter table with the reason.
     DeadLetter(i64, String),
 }
@@ -133,6 +138,8 @@ pub struct OutboxStats {
     pub dead_lettered: u64,
     /// Events the server acknowledged (ever).
     pub delivered: u64,
+    /// Of those, the ones it already had: duplicates and superseded progress (ever).
+    pub already_there: u64,
     /// The last delivery error, if any since the last success.
     pub last_error: Option<String>,
     /// Unix ms of the last acknowledged batch.
@@ -403,11 +410,16 @@ impl Outbox {
     pub fn settle(&mut self, settlements: &[Settlement], now_ms: i64) -> Result<(), SdkError> {
         let tx = self.conn.transaction()?;
         let (mut count, mut bytes) = (self.count, self.bytes);
-        let (mut delivered, mut dead) = (0, 0);
+        let (mut delivered, mut dead, mut already) = (0, 0, 0);
         for settlement in settlements {
             let position = match settlement {
-                Settlement::Delivered(p) | Settlement::DeadLetter(p, _) => *p,
+                Settlement::Delivered(p)
+                | Settlement::AlreadyThere(p)
+                | Settlement::DeadLetter(p, _) => *p,
             };
+            if let Settlement::AlreadyThere(_) = settlement {
+                already += 1;
+            }
             if let Settlement::DeadLetter(_, reason) = settlement {
                 let moved = tx.execute(
                     "insert or replace into dead_letter (event_id, upload_id, kind, body, reason, at_ms) \
@@ -431,6 +443,7 @@ impl Outbox {
             }
         }
         bump(&tx, counter::DELIVERED, delivered)?;
+        bump(&tx, counter::ALREADY_THERE, already)?;
         bump(&tx, counter::DEAD_LETTERED, dead)?;
         if delivered > 0 {
             set_meta(&tx, "last_success_at_ms", &now_ms.to_string())?;
@@ -548,6 +561,7 @@ impl Outbox {
             refused: counter(counter::REFUSED)?,
             dead_lettered: counter(counter::DEAD_LETTERED)?,
             delivered: counter(counter::DELIVERED)?,
+            already_there: counter(counter::ALREADY_THERE)?,
             last_error: meta("last_error")?,
             last_success_at_ms: meta("last_success_at_ms")?.and_then(|v| v.parse().ok()),
         })
@@ -787,6 +801,32 @@ mod tests {
         let stats = outbox.stats().unwrap();
         assert_eq!((stats.pending_events, stats.delivered), (0, 1));
         assert_eq!(stats.last_success_at_ms, Some(NOW_MS));
+    }
+
+    #[test]
+    fn events_the_server_already_had_leave_the_outbox_and_are_counted_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = open(&dir, 10);
+        let (record, b) = begin();
+        outbox.enqueue(change(&record), &[b], NOW_MS).unwrap();
+        outbox
+            .enqueue(change(&record), &[progress(2, 20)], NOW_MS)
+            .unwrap();
+        let pending = outbox.peek(10).unwrap();
+        outbox
+            .settle(
+                &[
+                    Settlement::Delivered(pending[0].position),
+                    Settlement::AlreadyThere(pending[1].position),
+                ],
+                NOW_MS,
+            )
+            .unwrap();
+        let stats = outbox.stats().unwrap();
+        assert_eq!(
+            (stats.pending_events, stats.delivered, stats.already_there),
+            (0, 2, 1)
+        );
     }
 
     #[test]
