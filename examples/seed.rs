@@ -7,8 +7,12 @@
 //! cargo run --release --example seed -- --db-url postgresql://postgres@127.0.0.1:5432/postgres
 //! ```
 //!
-//! Without `--db-url` (or `DATABASE_URL`) it starts a dev stack, seeds it, prints its URLs
-//! and keeps it running until Ctrl-C, so the dashboard or `psql` can look at the data.
+//! Without `--db-url` it starts a dev stack, seeds it, prints its URLs and keeps it running
+//! until Ctrl-C, so the dashboard or `psql` can look at the data.
+//!
+//! It *replaces* the data: the app's tables and the monitoring tables are truncated first.
+//! So the target is only ever named on the command line (no environment variable is read):
+//! never point it at a database whose rows you want to keep.
 
 #[path = "common/seed_data.rs"]
 mod seed_data;
@@ -23,7 +27,7 @@ struct Args {
     #[arg(long, default_value_t = 1_000_000)]
     uploads: u64,
     /// PostgreSQL URL of a database with the migrations applied (superuser: the load
-    /// disables triggers while it runs). Default: `DATABASE_URL`, else a new dev stack.
+    /// disables triggers while it runs). Its rows are replaced. Default: a new dev stack.
     #[arg(long)]
     db_url: Option<String>,
     /// Random seed in [-1, 1] (printed; the same seed gives the same rows).
@@ -34,7 +38,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let (stack, url) = match args.db_url.or_else(|| std::env::var("DATABASE_URL").ok()) {
+    let (stack, url) = match args.db_url {
         Some(url) => (None, url),
         None => {
             let stack = DevStack::start().await?;
@@ -62,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("seeded in {:.1} s", report.seconds);
     if let Some(stack) = stack {
         println!(
-            "dev stack running: SUPABASE_URL={} DATABASE_URL={} (Ctrl-C to stop)",
+            "dev stack running: SUPABASE_URL={} SUPABASE_DB_URL={} (Ctrl-C to stop)",
             stack.api_url(),
             stack.db_url()
         );

@@ -248,3 +248,77 @@ async fn an_applied_batch_sends_one_notification_naming_its_uploads() {
     assert_eq!(ours.1["applied"], 3, "one notification for the whole batch");
     assert_eq!(ours.1["uploads"], json!([first, second]));
 }
+
+#[tokio::test]
+async fn one_call_takes_a_full_sdk_batch_of_500_events_over_ten_uploads() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("ingest-500")))
+        .await
+        .expect("a user");
+    // What the SDK's flusher sends at most per call: 10 uploads, each begin, 48 progress
+    // reports (1..=48 %) and a completion, interleaved upload by upload as an outbox holds them.
+    let uploads: Vec<Uuid> = (0..10).map(|_| Uuid::now_v7()).collect();
+    let mut batch = Vec::with_capacity(500);
+    for (n, upload) in uploads.iter().enumerate() {
+        batch.push(event(
+            *upload,
+            1,
+            "begin",
+            json!({"local_id": format!("import_500_{n}_{upload}"), "filename": "a.mov",
+                   "file_size": 10_000}),
+        ));
+    }
+    for percent in 1..=48_i64 {
+        for upload in &uploads {
+            batch.push(event(
+                *upload,
+                percent + 1,
+                "progress",
+                json!({"bytes_sent": percent * 100, "progress": percent}),
+            ));
+        }
+    }
+    for upload in &uploads {
+        batch.push(event(*upload, 50, "complete", json!({})));
+    }
+    assert_eq!(batch.len(), 500);
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": batch }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let answer: IngestResponse =
+        serde_json::from_value(response.body).expect("the documented response shape");
+    assert_eq!(answer.results.len(), 500);
+    assert!(
+        answer
+            .results
+            .iter()
+            .all(|v| v.outcome == EventOutcome::Applied),
+        "every event applied"
+    );
+    let (db, connection) = tokio_postgres::connect(stack.db_url(), NoTls)
+        .await
+        .expect("a database connection");
+    tokio::spawn(connection);
+    let rows = db
+        .query(
+            "select status, progress, last_seq from public.upload_queue where id = any($1)",
+            &[&uploads],
+        )
+        .await
+        .expect("the uploads");
+    assert_eq!(rows.len(), 10);
+    for row in rows {
+        let (status, progress, last_seq): (String, i32, i64) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!(
+            (status.as_str(), progress, last_seq),
+            ("completed", 100, 50)
+        );
+    }
+}

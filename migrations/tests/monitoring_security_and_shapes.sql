@@ -53,7 +53,7 @@ grant execute on function pg_temp.login(text), pg_temp.logout() to anon, authent
 select is(
   (select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
    where n.nspname = 'public' and p.proname like 'monitoring\_%'),
-  9, 'nine monitoring RPCs');
+  10, 'ten monitoring RPCs (the nine of 20261124100000 and monitoring_upload_log)');
 select is(
   (select count(*)::int from pg_proc p join pg_namespace n on n.oid = p.pronamespace
    where n.nspname = 'public' and p.proname like 'monitoring\_%' and p.prosecdef),
