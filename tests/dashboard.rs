@@ -1,0 +1,607 @@
+//! The `/monitoring` dashboard (`examples/dashboard`) over real HTTP against the shared dev
+//! stack: the page and its labels, the snapshot, the SSE stream (a snapshot first, then a
+//! reported upload as a `changes` event), "Réessayer", the "Détails" log, and the refusals
+//! (a non-admin credential, a foreign host name, a cross-site post, a public listener).
+
+mod common;
+// The example's server, as another example mounts it.
+#[allow(dead_code)]
+#[path = "../examples/dashboard/server.rs"]
+mod server;
+
+use std::time::{Duration, Instant};
+
+use common::{rpc, stack, unique_email};
+use monitor_core::client::MonitoringClient;
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use upload_monitor::devstack::{NewUser, TestUser};
+use uuid::Uuid;
+
+/// How long a test waits for the feed to carry a change: the poller asks every second, so
+/// this is generous room for a loaded 2-core machine.
+const FEED_WAIT: Duration = Duration::from_secs(20);
+
+/// Every label of the spec that the page's HTML carries.
+const PAGE_LABELS: &[&str] = &[
+    "📊 Monitoring Temps Réel",
+    "Uploads actifs",
+    "en attente",
+    "Complétés (24h)",
+    "% succès",
+    "Échecs (24h)",
+    "% des uploads",
+    "Vitesse moy.",
+    "MB/s",
+    "Dernières 10 uploads",
+    "Bugs nouveaux",
+    "critiques",
+    "🔥 Erreurs les plus fréquentes (24h)",
+    "Erreur",
+    "Occurrences",
+    "Utilisateurs",
+    "% Total",
+    "⬆️ Uploads en cours",
+    "🐛 Bugs récents",
+    "🚫 Échecs Upload",
+    "🔴 Échecs Transcription",
+    "⚠️ Erreurs Réseau",
+];
+
+/// The labels the script writes on cards, bugs and buttons.
+const SCRIPT_LABELS: &[&str] = &[
+    "En attente",
+    "Upload en cours",
+    "Complété",
+    "Échec",
+    "🟡",
+    "🔵",
+    "🟢",
+    "🔴",
+    "📹 Recorded",
+    "📸 Imported",
+    "Tentative ${retries}/${MAX_RETRIES}",
+    "Détails",
+    "Réessayer",
+    "il y a",
+    "💥",
+    "🌐",
+    "🔌",
+    "🎨",
+    "🔥",
+    "⚙️",
+    "ℹ️",
+    "🆕",
+    "🔍",
+    "✅",
+];
+
+/// A dashboard server on a free loopback port, stopped when dropped.
+struct Dashboard {
+    base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Dashboard {
+    async fn start(client: MonitoringClient) -> Dashboard {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let base = format!("http://{}", listener.local_addr().expect("an address"));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(client, listener, async {
+            let _ = stopped.await;
+        }));
+        Dashboard {
+            base,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server and waits for it to return.
+    async fn shut_down(mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let task = self.task.take().expect("running");
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the server stops within 10 s")
+            .expect("the server task did not panic")
+    }
+}
+
+impl Drop for Dashboard {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+async fn user(admin: bool) -> TestUser {
+    let mut new = NewUser::new(unique_email(if admin { "dash-admin" } else { "dash-user" }))
+        .named("Dora", "Dashboard");
+    if admin {
+        new = new.admin();
+    }
+    stack().create_user(&new).await.expect("a user")
+}
+
+fn client_for(user: &TestUser) -> MonitoringClient {
+    let stack = stack();
+    MonitoringClient::new(stack.api_url(), stack.anon_key(), &user.access_token).expect("a client")
+}
+
+/// A dashboard reading as a new admin.
+async fn admin_dashboard() -> Dashboard {
+    Dashboard::start(client_for(&user(true).await)).await
+}
+
+/// An upload of `user` begun and progressed (and failed, when `fail`) through the real ingest.
+async fn report_upload(user: &TestUser, filename: &str, fail: bool) -> Uuid {
+    let stack = stack();
+    let upload = Uuid::now_v7();
+    let at = "2026-11-24T09:00:00Z";
+    let mut events = vec![
+        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 1, "at": at, "kind": "begin",
+               "local_id": format!("import_{upload}"), "filename": filename,
+               "video_title": "Été à <b>Kyoto</b> 🎌", "file_size": 1000, "source": "recorded"}),
+        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 2, "at": at,
+               "kind": "progress", "bytes_sent": 400, "progress": 40, "upload_speed": 1.5}),
+    ];
+    if fail {
+        events.push(
+            json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 3, "at": at,
+                           "kind": "fail", "error_code": "network",
+                           "error_message": "Network request failed", "retry_count": 0}),
+        );
+    }
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": events }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    upload
+}
+
+/// One server-sent event.
+#[derive(Debug)]
+struct SseEvent {
+    name: String,
+    data: Value,
+}
+
+/// Reads `event:`/`data:` blocks off an open `text/event-stream` response.
+struct SseReader {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl SseReader {
+    /// The next event (keep-alive comments skipped).
+    async fn next(&mut self) -> SseEvent {
+        loop {
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let block = String::from_utf8(block).expect("UTF-8 events");
+                let mut name = String::from("message");
+                let mut data = Vec::new();
+                for line in block.lines() {
+                    if let Some(value) = line.strip_prefix("event:") {
+                        name = value.trim().to_owned();
+                    } else if let Some(value) = line.strip_prefix("data:") {
+                        data.push(value.strip_prefix(' ').unwrap_or(value));
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                let data = serde_json::from_str(&data.join("\n")).expect("JSON data");
+                return SseEvent { name, data };
+            }
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .expect("the stream reads")
+                .expect("the stream stays open");
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Events until one satisfies `wanted`, or panics after [`FEED_WAIT`].
+    async fn until(&mut self, what: &str, wanted: impl Fn(&SseEvent) -> bool) -> SseEvent {
+        let deadline = Instant::now() + FEED_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let event = tokio::time::timeout(left, self.next())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} within {FEED_WAIT:?}"));
+            if wanted(&event) {
+                return event;
+            }
+        }
+    }
+}
+
+async fn open_stream(dashboard: &Dashboard) -> SseReader {
+    let response = reqwest::Client::new()
+        .get(dashboard.url("/api/stream"))
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .expect("the dashboard answers");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/event-stream",
+        "an SSE stream"
+    );
+    SseReader {
+        response,
+        buffer: Vec::new(),
+    }
+}
+
+fn carries_upload(event: &SseEvent, upload: Uuid) -> bool {
+    event.data["uploads"]
+        .as_array()
+        .is_some_and(|cards| cards.iter().any(|c| c["id"] == upload.to_string()))
+}
+
+#[tokio::test]
+async fn the_page_is_served_with_the_spec_labels_and_only_its_own_script() {
+    let dashboard = admin_dashboard().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+
+    let root = http
+        .get(dashboard.url("/"))
+        .send()
+        .await
+        .expect("an answer");
+    assert!(root.status().is_redirection(), "{}", root.status());
+    assert_eq!(root.headers()["location"], "/monitoring");
+
+    let page = http
+        .get(dashboard.url("/monitoring"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(page.status(), 200);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .expect("ASCII")
+        .starts_with("text/html"));
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    assert!(csp.contains("script-src 'self'"), "{csp}");
+    let html = page.text().await.expect("a body");
+    for label in PAGE_LABELS {
+        assert!(html.contains(label), "the page lacks {label:?}");
+    }
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "nothing from the internet"
+    );
+
+    let script = http
+        .get(dashboard.url("/assets/monitoring.js"))
+        .send()
+        .await
+        .expect("an answer");
+    assert!(script.headers()["content-type"]
+        .to_str()
+        .expect("ASCII")
+        .starts_with("text/javascript"));
+    let js = script.text().await.expect("a body");
+    for label in SCRIPT_LABELS {
+        assert!(js.contains(label), "the script lacks {label:?}");
+    }
+    // User text (titles, emails, error messages) is written with textContent only.
+    assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
+    let css = http
+        .get(dashboard.url("/assets/monitoring.css"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(css.status(), 200);
+    dashboard.shut_down().await.expect("a clean stop");
+}
+
+#[tokio::test]
+async fn the_snapshot_endpoint_answers_with_every_section() {
+    let dashboard = admin_dashboard().await;
+    let user = user(false).await;
+    let upload = report_upload(&user, "IMG_SNAP.MOV", false).await;
+    let response = reqwest::get(dashboard.url("/api/snapshot"))
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+    let snapshot: Value = response.json().await.expect("JSON");
+    for section in [
+        "generatedAt",
+        "cursor",
+        "stats",
+        "topErrors",
+        "uploads",
+        "recentBugs",
+        "uploadErrors",
+        "transcriptionErrors",
+        "networkErrors",
+    ] {
+        assert!(snapshot.get(section).is_some(), "no {section}");
+    }
+    assert!(snapshot["stats"]["uploadsInProgress"].as_i64() >= Some(1));
+    let card = snapshot["uploads"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .find(|c| c["id"] == upload.to_string())
+        .expect("the new upload is a card");
+    assert_eq!(card["status"], "uploading");
+    assert_eq!(card["userEmail"], user.email.as_str());
+}
+
+#[tokio::test]
+async fn the_stream_opens_with_a_snapshot_then_carries_a_reported_upload_as_changes() {
+    let dashboard = admin_dashboard().await;
+    let mut stream = open_stream(&dashboard).await;
+    let first = stream.next().await;
+    assert_eq!(first.name, "snapshot");
+    assert!(first.data["uploads"].is_array() && first.data["stats"].is_object());
+
+    let user = user(false).await;
+    let upload = report_upload(&user, "IMG_LIVE.MOV", false).await;
+    let changes = stream
+        .until("changes event with the new upload", |e| {
+            e.name == "changes" && carries_upload(e, upload)
+        })
+        .await;
+    assert_eq!(changes.data["resync"], false);
+    let card = changes.data["uploads"]
+        .as_array()
+        .expect("cards")
+        .iter()
+        .find(|c| c["id"] == upload.to_string())
+        .expect("the card");
+    assert_eq!(
+        (card["status"].clone(), card["progress"].clone()),
+        (json!("uploading"), json!(40))
+    );
+    assert_eq!(card["videoTitle"], "Été à <b>Kyoto</b> 🎌");
+    dashboard.shut_down().await.expect("a clean stop");
+}
+
+#[tokio::test]
+async fn two_pages_share_the_feed_and_both_see_the_change() {
+    let dashboard = admin_dashboard().await;
+    let mut first = open_stream(&dashboard).await;
+    let mut second = open_stream(&dashboard).await;
+    assert_eq!(first.next().await.name, "snapshot");
+    assert_eq!(second.next().await.name, "snapshot");
+    let user = user(false).await;
+    let upload = report_upload(&user, "IMG_SHARED.MOV", true).await;
+    for stream in [&mut first, &mut second] {
+        stream
+            .until("the shared change", |e| carries_upload(e, upload))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn retrying_a_failed_upload_sets_retry_requested_at() {
+    let dashboard = admin_dashboard().await;
+    let user = user(false).await;
+    let upload = report_upload(&user, "IMG_RETRY.MOV", true).await;
+    let response = reqwest::Client::new()
+        .post(dashboard.url(&format!("/api/uploads/{upload}/retry")))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.expect("JSON");
+    assert_eq!(answer["uploadId"], upload.to_string());
+    assert!(answer["retryRequestedAt"].is_string(), "{answer}");
+
+    let db = stack().connect().await.expect("a superuser connection");
+    let row = db
+        .query_one(
+            "select retry_requested_at is not null from public.upload_queue where id = $1",
+            &[&upload],
+        )
+        .await
+        .expect("the upload");
+    assert!(row.get::<_, bool>(0), "retry_requested_at is set");
+
+    let log: Value = reqwest::get(dashboard.url(&format!("/api/uploads/{upload}/events")))
+        .await
+        .expect("an answer")
+        .json()
+        .await
+        .expect("JSON");
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.last(), Some(&"retry_requested"), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn retrying_an_unknown_or_active_upload_is_a_client_error_with_a_message() {
+    let dashboard = admin_dashboard().await;
+    let http = reqwest::Client::new();
+    let unknown = Uuid::new_v4();
+    let response = http
+        .post(dashboard.url(&format!("/api/uploads/{unknown}/retry")))
+        .send()
+        .await
+        .expect("an answer");
+    assert!(response.status().is_client_error(), "{}", response.status());
+    let body: Value = response.json().await.expect("JSON");
+    let message = body["message"].as_str().expect("a message");
+    assert!(message.contains("not found"), "{message}");
+
+    let user = user(false).await;
+    let active = report_upload(&user, "IMG_ACTIVE.MOV", false).await;
+    let response = http
+        .post(dashboard.url(&format!("/api/uploads/{active}/retry")))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("only a failed upload")),
+        "{body}"
+    );
+
+    let response = http
+        .post(dashboard.url("/api/uploads/not-a-uuid/retry"))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("JSON");
+    assert!(body["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("not an upload id")));
+}
+
+#[tokio::test]
+async fn the_log_endpoint_returns_the_upload_card_and_its_events_in_order() {
+    let dashboard = admin_dashboard().await;
+    let user = user(false).await;
+    let upload = report_upload(&user, "IMG_LOG.MOV", true).await;
+    let response = reqwest::get(dashboard.url(&format!("/api/uploads/{upload}/events")))
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+    let log: Value = response.json().await.expect("JSON");
+    assert_eq!(log["upload"]["id"], upload.to_string());
+    assert_eq!(log["upload"]["status"], "failed");
+    let events = log["events"].as_array().expect("events");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["begin", "progress", "fail"]);
+    let seqs: Vec<i64> = events.iter().filter_map(|e| e["seq"].as_i64()).collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(events[2]["errorMessage"], "Network request failed");
+    assert_eq!(log["eventCount"], 3);
+    assert_eq!(log["truncated"], false);
+
+    let unknown = reqwest::get(dashboard.url(&format!("/api/uploads/{}/events", Uuid::new_v4())))
+        .await
+        .expect("an answer");
+    assert_eq!(unknown.status(), 404);
+    let body: Value = unknown.json().await.expect("JSON");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not found")),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_non_admin_token_behind_the_server_is_refused_with_403() {
+    let plain = user(false).await;
+    let dashboard = Dashboard::start(client_for(&plain)).await;
+    let http = reqwest::Client::new();
+    for (method, path) in [
+        ("GET", "/api/snapshot".to_owned()),
+        ("GET", "/api/stream".to_owned()),
+        ("GET", format!("/api/uploads/{}/events", Uuid::new_v4())),
+        ("POST", format!("/api/uploads/{}/retry", Uuid::new_v4())),
+    ] {
+        let request = match method {
+            "POST" => http.post(dashboard.url(&path)),
+            _ => http.get(dashboard.url(&path)),
+        };
+        let response = request.send().await.expect("an answer");
+        assert_eq!(response.status(), 403, "{method} {path}");
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["error"], "forbidden", "{method} {path}");
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not an admin")),
+            "{method} {path}: {body}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn requests_naming_another_host_or_posted_from_another_site_are_refused() {
+    let dashboard = admin_dashboard().await;
+    let http = reqwest::Client::new();
+    // DNS rebinding: a page of evil.example whose name now resolves to 127.0.0.1.
+    let rebound = http
+        .get(dashboard.url("/api/snapshot"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(rebound.status(), 403);
+    let cross_site = http
+        .post(dashboard.url(&format!("/api/uploads/{}/retry", Uuid::new_v4())))
+        .header("origin", "http://evil.example")
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(cross_site.status(), 403);
+    let same_site = http
+        .post(dashboard.url(&format!("/api/uploads/{}/retry", Uuid::new_v4())))
+        .header("origin", dashboard.base.as_str())
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(
+        same_site.status(),
+        400,
+        "the page's own posts pass the guard"
+    );
+}
+
+#[tokio::test]
+async fn serve_refuses_a_listener_that_is_not_on_loopback() {
+    let listener = TcpListener::bind("0.0.0.0:0").await.expect("a port");
+    let user = user(true).await;
+    let error = server::serve(client_for(&user), listener, std::future::pending::<()>())
+        .await
+        .expect_err("refused");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    assert!(error.to_string().contains("loopback"), "{error}");
+}
+
+#[tokio::test]
+async fn shutting_down_ends_open_streams_and_the_server_returns() {
+    let dashboard = admin_dashboard().await;
+    let mut stream = open_stream(&dashboard).await;
+    assert_eq!(stream.next().await.name, "snapshot");
+    dashboard.shut_down().await.expect("a clean stop");
+    // The stream ends rather than hanging: reading runs out.
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.response.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the stream ended with the server");
+}
