@@ -605,3 +605,106 @@ async fn shutting_down_ends_open_streams_and_the_server_returns() {
     .await;
     assert!(rest.is_ok(), "the stream ended with the server");
 }
+
+/// Calls per RPC name that went through a [`counting_gateway`].
+type CallCounts = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>;
+
+/// A pass-through in front of the dev stack's gateway that counts the RPCs it forwards: the
+/// real database answers, the test sees how often the dashboard asked.
+async fn counting_gateway() -> (String, CallCounts) {
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+
+    let counts = CallCounts::default();
+    let upstream = stack().api_url().to_owned();
+    let forward = |State((upstream, counts)): State<(String, CallCounts)>,
+                   Path(function): Path<String>,
+                   headers: HeaderMap,
+                   body: axum::body::Bytes| async move {
+        *counts
+            .lock()
+            .expect("counts")
+            .entry(function.clone())
+            .or_default() += 1;
+        let mut request = reqwest::Client::new()
+            .post(format!("{upstream}/rest/v1/rpc/{function}"))
+            .header("content-type", "application/json")
+            .body(body);
+        for name in ["apikey", "authorization"] {
+            if let Some(value) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                request = request.header(name, value);
+            }
+        }
+        let response = request.send().await.expect("the gateway answers");
+        let status = StatusCode::from_u16(response.status().as_u16()).expect("a status");
+        let bytes = response.bytes().await.expect("a body");
+        (status, [("content-type", "application/json")], bytes).into_response()
+    };
+    let app = axum::Router::new()
+        .route("/rest/v1/rpc/{function}", axum::routing::post(forward))
+        .with_state((upstream, counts.clone()));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+    let url = format!("http://{}", listener.local_addr().expect("an address"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, counts)
+}
+
+fn calls(counts: &CallCounts, function: &str) -> usize {
+    counts
+        .lock()
+        .expect("counts")
+        .get(function)
+        .copied()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn one_poller_serves_every_page_and_stops_asking_when_nobody_listens() {
+    let (gateway, counts) = counting_gateway().await;
+    let admin = user(true).await;
+    let client =
+        MonitoringClient::new(&gateway, stack().anon_key(), &admin.access_token).expect("a client");
+    let dashboard = Dashboard::start(client).await;
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        calls(&counts, "monitoring_changes"),
+        0,
+        "no page open, no poll"
+    );
+
+    let mut first = open_stream(&dashboard).await;
+    let mut second = open_stream(&dashboard).await;
+    first.until("a snapshot", |e| e.name == "snapshot").await;
+    second.until("a snapshot", |e| e.name == "snapshot").await;
+    let before = calls(&counts, "monitoring_changes");
+    let watched = Duration::from_secs(4);
+    // Both pages read along, as browsers do.
+    let _ = tokio::time::timeout(watched, async {
+        loop {
+            first.next().await;
+            second.next().await;
+        }
+    })
+    .await;
+    let polled = calls(&counts, "monitoring_changes") - before;
+    // One poller at 1 s is ~4 calls in 4 s; one per page would be ~8.
+    assert!(
+        (2..=6).contains(&polled),
+        "{polled} calls of monitoring_changes in {watched:?} for two pages"
+    );
+
+    drop(first);
+    drop(second);
+    // The server learns a page left on its next write (a change within a second).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let idle_from = calls(&counts, "monitoring_changes");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        calls(&counts, "monitoring_changes"),
+        idle_from,
+        "the poller sleeps once every page has gone"
+    );
+    dashboard.shut_down().await.expect("a clean stop");
+}
