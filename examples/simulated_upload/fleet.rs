@@ -19,6 +19,34 @@ const LIVE_REFRESH: Duration = Duration::from_secs(2);
 /// Real time between two passes of the simulated admin.
 const ADMIN_PASS: Duration = Duration::from_millis(500);
 
+/// Serves the `/monitoring` page as the demo admin until `stop` resolves. A busy port only
+/// costs the page (the fleet is the job): it says so and goes on.
+async fn start_dashboard(
+    monitoring: &MonitoringClient,
+    port: u16,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    match tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await {
+        Ok(listener) => {
+            if let Ok(address) = listener.local_addr() {
+                println!("Dashboard at http://{address}/monitoring");
+            }
+            let client = monitoring.clone();
+            tokio::spawn(async move {
+                let stopped = async {
+                    let _ = stop.await;
+                };
+                if let Err(e) = crate::dashboard::serve(client, listener, stopped).await {
+                    tracing::warn!(error = %e, "dashboard");
+                }
+            });
+        }
+        Err(e) => eprintln!(
+            "dashboard: cannot listen on 127.0.0.1:{port} ({e}); pass --dashboard-port 0 for any free port"
+        ),
+    }
+}
+
 /// Runs the fleet on `stack` (its database must be reachable: the check reads it) until its plan ends (`--once`) or `stop` is set.
 ///
 /// # Errors
@@ -36,6 +64,11 @@ pub async fn run(
     let writer = AppWriter::start(stack.connect().await.map_err(|e| e.to_string())?);
     let monitoring = MonitoringClient::new(stack.api_url(), stack.anon_key(), &admin.token)
         .map_err(|e| e.to_string())?;
+    // Dropped when this function returns: the page's server then ends its streams and stops.
+    let (_dashboard_running, dashboard_stop) = tokio::sync::oneshot::channel::<()>();
+    if let Some(port) = options.dashboard_port {
+        start_dashboard(&monitoring, port, dashboard_stop).await;
+    }
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let counters = Arc::new(Counters::default());
     let bars = options.bars.then(indicatif::MultiProgress::new);

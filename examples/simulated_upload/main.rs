@@ -7,7 +7,8 @@
 //! cargo run --release --example simulated_upload -- --phones 2000 --once --speedup 2000
 //! ```
 //!
-//! It starts the embedded dev stack (PostgreSQL + the gateway), creates demo users
+//! It starts the embedded dev stack (PostgreSQL + the gateway), serves the `/monitoring` page
+//! (`examples/dashboard`) on http://127.0.0.1:3000 as the demo admin, creates demo users
 //! (`auth.users` + `profiles`, one admin), seeds videos, transcription jobs and bug reports of
 //! every type and severity, then runs one thread per phone. Each phone has its own SQLite
 //! outbox in a temp dir and its own token, and runs its videos (5 MB–2 GB at 0.2–20 MB/s,
@@ -37,6 +38,8 @@
 //! PostgREST upsert. Only the dev stack path is tested.
 
 mod auth_api;
+#[path = "../dashboard/server.rs"]
+mod dashboard;
 mod demo_data;
 mod fleet;
 mod phone;
@@ -75,6 +78,12 @@ struct Args {
     /// Real milliseconds between two steps of a phone.
     #[arg(long, default_value_t = 100)]
     tick_ms: u64,
+    /// Port of the `/monitoring` page on 127.0.0.1 (0: any free port).
+    #[arg(long, default_value_t = 3000)]
+    dashboard_port: u16,
+    /// Run without the `/monitoring` page.
+    #[arg(long)]
+    no_dashboard: bool,
 }
 
 fn main() -> ExitCode {
@@ -105,6 +114,7 @@ fn main() -> ExitCode {
     options.videos_per_phone = args.videos;
     options.tick = Duration::from_millis(args.tick_ms.max(1));
     options.bars = std::io::stdout().is_terminal();
+    options.dashboard_port = (!args.no_dashboard).then_some(args.dashboard_port);
     let stop = Arc::new(AtomicBool::new(false));
     let result = runtime.block_on(async {
         let stack = SupabaseTarget::from_env_or_start()

@@ -64,8 +64,11 @@ pub struct Counters {
     pub kills: AtomicU64,
     /// Offline spells.
     pub offline_spells: AtomicU64,
-    /// SDK calls that returned an error (should stay 0).
+    /// SDK calls that returned an error other than the network's (should stay 0).
     pub sdk_errors: AtomicU64,
+    /// Network calls (`pending_retry_requests`, flushes) that failed on the network, offline
+    /// or in time: expected under load or offline; they store nothing, so lose nothing.
+    pub network_errors: AtomicU64,
 }
 
 /// Everything a phone needs.
@@ -195,7 +198,13 @@ fn sdk<T>(ctx: &PhoneContext, what: &str, result: Result<T, monitor_sdk::SdkErro
     match result {
         Ok(v) => Some(v),
         Err(e) => {
-            ctx.counters.sdk_errors.fetch_add(1, Ordering::Relaxed);
+            let counter = match e {
+                monitor_sdk::SdkError::Network(_)
+                | monitor_sdk::SdkError::Offline
+                | monitor_sdk::SdkError::Timeout(_) => &ctx.counters.network_errors,
+                _ => &ctx.counters.sdk_errors,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(user = %ctx.user, error = %e, "{what} failed");
             None
         }

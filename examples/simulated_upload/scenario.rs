@@ -31,6 +31,9 @@ pub struct FleetOptions {
     pub tick: Duration,
     /// Progress bars (else plain periodic lines).
     pub bars: bool,
+    /// Serve the `/monitoring` page on this port of 127.0.0.1 while the fleet runs (0: any
+    /// free port), as the demo admin.
+    pub dashboard_port: Option<u16>,
 }
 
 impl FleetOptions {
@@ -44,6 +47,7 @@ impl FleetOptions {
             videos_per_phone: 3,
             tick: Duration::from_millis(100),
             bars: false,
+            dashboard_port: None,
         }
     }
 }

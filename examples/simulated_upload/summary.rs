@@ -139,8 +139,9 @@ pub async fn check(
     if dead > 0 {
         problems.push(format!("{dead} events dead-lettered"));
     }
-    // The scenario only makes valid calls: an SDK error means a report the phone never
-    // stored, which the phone-vs-server comparison below could not see.
+    // The scenario only makes valid calls: an SDK error (other than the network's, which
+    // stores nothing) means a report the phone never stored, which the phone-vs-server
+    // comparison below could not see.
     let sdk_errors = counters.sdk_errors.load(Ordering::Relaxed);
     if sdk_errors > 0 {
         problems.push(format!("{sdk_errors} SDK calls failed"));
@@ -192,8 +193,9 @@ pub async fn check(
     );
     let _ = writeln!(
         text,
-        "server: {logged} events logged (client {client_logged}) · HTTP requests {requests} · SDK call errors {}",
-        c(&counters.sdk_errors)
+        "server: {logged} events logged (client {client_logged}) · HTTP requests {requests} · SDK call errors {} (network {})",
+        c(&counters.sdk_errors),
+        c(&counters.network_errors)
     );
     let _ = writeln!(
         text,
