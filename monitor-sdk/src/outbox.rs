@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use monitor_core::{UploadEvent, UploadRecord};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use uuid::Uuid;
 
 use crate::error::SdkError;
@@ -163,10 +163,38 @@ pub struct UploadRow {
 pub struct Outbox {
     conn: Connection,
     caps: Caps,
-    // Running totals of the outbox table, so the caps cost no COUNT(*) per enqueue. Exact:
-    // this struct is the only writer of the file.
+    // Running totals of the outbox table, so the caps cost no COUNT(*) per enqueue. Another
+    // connection may write the same file (a reporter reopened while the previous one still
+    // winds down, two reporters on one path): every write transaction takes the write lock
+    // first and recounts when SQLite's data_version says someone else committed.
     count: u64,
     bytes: u64,
+    /// `PRAGMA data_version` when the totals were last known exact.
+    seen_version: i64,
+}
+
+/// Starts a write transaction holding the database's write lock (no other connection can
+/// commit until it ends), and brings `count`/`bytes` up to date if another connection
+/// committed since `seen_version`.
+fn begin_write<'c>(
+    conn: &'c mut Connection,
+    seen_version: &mut i64,
+    count: &mut u64,
+    bytes: &mut u64,
+) -> Result<Transaction<'c>, SdkError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let version: i64 = tx.query_row("pragma data_version", [], |row| row.get(0))?;
+    if version != *seen_version {
+        let (n, b): (i64, i64) = tx.query_row(
+            "select count(*), coalesce(sum(bytes), 0) from outbox",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        *count = to_u64(n);
+        *bytes = to_u64(b);
+        *seen_version = version;
+    }
+    Ok(tx)
 }
 
 impl Outbox {
@@ -193,11 +221,13 @@ impl Outbox {
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
+        let seen_version = conn.query_row("pragma data_version", [], |row| row.get(0))?;
         Ok(Outbox {
             conn,
             caps,
             count: to_u64(count),
             bytes: to_u64(bytes),
+            seen_version,
         })
     }
 
@@ -279,8 +309,13 @@ impl Outbox {
             .all(|e| matches!(e.payload, monitor_core::EventPayload::Progress { .. }));
 
         let caps = self.caps;
+        let tx = begin_write(
+            &mut self.conn,
+            &mut self.seen_version,
+            &mut self.count,
+            &mut self.bytes,
+        )?;
         let (mut count, mut bytes) = (self.count, self.bytes);
-        let tx = self.conn.transaction()?;
         let fits = |count: u64, bytes: u64| {
             count + new_count <= caps.max_events && bytes + new_bytes <= caps.max_bytes
         };
@@ -408,7 +443,12 @@ impl Outbox {
     ///
     /// Storage failures (nothing changes then; the batch is resent, harmlessly).
     pub fn settle(&mut self, settlements: &[Settlement], now_ms: i64) -> Result<(), SdkError> {
-        let tx = self.conn.transaction()?;
+        let tx = begin_write(
+            &mut self.conn,
+            &mut self.seen_version,
+            &mut self.count,
+            &mut self.bytes,
+        )?;
         let (mut count, mut bytes) = (self.count, self.bytes);
         let (mut delivered, mut dead, mut already) = (0, 0, 0);
         for settlement in settlements {
@@ -478,7 +518,12 @@ impl Outbox {
         if oldest.is_none_or(|t| t >= cutoff) {
             return Ok(0);
         }
-        let tx = self.conn.transaction()?;
+        let tx = begin_write(
+            &mut self.conn,
+            &mut self.seen_version,
+            &mut self.count,
+            &mut self.bytes,
+        )?;
         let (dropped, dropped_bytes): (i64, i64) = tx.query_row(
             "select count(*), coalesce(sum(bytes), 0) from outbox \
              where enqueued_at_ms < ?1 and kind = 'progress'",
@@ -553,9 +598,16 @@ impl Outbox {
                 })
                 .optional()?)
         };
+        // From the table, not the running totals the caps use: health() is the app's and
+        // support's view of what is really waiting, and reads it where it is kept.
+        let (pending_events, pending_bytes): (i64, i64) = self.conn.query_row(
+            "select count(*), coalesce(sum(bytes), 0) from outbox",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
         Ok(OutboxStats {
-            pending_events: self.count,
-            pending_bytes: self.bytes,
+            pending_events: to_u64(pending_events),
+            pending_bytes: to_u64(pending_bytes),
             oldest_enqueued_at_ms: oldest,
             dropped: counter(counter::DROPPED)?,
             refused: counter(counter::REFUSED)?,
@@ -801,6 +853,38 @@ mod tests {
         let stats = outbox.stats().unwrap();
         assert_eq!((stats.pending_events, stats.delivered), (0, 1));
         assert_eq!(stats.last_success_at_ms, Some(NOW_MS));
+    }
+
+    #[test]
+    fn a_second_connection_on_the_same_file_never_leaves_the_caps_counting_ghosts() {
+        // A reporter reopened on the file while the previous one still settles its last
+        // batch: the old handle deletes rows the new one counted at open.
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = open(&dir, 3);
+        let (record, b) = begin();
+        old.enqueue(change(&record), &[b], NOW_MS).unwrap();
+        old.enqueue(change(&record), &[progress(2, 20)], NOW_MS)
+            .unwrap();
+        let mut new = open(&dir, 3);
+        let pending = old.peek(10).unwrap();
+        let settled: Vec<Settlement> = pending
+            .iter()
+            .map(|p| Settlement::Delivered(p.position))
+            .collect();
+        old.settle(&settled, NOW_MS).unwrap();
+        // Three more fit under the cap of 3 only if the two settled rows are not counted.
+        let complete = event(5, EventPayload::Complete { video_id: None });
+        new.enqueue(change(&record), &[progress(3, 30)], NOW_MS)
+            .unwrap();
+        new.enqueue(change(&record), &[progress(4, 40)], NOW_MS)
+            .unwrap();
+        let stored = new.enqueue(change(&record), &[complete], NOW_MS);
+        assert!(matches!(stored, Ok(Enqueued::Stored)), "{stored:?}");
+        let stats = new.stats().unwrap();
+        assert_eq!(
+            (stats.pending_events, stats.dropped, stats.refused),
+            (3, 0, 0)
+        );
     }
 
     #[test]
