@@ -19,14 +19,21 @@ const LIVE_REFRESH: Duration = Duration::from_secs(2);
 /// Real time between two passes of the simulated admin.
 const ADMIN_PASS: Duration = Duration::from_millis(500);
 
-/// Serves the `/monitoring` page as the demo admin until `stop` resolves. A busy port only
-/// costs the page (the fleet is the job): it says so and goes on.
+/// Serves the `/monitoring` page as the demo admin until `stop` resolves, on `port` or, when
+/// it is taken, any free port. No port at all only costs the page (the fleet is the job): it
+/// says so and goes on.
 async fn start_dashboard(
     monitoring: &MonitoringClient,
     port: u16,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
-    match tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port)).await {
+    let bind = |port: u16| tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port));
+    // The chosen port taken (another dashboard, a dev server): any free one, printed.
+    let listener = match bind(port).await {
+        Err(_) if port != 0 => bind(0).await,
+        other => other,
+    };
+    match listener {
         Ok(listener) => {
             if let Ok(address) = listener.local_addr() {
                 println!("Dashboard at http://{address}/monitoring");
@@ -41,9 +48,7 @@ async fn start_dashboard(
                 }
             });
         }
-        Err(e) => eprintln!(
-            "dashboard: cannot listen on 127.0.0.1:{port} ({e}); pass --dashboard-port 0 for any free port"
-        ),
+        Err(e) => eprintln!("dashboard: cannot listen on 127.0.0.1 ({e}); running without it"),
     }
 }
 
