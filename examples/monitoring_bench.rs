@@ -9,11 +9,12 @@
 //! cargo run --release --example monitoring_bench -- --db-url postgresql://... --no-seed --explain
 //! ```
 //!
-//! Timings are client round trips over a local socket (query, JSON build and transfer), as the
-//! service key's session (`service_role`, RLS bypassed as for the spec's service-key
-//! dashboard). Between two `monitoring_changes` calls, 300 active uploads report progress
-//! (what a busy second looks like), and the call asks for what changed since the previous
-//! answer's cursor. `--explain` prints the plans of every statement inside both functions
+//! Timings are client round trips over a local socket (query, JSON build and transfer), in two
+//! sessions: the service key's (`service_role`, RLS bypassed, as a server-side tool) and an
+//! admin's JWT (`authenticated` with `app_metadata.role = admin`: RLS applies to every row,
+//! as for the dashboard). Between two `monitoring_changes` calls, 300 active uploads report
+//! progress (what a busy second looks like), and the call asks for what changed since the
+//! previous answer's cursor. The spec's queries run as the service key. `--explain` prints the plans of every statement inside both functions
 //! (auto_explain, ANALYZE).
 
 #[path = "common/seed_data.rs"]
@@ -169,6 +170,73 @@ async fn connect(url: &str) -> Result<(Client, std::sync::mpsc::Receiver<String>
     Ok((client, rx))
 }
 
+/// What one session measured of the two RPCs.
+struct RpcFigures {
+    snapshot_p50: f64,
+    changes_p50: f64,
+    snapshot_bytes: usize,
+    cards_per_call: f64,
+}
+
+/// p50/p99 of `monitoring_snapshot` and `monitoring_changes` in `client`'s session (its role
+/// and JWT claims as set), 300 active uploads reporting through `writer` between two calls.
+async fn measure_rpcs(
+    client: &Client,
+    writer: &Client,
+    args: &Args,
+    label: &str,
+) -> Result<RpcFigures, Box<dyn std::error::Error>> {
+    for _ in 0..5 {
+        client
+            .query_one("select public.monitoring_snapshot()", &[])
+            .await?;
+    }
+    let mut samples = Vec::with_capacity(args.iterations);
+    let mut bytes = 0;
+    for _ in 0..args.iterations {
+        let t = Instant::now();
+        let row = client
+            .query_one("select public.monitoring_snapshot()::text", &[])
+            .await?;
+        samples.push(t.elapsed());
+        bytes = row.get::<_, String>(0).len();
+    }
+    let (snapshot_p50, _) = summary(&format!("monitoring_snapshot{label}"), samples);
+
+    let activity = "update public.upload_queue set progress = least(progress + 1, 99),
+                      bytes_sent = bytes_sent + 1
+                    where id in (select id from public.upload_queue
+                                 where status = 'uploading' order by random() limit 300)";
+    let mut cursor: chrono::DateTime<chrono::Utc> = client
+        .query_one(
+            "select (public.monitoring_snapshot() ->> 'cursor')::timestamptz",
+            &[],
+        )
+        .await?
+        .get(0);
+    let mut samples = Vec::with_capacity(args.iterations);
+    let mut changed = 0_usize;
+    for _ in 0..args.iterations {
+        writer.execute(activity, &[]).await?;
+        tokio::time::sleep(Duration::from_millis(args.changes_interval_ms)).await;
+        let t = Instant::now();
+        let row = client
+            .query_one("select public.monitoring_changes($1)", &[&cursor])
+            .await?;
+        samples.push(t.elapsed());
+        let answer: serde_json::Value = row.get(0);
+        changed += answer["uploads"].as_array().map_or(0, Vec::len);
+        cursor = serde_json::from_value(answer["cursor"].clone())?;
+    }
+    let (changes_p50, _) = summary(&format!("monitoring_changes{label}"), samples);
+    Ok(RpcFigures {
+        snapshot_p50,
+        changes_p50,
+        snapshot_bytes: bytes,
+        cards_per_call: changed as f64 / args.iterations.max(1) as f64,
+    })
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
@@ -199,59 +267,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!("\n{cpus} CPUs; timings in ms, client round trip on a local socket\n");
 
-    // The service key's session: what a server-side dashboard uses.
+    // Between two change-feed calls a busy fleet reports: written on a connection of its own
+    // (as the database owner), so the measured session's role never limits it.
+    let (writer, _writer_notices) = connect(&url).await?;
+    println!("| query | runs | p50 | p99 | min |\n| --- | ---: | ---: | ---: | ---: |");
+    // The service key's session: what a server-side tool uses (RLS bypassed).
     client
         .batch_execute(
             "set role service_role;
              select set_config('request.jwt.claims', '{\"role\":\"service_role\"}', false);",
         )
         .await?;
-    for _ in 0..5 {
-        client
-            .query_one("select public.monitoring_snapshot()", &[])
-            .await?;
-    }
-
-    println!("| query | runs | p50 | p99 | min |\n| --- | ---: | ---: | ---: | ---: |");
-    let mut samples = Vec::with_capacity(args.iterations);
-    let mut bytes = 0;
-    for _ in 0..args.iterations {
-        let t = Instant::now();
-        let row = client
-            .query_one("select public.monitoring_snapshot()::text", &[])
-            .await?;
-        samples.push(t.elapsed());
-        bytes = row.get::<_, String>(0).len();
-    }
-    let (snapshot_p50, _) = summary("monitoring_snapshot", samples);
-
-    // The change feed with a busy fleet: 300 active uploads report between two calls.
-    let activity = "update public.upload_queue set progress = least(progress + 1, 99),
-                      bytes_sent = bytes_sent + 1
-                    where id in (select id from public.upload_queue
-                                 where status = 'uploading' order by random() limit 300)";
-    let mut cursor: chrono::DateTime<chrono::Utc> = client
-        .query_one(
-            "select (public.monitoring_snapshot() ->> 'cursor')::timestamptz",
-            &[],
+    let service = measure_rpcs(&client, &writer, &args, "").await?;
+    // An admin's JWT: what the dashboard uses by default, with RLS applied to every row read.
+    client
+        .batch_execute(
+            "reset role;
+             select set_config('request.jwt.claims', '{\"sub\":\"aeaeaeae-0000-4000-8000-0000000000ae\",\"role\":\"authenticated\",\"app_metadata\":{\"role\":\"admin\"}}', false);
+             set role authenticated;",
         )
-        .await?
-        .get(0);
-    let mut samples = Vec::with_capacity(args.iterations);
-    let mut changed = 0_usize;
-    for _ in 0..args.iterations {
-        client.execute(activity, &[]).await?;
-        tokio::time::sleep(Duration::from_millis(args.changes_interval_ms)).await;
-        let t = Instant::now();
-        let row = client
-            .query_one("select public.monitoring_changes($1)", &[&cursor])
-            .await?;
-        samples.push(t.elapsed());
-        let answer: serde_json::Value = row.get(0);
-        changed += answer["uploads"].as_array().map_or(0, Vec::len);
-        cursor = serde_json::from_value(answer["cursor"].clone())?;
-    }
-    let (changes_p50, _) = summary("monitoring_changes", samples);
+        .await?;
+    let admin = measure_rpcs(&client, &writer, &args, " (admin JWT, RLS on)").await?;
+    client
+        .batch_execute(
+            "reset role;
+             set role service_role;
+             select set_config('request.jwt.claims', '{\"role\":\"service_role\"}', false);",
+        )
+        .await?;
+    let (snapshot_p50, changes_p50) = (service.snapshot_p50, service.changes_p50);
+    println!(
+        "\nsnapshot: {:.0} kB of JSON; changes: {:.0} cards per call on average (admin session: {:.0})",
+        service.snapshot_bytes as f64 / 1024.0,
+        service.cards_per_call,
+        admin.cards_per_call
+    );
 
     let mut spec_total_p50 = 0.0;
     client
@@ -283,11 +333,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     client.batch_execute("reset statement_timeout").await?;
 
-    println!(
-        "\nsnapshot: {:.0} kB of JSON; changes: {:.0} cards per call on average",
-        bytes as f64 / 1024.0,
-        changed as f64 / args.iterations.max(1) as f64
-    );
     println!(
         "the spec's page refresh (its queries in sequence, p50 sum): {spec_total_p50:.1} ms = \
          {:.0}x monitoring_snapshot's p50, {:.0}x monitoring_changes's p50",

@@ -1,7 +1,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(7);
+select plan(9);
 
 -- The per-minute counts behind "Complétés (24h)" and "Échecs (24h)" stay exact through every
 -- kind of write, now that they are written once per statement (20261201090000).
@@ -63,6 +63,14 @@ select ok(pg_temp.counts_exact(), 'a retry (finished back to active) is counted'
 
 delete from public.upload_queue where user_id = '09090909-0000-4000-8000-000000000009';
 select ok(pg_temp.counts_exact(), 'a multi-row delete is counted');
+
+-- The finish time, written as CASE so RLS keeps its indexes (20261201110000): the same value
+-- COALESCE gave, so the expression indexes built on it stay valid.
+select is(private.monitoring_finished_at('2026-11-24 09:01:00+00', '2026-11-24 09:09:00+00'),
+          '2026-11-24 09:01:00+00'::timestamptz, 'a finished upload finishes at completed_at');
+select is(private.monitoring_finished_at(null, '2026-11-24 09:09:00+00'),
+          '2026-11-24 09:09:00+00'::timestamptz,
+          'a row written the spec''s old way (no completed_at) finishes at updated_at');
 
 select * from finish();
 rollback;
