@@ -14,8 +14,8 @@
 //! outbox in a temp dir and its own token, and runs its videos (5 MB–2 GB at 0.2–20 MB/s,
 //! time compressed by `--speedup`) through the spec's stages two at a time, with network
 //! failures and retries (at most 3), the dynamic timeout, offline spells, app kills (the
-//! reporter dropped, a new one on the same file calling `recover_after_restart`), failed
-//! transcriptions and bug reports. A simulated admin asks for the retry of timed-out uploads
+//! reporter abandoned without shutdown as in a process death, then a new one on the same file
+//! calling `recover_after_restart`), failed transcriptions and bug reports. A simulated admin asks for the retry of timed-out uploads
 //! with `request_upload_retry`; phones pick it up through `pending_retry_requests`.
 //!
 //! Upload events go only through the SDK (`report_upload_events` over HTTP). The app's other

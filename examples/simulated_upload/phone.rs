@@ -1,6 +1,6 @@
 //! One simulated phone: a real `monitor-sdk` engine with its own SQLite outbox and token,
 //! running its videos through the spec's pipeline two at a time, with retries, offline
-//! spells, app kills (engine dropped, a new one on the same file recovers) and admin retries.
+//! spells, app kills (the engine abandoned as in a process death, a new one on the same file recovers) and admin retries.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -475,12 +475,12 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
         }
 
         if kill {
-            // The app is killed: the reporter goes away without shutdown() (its Drop writes
-            // the held-back progress, as the last flush of a dying process may or may not);
-            // the next launch opens the same outbox and reports what was left running.
+            // The app is killed: the reporter goes away without shutdown(), as in a process
+            // death (held-back progress is lost, an in-flight batch is cut); the next launch
+            // opens the same outbox and reports what was left running.
             ctx.counters.kills.fetch_add(1, Ordering::Relaxed);
             tally.closing(&engine);
-            drop(engine);
+            engine.abandon();
             engine = open(&ctx, &clock)?;
             if offline {
                 engine.set_online(false);

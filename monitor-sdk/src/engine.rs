@@ -711,6 +711,19 @@ impl Engine {
         result.map(|_| ())
     }
 
+    /// Ends this reporter as a killed process would: progress held back in memory is not
+    /// written, the flusher stops wherever it is (an in-flight batch is resent by the next
+    /// reporter, a harmless duplicate), nothing waits. For simulations and crash-recovery
+    /// tests in one process; an app never needs it (`shutdown` is the clean end).
+    pub fn abandon(self) {
+        self.shared.shut.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_one();
+        if let Some(runtime) = lock(&self.runtime).take() {
+            runtime.shutdown_background();
+        }
+        // Drop now finds the reporter shut: `shutdown` returns at once, writing nothing.
+    }
+
     /// The device's uploads, newest first.
     ///
     /// # Errors
