@@ -9,7 +9,7 @@ use monitor_core::client::{
     ClientError, ComparePeriod, MonitoringClient, RetryHint, TimelineEntryType, UploadFilter,
 };
 use monitor_core::monitoring::ItemOrigin;
-use monitor_core::UploadStatus;
+use monitor_core::{UploadSource, UploadStatus};
 use serde_json::json;
 use upload_monitor::devstack::{NewUser, TestUser};
 use uuid::Uuid;
@@ -171,6 +171,71 @@ async fn filters_pages_profile_timeline_and_charts_answer_in_their_shapes() {
     let page = client.uploads(&failed_only, None).await.expect("a page");
     assert_eq!(page.items.len(), 1);
     assert!(page.next_cursor.is_none());
+
+    // Source: one of the three becomes an import (the app's other kind of upload).
+    let (db, connection) = tokio_postgres::connect(stack().db_url(), tokio_postgres::NoTls)
+        .await
+        .expect("a database connection");
+    tokio::spawn(connection);
+    db.execute(
+        "update public.upload_queue set source = 'imported' where id = $1",
+        &[&ids[1]],
+    )
+    .await
+    .expect("one import");
+    let by_source = |source| UploadFilter {
+        email: Some(user.email.clone()),
+        source: Some(source),
+        ..UploadFilter::default()
+    };
+    let imported = client
+        .uploads(&by_source(UploadSource::Imported), None)
+        .await
+        .expect("imports");
+    assert_eq!(
+        imported.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
+    let recorded = client
+        .uploads(&by_source(UploadSource::Recorded), None)
+        .await
+        .expect("recordings");
+    assert_eq!(recorded.items.len(), 2);
+
+    // Date range: [from, to) around the rows' start (server time), then a window after it.
+    let started: chrono::DateTime<chrono::Utc> = db
+        .query_one(
+            "select max(started_at) from public.upload_queue where id = any($1)",
+            &[&ids],
+        )
+        .await
+        .expect("start times")
+        .get(0);
+    let window = |from, to| UploadFilter {
+        email: Some(user.email.clone()),
+        started_from: Some(from),
+        started_to: Some(to),
+        ..UploadFilter::default()
+    };
+    let minute = chrono::Duration::minutes(1);
+    let around = client
+        .uploads(&window(started - minute, started + minute), None)
+        .await
+        .expect("in the window");
+    assert_eq!(around.items.len(), 3);
+    let after = client
+        .uploads(&window(started + minute, started + minute * 2), None)
+        .await
+        .expect("after the window");
+    assert!(after.items.is_empty());
+    let up_to_start = client
+        .uploads(&window(started - minute, started), None)
+        .await
+        .expect("up to the start, exclusive");
+    assert!(
+        up_to_start.items.iter().all(|c| c.started_at < started),
+        "started_to is exclusive"
+    );
 
     let profile = client.user_profile(user.id).await.expect("a profile");
     assert_eq!(profile.profile.email.as_deref(), Some(user.email.as_str()));
