@@ -11,7 +11,7 @@ mod server;
 
 use std::time::{Duration, Instant};
 
-use common::{rpc, stack, unique_email};
+use common::{stack, unique_email};
 use monitor_core::client::MonitoringClient;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -146,33 +146,7 @@ async fn admin_dashboard() -> Dashboard {
 
 /// An upload of `user` begun and progressed (and failed, when `fail`) through the real ingest.
 async fn report_upload(user: &TestUser, filename: &str, fail: bool) -> Uuid {
-    let stack = stack();
-    let upload = Uuid::now_v7();
-    let at = "2026-11-24T09:00:00Z";
-    let mut events = vec![
-        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 1, "at": at, "kind": "begin",
-               "local_id": format!("import_{upload}"), "filename": filename,
-               "video_title": "Été à <b>Kyoto</b> 🎌", "file_size": 1000, "source": "recorded"}),
-        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 2, "at": at,
-               "kind": "progress", "bytes_sent": 400, "progress": 40, "upload_speed": 1.5}),
-    ];
-    if fail {
-        events.push(
-            json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 3, "at": at,
-                           "kind": "fail", "error_code": "network",
-                           "error_message": "Network request failed", "retry_count": 0}),
-        );
-    }
-    let response = rpc(
-        stack.api_url(),
-        "report_upload_events",
-        stack.anon_key(),
-        Some(&user.access_token),
-        &json!({ "events": events }),
-    )
-    .await;
-    assert_eq!(response.status, 200, "{:?}", response.body);
-    upload
+    common::report_upload(user, filename, "Été à <b>Kyoto</b> 🎌", fail.then_some(0)).await
 }
 
 /// One server-sent event.

@@ -49,33 +49,7 @@ async fn admin() -> (TestUser, MonitoringClient) {
 
 /// An upload of `user` begun, progressed and (when `fail`) failed through the real ingest.
 async fn report_upload(user: &TestUser, filename: &str, fail: bool) -> Uuid {
-    let stack = stack();
-    let upload = Uuid::now_v7();
-    let at = "2026-11-24T09:00:00Z";
-    let mut events = vec![
-        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 1, "at": at, "kind": "begin",
-               "local_id": format!("import_{upload}"), "filename": filename,
-               "video_title": "Été à Kyoto 🎌", "file_size": 1000, "source": "recorded"}),
-        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 2, "at": at,
-               "kind": "progress", "bytes_sent": 400, "progress": 40, "upload_speed": 1.5}),
-    ];
-    if fail {
-        events.push(
-            json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 3, "at": at,
-                           "kind": "fail", "error_code": "network",
-                           "error_message": "Network request failed", "retry_count": 1}),
-        );
-    }
-    let response = rpc(
-        stack.api_url(),
-        "report_upload_events",
-        stack.anon_key(),
-        Some(&user.access_token),
-        &json!({ "events": events }),
-    )
-    .await;
-    assert_eq!(response.status, 200, "{:?}", response.body);
-    upload
+    common::report_upload(user, filename, "Été à Kyoto 🎌", fail.then_some(1)).await
 }
 
 #[tokio::test]

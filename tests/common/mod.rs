@@ -77,3 +77,44 @@ async fn into_response(response: reqwest::Response) -> RpcResponse {
 
 /// The SDK tests' helpers (tests/sdk_*.rs).
 pub mod sdk;
+
+/// An upload of `user` begun and progressed to 40 % through the real ingest
+/// (`report_upload_events` over HTTP, as the SDK sends it), then failed with a network error
+/// at `failed_at_retry` when given. Device times are fixed (2026-11-24 09:00 UTC).
+pub async fn report_upload(
+    user: &upload_monitor::devstack::TestUser,
+    filename: &str,
+    title: &str,
+    failed_at_retry: Option<u32>,
+) -> uuid::Uuid {
+    use serde_json::json;
+    use uuid::Uuid;
+    let stack = stack();
+    let upload = Uuid::now_v7();
+    let at = "2026-11-24T09:00:00Z";
+    let mut events = vec![
+        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 1, "at": at, "kind": "begin",
+               "local_id": format!("import_{upload}"), "filename": filename,
+               "video_title": title, "file_size": 1000, "source": "recorded"}),
+        json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 2, "at": at,
+               "kind": "progress", "bytes_sent": 400, "progress": 40, "upload_speed": 1.5}),
+    ];
+    if let Some(retry_count) = failed_at_retry {
+        events.push(
+            json!({"id": Uuid::now_v7(), "upload_id": upload, "seq": 3, "at": at,
+                           "kind": "fail", "error_code": "network",
+                           "error_message": "Network request failed",
+                           "retry_count": retry_count}),
+        );
+    }
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": events }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    upload
+}
