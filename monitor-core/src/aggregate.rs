@@ -27,25 +27,139 @@ use crate::rows::{BugErrorType, BugReport, BugSeverity, TranscriptionJob, Transc
 use crate::status::UploadStatus;
 
 /// The stat cards' and the top errors' window: the spec's "(24h)".
+///
+/// ```
+/// use chrono::{DateTime, Duration, Utc};
+/// use monitor_core::aggregate::{monitoring_stats, STATS_WINDOW};
+/// use monitor_core::rows::BugReport;
+/// let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let bug = |n: u128, at: DateTime<Utc>| -> BugReport {
+///     serde_json::from_value(serde_json::json!({
+///         "id": uuid::Uuid::from_u128(n), "error_message": "Upload failed", "created_at": at,
+///     }))
+///     .unwrap()
+/// };
+/// // The window is inclusive: exactly 24 h ago still counts, one second more does not.
+/// let bugs = [bug(1, now - STATS_WINDOW), bug(2, now - STATS_WINDOW - Duration::seconds(1))];
+/// assert_eq!(monitoring_stats(&[], &bugs, now).new_bugs_today, 1);
+/// ```
 pub const STATS_WINDOW: Duration = Duration::hours(24);
 
 /// The error tabs' longer window for upload and transcription failures (the spec's
 /// `INTERVAL '7 days'`, also the cleanup's retention of finished uploads).
+///
+/// ```
+/// use chrono::{DateTime, Duration, Utc};
+/// use monitor_core::aggregate::{failed_transcriptions, ERROR_TAB_WINDOW};
+/// use monitor_core::rows::TranscriptionJob;
+/// let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let job = |n: u128, age: Duration| -> TranscriptionJob {
+///     serde_json::from_value(serde_json::json!({
+///         "id": uuid::Uuid::from_u128(n), "status": "failed", "created_at": now - age,
+///     }))
+///     .unwrap()
+/// };
+/// let jobs = [job(1, Duration::days(6)), job(2, ERROR_TAB_WINDOW + Duration::hours(1))];
+/// let shown = failed_transcriptions(&jobs, now);
+/// assert_eq!(shown.len(), 1);
+/// assert_eq!(shown[0].id, uuid::Uuid::from_u128(1));
+/// ```
 pub const ERROR_TAB_WINDOW: Duration = Duration::days(7);
 
 /// "Vitesse moy. — Dernières 10 uploads".
+///
+/// ```
+/// use chrono::{DateTime, Duration, Utc};
+/// use monitor_core::aggregate::{monitoring_stats, SPEED_SAMPLE_SIZE};
+/// use monitor_core::{UploadRecord, UploadStatus};
+/// # let row: monitor_core::UploadRecord = serde_json::from_str(r#"{"id":"0192a7b0-0000-7000-8000-0000000000aa","user_id":"00000000-0000-4000-8000-000000000001","local_id":"a","video_title":null,"filename":"a.mov","file_size":1000,"status":"uploading","stage":"uploading","progress":10,"bytes_sent":100,"upload_speed":null,"retry_count":0,"error_code":null,"error_message":null,"source":null,"duration":null,"metadata":{},"device_info":null,"video_id":null,"last_seq":3,"started_at":"2026-11-24T09:00:00Z","completed_at":null,"updated_at":"2026-11-24T09:00:00Z","client_updated_at":null,"retry_requested_at":null}"#).unwrap();
+/// let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+/// // Eleven completed uploads, one a minute; the oldest was fast.
+/// let rows: Vec<UploadRecord> = (0..=SPEED_SAMPLE_SIZE as i64)
+///     .map(|n| UploadRecord {
+///         id: uuid::Uuid::from_u128(n as u128),
+///         status: UploadStatus::Completed,
+///         upload_speed: Some(if n == 0 { 50.0 } else { 2.0 }),
+///         completed_at: Some(now - Duration::minutes(60 - n)),
+///         ..row.clone()
+///     })
+///     .collect();
+/// // Only the 10 latest count: the fast one is left out.
+/// assert_eq!(monitoring_stats(&rows, &[], now).avg_upload_speed, 2.0);
+/// ```
 pub const SPEED_SAMPLE_SIZE: usize = 10;
 
 /// "Erreurs Courantes (Top 5)".
+///
+/// ```
+/// use monitor_core::aggregate::{top_errors, TOP_ERRORS_LIMIT};
+/// use monitor_core::rows::BugReport;
+/// let now = "2026-11-24T10:00:00Z".parse().unwrap();
+/// // Eight different messages, once each.
+/// let bugs: Vec<BugReport> = (0..8u128)
+///     .map(|n| {
+///         serde_json::from_value(serde_json::json!({
+///             "id": uuid::Uuid::from_u128(n), "error_message": format!("error {n}"),
+///             "created_at": "2026-11-24T09:00:00Z",
+///         }))
+///         .unwrap()
+///     })
+///     .collect();
+/// let top = top_errors(&bugs, now);
+/// assert_eq!(top.len(), TOP_ERRORS_LIMIT);
+/// // Equal counts: by message, in byte order.
+/// assert_eq!(top[0].message, "error 0");
+/// ```
 pub const TOP_ERRORS_LIMIT: usize = 5;
 
 /// The bug list's length ("limit 20").
+///
+/// ```
+/// use monitor_core::aggregate::{recent_bugs, RECENT_BUGS_LIMIT};
+/// use monitor_core::rows::BugReport;
+/// let now = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let bugs: Vec<BugReport> = (0..30u128)
+///     .map(|n| {
+///         serde_json::from_value(serde_json::json!({
+///             "id": uuid::Uuid::from_u128(n), "error_message": "Network request failed",
+///             "severity": if n == 29 { "critical" } else { "low" },
+///             "created_at": "2026-11-24T09:00:00Z",
+///         }))
+///         .unwrap()
+///     })
+///     .collect();
+/// let list = recent_bugs(&bugs, now, RECENT_BUGS_LIMIT);
+/// assert_eq!(list.len(), 20);
+/// assert_eq!(list[0].id, uuid::Uuid::from_u128(29)); // critical first
+/// ```
 pub const RECENT_BUGS_LIMIT: usize = 20;
 
 /// The upload list's length (the spec's "LIMIT 100": 50–100 cards keep the page light).
+///
+/// ```
+/// use monitor_core::aggregate::{upload_list, UPLOAD_LIST_LIMIT};
+/// use monitor_core::UploadRecord;
+/// # let row: monitor_core::UploadRecord = serde_json::from_str(r#"{"id":"0192a7b0-0000-7000-8000-0000000000aa","user_id":"00000000-0000-4000-8000-000000000001","local_id":"a","video_title":null,"filename":"a.mov","file_size":1000,"status":"uploading","stage":"uploading","progress":10,"bytes_sent":100,"upload_speed":null,"retry_count":0,"error_code":null,"error_message":null,"source":null,"duration":null,"metadata":{},"device_info":null,"video_id":null,"last_seq":3,"started_at":"2026-11-24T09:00:00Z","completed_at":null,"updated_at":"2026-11-24T09:00:00Z","client_updated_at":null,"retry_requested_at":null}"#).unwrap();
+/// let now = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let rows: Vec<UploadRecord> = (0..150u128)
+///     .map(|n| UploadRecord { id: uuid::Uuid::from_u128(n), ..row.clone() })
+///     .collect();
+/// assert_eq!(upload_list(&rows, now, UPLOAD_LIST_LIMIT).len(), 100);
+/// ```
 pub const UPLOAD_LIST_LIMIT: usize = 100;
 
 /// `coalesce(completed_at, updated_at)`: when a finished upload finished.
+///
+/// ```
+/// use monitor_core::aggregate::finished_at;
+/// # let mut row: monitor_core::UploadRecord = serde_json::from_str(r#"{"id":"0192a7b0-0000-7000-8000-0000000000aa","user_id":"00000000-0000-4000-8000-000000000001","local_id":"a","video_title":null,"filename":"a.mov","file_size":1000,"status":"failed","stage":"uploading","progress":10,"bytes_sent":100,"upload_speed":null,"retry_count":0,"error_code":null,"error_message":null,"source":null,"duration":null,"metadata":{},"device_info":null,"video_id":null,"last_seq":3,"started_at":"2026-11-24T09:00:00Z","completed_at":null,"updated_at":"2026-11-24T09:05:00Z","client_updated_at":null,"retry_requested_at":null}"#).unwrap();
+/// // A failure written the spec's old way has no `completed_at`: its last update stands in.
+/// assert_eq!(row.completed_at, None);
+/// assert_eq!(finished_at(&row), row.updated_at);
+/// let completed_at = "2026-11-24T09:04:00Z".parse().unwrap();
+/// row.completed_at = Some(completed_at);
+/// assert_eq!(finished_at(&row), completed_at);
+/// ```
 pub fn finished_at(row: &UploadRecord) -> DateTime<Utc> {
     row.completed_at.unwrap_or(row.updated_at)
 }

@@ -22,21 +22,91 @@ use crate::event::{EventPayload, MAX_RETRIES};
 use crate::status::{UploadSource, UploadStatus};
 
 /// The AsyncStorage key of `VideoBackupService`'s backups.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_pending_videos, AsyncStorageError, PENDING_VIDEOS_KEY};
+/// // Errors name the key they come from.
+/// let err = parse_pending_videos("[{").unwrap_err();
+/// assert!(matches!(err, AsyncStorageError::NotJson { key: PENDING_VIDEOS_KEY, .. }));
+/// ```
 pub const PENDING_VIDEOS_KEY: &str = "@pending_videos";
 
 /// The AsyncStorage key of `ImportQueueManager`'s state.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_import_queue_state, IMPORT_QUEUE_STATE_KEY};
+/// let err = parse_import_queue_state(r#"{"items": 3}"#).unwrap_err().to_string();
+/// assert!(err.starts_with(IMPORT_QUEUE_STATE_KEY));
+/// assert_eq!(err, "@import_queue_state.items: must be an array");
+/// ```
 pub const IMPORT_QUEUE_STATE_KEY: &str = "@import_queue_state";
 
 /// `PendingVideo.uploadAttempts` is 0–5 (the spec's range: the backup service tries 5 times).
+///
+/// ```
+/// use monitor_core::async_storage::{parse_pending_videos, MAX_UPLOAD_ATTEMPTS};
+/// let stored = |attempts: i64| {
+///     format!(
+///         r#"[{{"id":"pending_1","localUri":"backup_1.mov","title":"",
+///         "userId":"00000000-0000-4000-8000-000000000001","createdAt":"2026-11-24T09:00:00Z",
+///         "uploadAttempts":{attempts},"fileSize":1}}]"#
+///     )
+/// };
+/// assert!(parse_pending_videos(&stored(MAX_UPLOAD_ATTEMPTS)).is_ok());
+/// assert_eq!(
+///     parse_pending_videos(&stored(MAX_UPLOAD_ATTEMPTS + 1)).unwrap_err().to_string(),
+///     "@pending_videos[0].uploadAttempts: must be from 0 to 5, got 6"
+/// );
+/// ```
 pub const MAX_UPLOAD_ATTEMPTS: i64 = 5;
 
 /// The `error_code` of an item the app's queue already marked failed.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_import_queue_state, ImportedUpload, IMPORTED_FAILURE_CODE};
+/// use monitor_core::EventPayload;
+/// let stored = r#"{"items":[{"id":"import_1_0","uri":"file:///a.mov","filename":"a.mov",
+///   "status":"failed","progress":0,"error":"Network request failed","retryCount":0}],
+///   "currentIndex":1,"isProcessing":false,"totalCount":1,"completedCount":0,"failedCount":1}"#;
+/// let state = parse_import_queue_state(stored).unwrap().unwrap();
+/// let payloads = ImportedUpload::from(&state.items[0]).payloads();
+/// assert!(matches!(&payloads[1],
+///     EventPayload::Fail { error_code, error_message, .. }
+///         if error_code == IMPORTED_FAILURE_CODE && error_message == "Network request failed"));
+/// ```
 pub const IMPORTED_FAILURE_CODE: &str = "import_queue";
 
 /// The `error_code` of the attempts an imported item used before the SDK saw it.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_import_queue_state, ImportedUpload, INTERRUPTED_CODE};
+/// use monitor_core::EventPayload;
+/// // Uploading on its second attempt when the SDK was installed.
+/// let stored = r#"{"items":[{"id":"import_1_0","uri":"file:///a.mov","filename":"a.mov",
+///   "status":"uploading","progress":50,"retryCount":1}],
+///   "currentIndex":0,"isProcessing":true,"totalCount":1,"completedCount":0,"failedCount":0}"#;
+/// let state = parse_import_queue_state(stored).unwrap().unwrap();
+/// let payloads = ImportedUpload::from(&state.items[0]).payloads();
+/// let kinds: Vec<&str> = payloads.iter().map(EventPayload::kind).collect();
+/// assert_eq!(kinds, ["begin", "fail", "retry", "progress"]);
+/// assert!(matches!(&payloads[1],
+///     EventPayload::Fail { error_code, retry_count: Some(0), .. } if error_code == INTERRUPTED_CODE));
+/// ```
 pub const INTERRUPTED_CODE: &str = "interrupted";
 
 /// What is wrong with a field.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_pending_videos, AsyncStorageError, Problem};
+/// // No `userId`.
+/// let stored = r#"[{"id":"pending_1","localUri":"backup_1.mov","title":"",
+///   "createdAt":"2026-11-24T09:00:00Z","uploadAttempts":0,"fileSize":1}]"#;
+/// let Err(AsyncStorageError::Field { problem, .. }) = parse_pending_videos(stored) else {
+///     panic!("a field error")
+/// };
+/// assert_eq!(problem, Problem::Missing);
+/// assert_eq!(problem.to_string(), "is required");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Problem {
@@ -96,6 +166,20 @@ impl std::fmt::Display for Problem {
 }
 
 /// Why an AsyncStorage value could not be read.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_pending_videos, AsyncStorageError, Problem};
+/// let stored = r#"[
+///   {"id":"pending_1","localUri":"backup_1.mov","title":"A",
+///    "userId":"00000000-0000-4000-8000-000000000001","createdAt":"2026-11-24T09:00:00Z",
+///    "uploadAttempts":0,"fileSize":1},
+///   {"id":"pending_2","localUri":"backup_2.mov","title":"B","userId":"not-a-uuid",
+///    "createdAt":"2026-11-24T09:00:00Z","uploadAttempts":0,"fileSize":1}]"#;
+/// let err = parse_pending_videos(stored).unwrap_err();
+/// assert_eq!(err.to_string(), "@pending_videos[1].userId: must be a UUID");
+/// let AsyncStorageError::Field { index, field, problem, .. } = err else { panic!("a field error") };
+/// assert_eq!((index, field.as_str(), problem), (Some(1), "userId", Problem::BadUuid));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AsyncStorageError {
@@ -138,6 +222,16 @@ fn path(key: &str, index: Option<usize>, field: &str) -> String {
 }
 
 /// Where a `PendingVideo`'s backup file is.
+///
+/// ```
+/// use monitor_core::async_storage::LocalUri;
+/// let old = LocalUri::parse("/var/mobile/Documents/video_backups/backup_1.mov").unwrap();
+/// let new = LocalUri::parse("backup_2.mov").unwrap();
+/// assert!(matches!(old, LocalUri::AbsolutePath(_)));
+/// // An old path is used as stored; a bare name joins today's backup directory.
+/// assert_eq!(old.resolve("/Documents/video_backups"), "/var/mobile/Documents/video_backups/backup_1.mov");
+/// assert_eq!(new.resolve("/Documents/video_backups"), "/Documents/video_backups/backup_2.mov");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LocalUri {
     /// Since 2025: a file name relative to `/Documents/video_backups/` ("backup_123.mov").
@@ -171,6 +265,14 @@ impl LocalUri {
     }
 
     /// The file's name, whichever form: "backup_123.mov".
+    ///
+    /// ```
+    /// use monitor_core::async_storage::LocalUri;
+    /// let old = LocalUri::parse("file:///var/mobile/Documents/video_backups/backup_1.mov").unwrap();
+    /// let new = LocalUri::parse("backup_1.mov").unwrap();
+    /// assert_eq!(old.file_name(), "backup_1.mov");
+    /// assert_eq!(new.file_name(), "backup_1.mov");
+    /// ```
     pub fn file_name(&self) -> String {
         match self {
             LocalUri::FileName(name) => name.clone(),
@@ -195,6 +297,17 @@ impl LocalUri {
 }
 
 /// One `@pending_videos` entry: a recorded video backed up before upload.
+///
+/// ```
+/// use monitor_core::async_storage::parse_pending_videos;
+/// let stored = r#"[{"id":"pending_1732438800000","localUri":"backup_1732438800000.mov",
+///   "title":"Ma vidéo","userId":"00000000-0000-4000-8000-000000000001",
+///   "createdAt":"2026-11-24T09:00:00.000Z","uploadAttempts":3,"fileSize":52428800}]"#;
+/// let video = &parse_pending_videos(stored).unwrap()[0];
+/// assert_eq!(video.id, "pending_1732438800000");
+/// assert_eq!((video.upload_attempts, video.file_size), (3, 52_428_800));
+/// assert_eq!(video.created_at.to_rfc3339(), "2026-11-24T09:00:00+00:00");
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingVideo {
     /// "pending_123456789".
@@ -214,6 +327,25 @@ pub struct PendingVideo {
 }
 
 /// `ImportVideoItem.metadata.orientation`.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_import_queue_state, Orientation};
+/// let stored = |orientation: &str| {
+///     format!(
+///         r#"{{"items":[{{"id":"import_1_0","uri":"file:///a.mov","filename":"a.mov",
+///         "status":"pending","progress":0,"retryCount":0,
+///         "metadata":{{"orientation":"{orientation}"}}}}],"currentIndex":0,
+///         "isProcessing":false,"totalCount":1,"completedCount":0,"failedCount":0}}"#
+///     )
+/// };
+/// let state = parse_import_queue_state(&stored("landscape")).unwrap().unwrap();
+/// let metadata = state.items[0].metadata.as_ref().unwrap();
+/// assert_eq!(metadata.orientation, Some(Orientation::Landscape));
+/// assert_eq!(
+///     parse_import_queue_state(&stored("square")).unwrap_err().to_string(),
+///     "@import_queue_state.items[0].metadata.orientation: must be one of 'portrait', 'landscape', got square"
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Orientation {
     /// Taller than wide.
@@ -224,6 +356,20 @@ pub enum Orientation {
 
 /// `ImportVideoItem.metadata`, typed where the spec types it; the whole object (unknown
 /// fields included) is kept in `raw` for `upload_queue.metadata`.
+///
+/// ```
+/// use monitor_core::async_storage::parse_import_queue_state;
+/// let stored = r#"{"items":[{"id":"import_1_0","uri":"file:///a.mov","filename":"a.mov",
+///   "status":"pending","progress":0,"retryCount":0,
+///   "metadata":{"isImported":true,"duration":12.5,"chapterId":"c1","location":"Paris"}}],
+///   "currentIndex":0,"isProcessing":false,"totalCount":1,"completedCount":0,"failedCount":0}"#;
+/// let state = parse_import_queue_state(stored).unwrap().unwrap();
+/// let metadata = state.items[0].metadata.as_ref().unwrap();
+/// assert_eq!((metadata.is_imported, metadata.duration), (Some(true), Some(12.5)));
+/// assert_eq!(metadata.chapter_id.as_deref(), Some("c1"));
+/// // A field the spec does not type is kept as stored.
+/// assert_eq!(metadata.raw["location"], "Paris");
+/// ```
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ItemMetadata {
     /// Recorded in the app.
@@ -245,6 +391,19 @@ pub struct ItemMetadata {
 }
 
 /// One `ImportQueueState.items` entry.
+///
+/// ```
+/// use monitor_core::async_storage::parse_import_queue_state;
+/// use monitor_core::UploadStatus;
+/// let stored = r#"{"items":[{"id":"recorded_1732438800000_abc","uri":"file:///a.mov",
+///   "filename":"a.mov","title":null,"status":"uploading","progress":42.5,"retryCount":1}],
+///   "currentIndex":0,"isProcessing":true,"totalCount":1,"completedCount":0,"failedCount":0}"#;
+/// let state = parse_import_queue_state(stored).unwrap().unwrap();
+/// let item = &state.items[0];
+/// assert_eq!((item.status, item.progress, item.retry_count), (UploadStatus::Uploading, 42.5, 1));
+/// // `null` counts as absent.
+/// assert_eq!((item.title.as_deref(), item.metadata.as_ref()), (None, None));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportVideoItem {
     /// "import_123456789_0" or "recorded_123456789_abc".
@@ -270,6 +429,17 @@ pub struct ImportVideoItem {
 }
 
 /// `@import_queue_state`.
+///
+/// ```
+/// use monitor_core::async_storage::parse_import_queue_state;
+/// let stored = r#"{"items":[],"currentIndex":3,"isProcessing":false,
+///   "totalCount":3,"completedCount":2,"failedCount":1}"#;
+/// let state = parse_import_queue_state(stored).unwrap().unwrap();
+/// assert_eq!((state.total_count, state.completed_count, state.failed_count), (3, 2, 1));
+/// assert!(!state.is_processing);
+/// // The key never written reads as no state at all.
+/// assert_eq!(parse_import_queue_state("null").unwrap(), None);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportQueueState {
     /// The queue.
@@ -598,6 +768,23 @@ pub fn parse_pending_videos(text: &str) -> Result<Vec<PendingVideo>, AsyncStorag
 /// Parses `@pending_videos` keeping every valid entry: the valid ones, and one error per
 /// invalid one (in index order).
 ///
+/// ```
+/// use monitor_core::async_storage::parse_pending_videos_lenient;
+/// let stored = r#"[
+///   {"id":"pending_1","localUri":"backup_1.mov","title":"A",
+///    "userId":"00000000-0000-4000-8000-000000000001","createdAt":"2026-11-24T09:00:00Z",
+///    "uploadAttempts":0,"fileSize":1},
+///   {"id":"pending_2","localUri":"backup_2.mov","title":"B",
+///    "userId":"00000000-0000-4000-8000-000000000001","createdAt":"yesterday",
+///    "uploadAttempts":0,"fileSize":1}]"#;
+/// let (videos, errors) = parse_pending_videos_lenient(stored).unwrap();
+/// assert_eq!(videos[0].id, "pending_1");
+/// assert_eq!(errors.len(), 1);
+/// assert_eq!(errors[0].to_string(), "@pending_videos[1].createdAt: must be an ISO 8601 timestamp");
+/// // Only a value unusable as a whole fails.
+/// assert!(parse_pending_videos_lenient(r#"{"id":"pending_1"}"#).is_err());
+/// ```
+///
 /// # Errors
 ///
 /// Only when the whole value is unusable: not JSON, or not an array.
@@ -664,6 +851,22 @@ pub fn parse_import_queue_state(text: &str) -> Result<Option<ImportQueueState>, 
 /// Parses `@import_queue_state` keeping every valid item: the state with the valid items,
 /// and one error per invalid item (in index order).
 ///
+/// ```
+/// use monitor_core::async_storage::parse_import_queue_state_lenient;
+/// let stored = r#"{"items":[
+///   {"id":"import_1_0","uri":"file:///a.mov","filename":"a.mov","status":"completed",
+///    "progress":100,"retryCount":0},
+///   {"id":"import_1_1","uri":"file:///b.mov","filename":"b.mov","status":"paused",
+///    "progress":10,"retryCount":0}],
+///   "currentIndex":1,"isProcessing":true,"totalCount":2,"completedCount":1,"failedCount":0}"#;
+/// let (state, errors) = parse_import_queue_state_lenient(stored).unwrap().unwrap();
+/// assert_eq!(state.items[0].id, "import_1_0");
+/// assert_eq!(
+///     errors[0].to_string(),
+///     "@import_queue_state.items[1].status: must be one of 'pending', 'uploading', 'completed', 'failed', got paused"
+/// );
+/// ```
+///
 /// # Errors
 ///
 /// When the value is unusable as a whole: not JSON, not an object, or a wrong top-level
@@ -713,6 +916,20 @@ pub fn parse_import_queue_state_lenient(
 }
 
 /// What one stored item means for `upload_queue`: the row the SDK's events will build.
+///
+/// ```
+/// use monitor_core::async_storage::{parse_pending_videos, ImportedUpload};
+/// use monitor_core::{UploadSource, UploadStatus};
+/// let stored = r#"[{"id":"pending_1732438800000","localUri":"backup_1732438800000.mov",
+///   "title":"Ma vidéo","userId":"00000000-0000-4000-8000-000000000001",
+///   "createdAt":"2026-11-24T09:00:00.000Z","uploadAttempts":3,"fileSize":52428800}]"#;
+/// let upload = ImportedUpload::from(&parse_pending_videos(stored).unwrap()[0]);
+/// assert_eq!(upload.status, UploadStatus::Pending);
+/// assert_eq!(upload.source, Some(UploadSource::Recorded));
+/// assert_eq!(upload.filename, "backup_1732438800000.mov");
+/// // Three attempts made: the first and two retries ("Tentative 2/3").
+/// assert_eq!(upload.retry_count, 2);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedUpload {
     /// `upload_queue.local_id`: the item's own id.

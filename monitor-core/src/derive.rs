@@ -26,16 +26,77 @@ use crate::stale::{STALE_AFTER, STALE_ERROR_CODE};
 use crate::status::{UploadSource, UploadStatus};
 
 /// A stored file younger than this is a fresh completion (the spec's 5 minutes).
+///
+/// ```
+/// use chrono::{DateTime, Duration, Utc};
+/// use monitor_core::derive::{derive_status, Derivation, JUST_STORED_WITHIN};
+/// use monitor_core::rows::VideoRow;
+/// let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let video = |file_path: Option<&str>, age: Duration| -> VideoRow {
+///     serde_json::from_value(serde_json::json!({
+///         "id": "00000000-0000-4000-8000-0000000000f1", "file_path": file_path,
+///         "created_at": now - age,
+///     }))
+///     .unwrap()
+/// };
+/// let file = Some("https://x.supabase.co/storage/v1/object/public/videos/u/a.mov");
+/// let fresh = video(file, JUST_STORED_WITHIN - Duration::seconds(1));
+/// assert_eq!(derive_status(&fresh, now), Derivation::JustStored);
+/// assert_eq!(derive_status(&video(file, JUST_STORED_WITHIN), now), Derivation::Stored);
+/// ```
 pub const JUST_STORED_WITHIN: Duration = Duration::minutes(5);
 
 /// A video row without a file younger than this is still uploading (the spec's 30
 /// minutes, the same silence as the stale rule).
+///
+/// ```
+/// use chrono::{DateTime, Duration, Utc};
+/// use monitor_core::derive::{derive_status, Derivation, AWAITING_FILE_WITHIN};
+/// use monitor_core::rows::VideoRow;
+/// let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let video = |file_path: Option<&str>, age: Duration| -> VideoRow {
+///     serde_json::from_value(serde_json::json!({
+///         "id": "00000000-0000-4000-8000-0000000000f1", "file_path": file_path,
+///         "created_at": now - age,
+///     }))
+///     .unwrap()
+/// };
+/// let waiting = video(None, AWAITING_FILE_WITHIN - Duration::seconds(1));
+/// assert_eq!(derive_status(&waiting, now), Derivation::AwaitingFile);
+/// assert_eq!(derive_status(&video(None, AWAITING_FILE_WITHIN), now), Derivation::Abandoned);
+/// ```
 pub const AWAITING_FILE_WITHIN: Duration = STALE_AFTER;
 
 /// The `error_code` of an upload the app flagged with `metadata.uploadFailed`.
+///
+/// ```
+/// use monitor_core::derive::{derive_item, APP_FLAGGED_ERROR_CODE};
+/// use monitor_core::rows::VideoRow;
+/// use monitor_core::UploadStatus;
+/// // A stored file, but the app says the upload failed.
+/// let video: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1",
+///   "file_path":"https://x.supabase.co/storage/v1/object/public/videos/u/a.mov",
+///   "metadata":{"uploadFailed":true,"uploadError":"Thumbnail upload failed"},
+///   "created_at":"2026-11-24T09:58:00Z"}"#).unwrap();
+/// let item = derive_item(&video, None, None, "2026-11-24T10:00:00Z".parse().unwrap());
+/// assert_eq!(item.status, UploadStatus::Failed);
+/// assert_eq!(item.error_code.as_deref(), Some(APP_FLAGGED_ERROR_CODE));
+/// assert_eq!(item.error_message.as_deref(), Some("Thumbnail upload failed"));
+/// ```
 pub const APP_FLAGGED_ERROR_CODE: &str = "app_reported";
 
 /// Which rule gave the status (the module docs list them in order).
+///
+/// ```
+/// use monitor_core::derive::{derive_status, Derivation};
+/// use monitor_core::rows::VideoRow;
+/// use monitor_core::UploadStatus;
+/// // No file and no creation time: nothing says it is still on its way.
+/// let video: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1"}"#).unwrap();
+/// let how = derive_status(&video, "2026-11-24T10:00:00Z".parse().unwrap());
+/// assert_eq!(how, Derivation::Abandoned);
+/// assert_eq!(how.status(), UploadStatus::Failed);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Derivation {
     /// `metadata.uploadFailed` is true: failed.
@@ -52,6 +113,14 @@ pub enum Derivation {
 
 impl Derivation {
     /// The status this rule gives.
+    ///
+    /// ```
+    /// use monitor_core::derive::Derivation;
+    /// use monitor_core::UploadStatus;
+    /// assert_eq!(Derivation::AwaitingFile.status(), UploadStatus::Uploading);
+    /// assert_eq!(Derivation::JustStored.status(), Derivation::Stored.status());
+    /// assert_eq!(Derivation::MarkedFailed.status(), UploadStatus::Failed);
+    /// ```
     pub fn status(self) -> UploadStatus {
         match self {
             Derivation::MarkedFailed | Derivation::Abandoned => UploadStatus::Failed,

@@ -4,6 +4,14 @@
 use crate::status::{UploadSource, UploadStatus};
 
 /// The dashboard's two languages: French (the spec's labels) and English.
+///
+/// ```
+/// use monitor_core::display::{retry_badge, Lang};
+/// // French unless told otherwise: the spec's own wording.
+/// assert_eq!(Lang::default(), Lang::Fr);
+/// assert_eq!(retry_badge(1, Lang::default()).as_deref(), Some("Tentative 1/3"));
+/// assert_eq!(retry_badge(1, Lang::En).as_deref(), Some("Attempt 1/3"));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Lang {
     /// Français: the spec's own wording ("En attente", "il y a 5m").
@@ -15,6 +23,13 @@ pub enum Lang {
 
 /// The bytes in one "MB" wherever the project shows or computes MB and MB/s (sizes, speeds,
 /// the 0.5 MB/s timeout rule): 1024 × 1024, as the app computes `bytes / 1024 / 1024`.
+///
+/// ```
+/// use monitor_core::display::{format_size_mb, BYTES_PER_MB};
+/// assert_eq!(format_size_mb(Some(BYTES_PER_MB as i64)).as_deref(), Some("1.0 MB"));
+/// // 50 MB as the app counts them, not 50,000,000 bytes.
+/// assert_eq!(format_size_mb(Some(52_428_800)).as_deref(), Some("50.0 MB"));
+/// ```
 pub const BYTES_PER_MB: f64 = 1_048_576.0;
 
 /// The status badge text: "En attente", "Upload en cours", "Complété", "Échec".

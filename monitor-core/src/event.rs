@@ -160,12 +160,68 @@ use crate::status::{UploadSource, UploadStage};
 
 /// The longest `error_message` kept, in characters; longer ones are cut, never rejected, so
 /// a 10 MB stack trace cannot make a failure report undeliverable.
+///
+/// ```
+/// use chrono::{DateTime, Utc};
+/// use monitor_core::event::MAX_ERROR_MESSAGE_CHARS;
+/// use monitor_core::state_machine::{apply, Step};
+/// use monitor_core::{EventPayload, UploadEvent};
+/// use uuid::Uuid;
+/// let (user, now): (Uuid, DateTime<Utc>) = (Uuid::from_u128(1), "2026-11-24T09:00:00Z".parse().unwrap());
+/// let event = |seq: i64, payload: EventPayload| UploadEvent {
+///     id: Uuid::from_u128(100 + seq as u128), upload_id: Uuid::from_u128(10), seq, at: now, payload,
+/// };
+/// let begin = event(1, EventPayload::Begin {
+///     local_id: "import_1_0".into(), video_title: None, filename: "a.mov".into(),
+///     file_size: None, source: None, metadata: None, device: None, user_id: None,
+/// });
+/// let Ok(Step::Applied { record, .. }) = apply(None, &begin, user, now) else { panic!() };
+/// // A 10,000-character message is cut to 4,000 characters (not bytes), not refused.
+/// let fail = event(2, EventPayload::Fail {
+///     error_code: "crash".into(), error_message: "é".repeat(10_000), retry_count: None,
+/// });
+/// let Ok(Step::Applied { record, .. }) = apply(Some(&record), &fail, user, now) else { panic!() };
+/// assert_eq!(record.error_message.unwrap().chars().count(), MAX_ERROR_MESSAGE_CHARS);
+/// ```
 pub const MAX_ERROR_MESSAGE_CHARS: usize = 4_000;
 
 /// Retries allowed per upload ("Tentative n/3").
+///
+/// ```
+/// use chrono::Utc;
+/// use monitor_core::event::MAX_RETRIES;
+/// use monitor_core::state_machine::validate_event;
+/// use monitor_core::{EventPayload, RejectReason, UploadEvent};
+/// use uuid::Uuid;
+/// let fail = |retry_count: i32| UploadEvent {
+///     id: Uuid::from_u128(1), upload_id: Uuid::from_u128(2), seq: 5, at: Utc::now(),
+///     payload: EventPayload::Fail {
+///         error_code: "network".into(), error_message: "timeout".into(),
+///         retry_count: Some(retry_count),
+///     },
+/// };
+/// assert_eq!(validate_event(&fail(i32::from(MAX_RETRIES))), Ok(()));
+/// assert_eq!(validate_event(&fail(i32::from(MAX_RETRIES) + 1)), Err(RejectReason::RetryLimit));
+/// ```
 pub const MAX_RETRIES: u8 = 3;
 
 /// One report about one upload, as the SDK sends it and the server logs it.
+///
+/// ```
+/// use monitor_core::{EventPayload, UploadEvent, UploadStage};
+/// use uuid::Uuid;
+/// let event = UploadEvent {
+///     id: Uuid::from_u128(1),
+///     upload_id: Uuid::from_u128(0xaa),
+///     seq: 3,
+///     at: "2026-11-24T09:00:00Z".parse().unwrap(),
+///     payload: EventPayload::Stage { stage: UploadStage::CreatingRecord },
+/// };
+/// // The payload's fields sit beside the envelope's, tagged by `kind`.
+/// let json = serde_json::to_value(&event).unwrap();
+/// assert_eq!((&json["kind"], &json["stage"]), (&"stage".into(), &"creating_record".into()));
+/// assert_eq!(serde_json::from_value::<UploadEvent>(json).unwrap(), event);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UploadEvent {
     /// Client-generated event id: the idempotency key.
@@ -182,6 +238,15 @@ pub struct UploadEvent {
 }
 
 /// What happened to an upload; the JSON `kind` tag picks the variant.
+///
+/// ```
+/// use monitor_core::EventPayload;
+/// let retry: EventPayload = serde_json::from_str(r#"{"kind":"retry"}"#).unwrap();
+/// assert_eq!(retry, EventPayload::Retry);
+/// // Optional fields may be left out.
+/// let done: EventPayload = serde_json::from_str(r#"{"kind":"complete"}"#).unwrap();
+/// assert_eq!(done, EventPayload::Complete { video_id: None });
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventPayload {
@@ -247,6 +312,13 @@ pub enum EventPayload {
 
 impl EventPayload {
     /// The wire `kind` of this payload.
+    ///
+    /// ```
+    /// use monitor_core::EventPayload;
+    /// assert_eq!(EventPayload::Retry.kind(), "retry");
+    /// let progress = EventPayload::Progress { bytes_sent: 0, progress: 0, upload_speed: None };
+    /// assert_eq!(serde_json::to_value(&progress).unwrap()["kind"], progress.kind());
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             EventPayload::Begin { .. } => "begin",
@@ -260,6 +332,14 @@ impl EventPayload {
 
     /// Terminal events (complete, fail, retry) bypass rate limiting and are made durable
     /// before the SDK call returns.
+    ///
+    /// ```
+    /// use monitor_core::EventPayload;
+    /// assert!(EventPayload::Complete { video_id: None }.is_terminal_report());
+    /// assert!(EventPayload::Retry.is_terminal_report());
+    /// let progress = EventPayload::Progress { bytes_sent: 10, progress: 1, upload_speed: None };
+    /// assert!(!progress.is_terminal_report());
+    /// ```
     pub fn is_terminal_report(&self) -> bool {
         matches!(
             self,
@@ -269,6 +349,17 @@ impl EventPayload {
 }
 
 /// What the device says about itself, stored in `upload_queue.device_info`.
+///
+/// ```
+/// use monitor_core::DeviceInfo;
+/// let device = DeviceInfo {
+///     platform: Some("ios".into()),
+///     app_version: Some("2.3.0".into()),
+///     ..Default::default()
+/// };
+/// // Unknown facts are left out, not sent as null.
+/// assert_eq!(serde_json::to_string(&device).unwrap(), r#"{"platform":"ios","app_version":"2.3.0"}"#);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {
     /// `ios` or `android`.

@@ -20,6 +20,13 @@ use crate::stale::{is_stale, STALE_AFTER};
 use crate::status::{UploadSource, UploadStage, UploadStatus};
 
 /// Where an item's status comes from.
+///
+/// ```
+/// use monitor_core::monitoring::ItemOrigin;
+/// // The spec's own JSON has no `origin`: a card without one is a reported upload.
+/// assert_eq!(ItemOrigin::default(), ItemOrigin::UploadQueue);
+/// assert_eq!(serde_json::to_string(&ItemOrigin::Videos).unwrap(), r#""videos""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ItemOrigin {

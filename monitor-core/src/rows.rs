@@ -14,6 +14,18 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// One `profiles` row: who an upload or a bug belongs to.
+///
+/// ```
+/// use monitor_core::display::initials;
+/// use monitor_core::rows::Profile;
+/// let p: Profile = serde_json::from_str(
+///     r#"{"id":"00000000-0000-4000-8000-000000000001","email":"marie.dupont@example.com"}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(p.first_name, None);
+/// // No names: the avatar falls back to the email.
+/// assert_eq!(initials(p.first_name.as_deref(), p.last_name.as_deref(), p.email.as_deref()), "MD");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Profile {
     /// `auth.users.id`.
@@ -84,6 +96,16 @@ pub struct VideoRow {
 impl VideoRow {
     /// Whether the file is stored: `file_path` present and not blank (SQL:
     /// `coalesce(btrim(file_path), '') <> ''`).
+    ///
+    /// ```
+    /// use monitor_core::rows::VideoRow;
+    /// let mut v: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1"}"#).unwrap();
+    /// assert!(!v.has_file());
+    /// v.file_path = Some("   ".into());
+    /// assert!(!v.has_file());
+    /// v.file_path = Some("https://x.supabase.co/storage/v1/object/public/videos/u/a.mov".into());
+    /// assert!(v.has_file());
+    /// ```
     pub fn has_file(&self) -> bool {
         self.file_path
             .as_deref()
@@ -109,6 +131,15 @@ impl VideoRow {
 }
 
 /// `transcription_jobs.status`.
+///
+/// ```
+/// use monitor_core::rows::TranscriptionStatus;
+/// let s: TranscriptionStatus = serde_json::from_str(r#""processing""#).unwrap();
+/// assert_eq!(s, TranscriptionStatus::Processing);
+/// // A value outside the list reads as Other instead of failing the row.
+/// let odd: TranscriptionStatus = serde_json::from_str(r#""queued""#).unwrap();
+/// assert_eq!(odd, TranscriptionStatus::Other);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TranscriptionStatus {
@@ -126,6 +157,15 @@ pub enum TranscriptionStatus {
 }
 
 /// One `transcription_jobs` row.
+///
+/// ```
+/// use monitor_core::rows::{TranscriptionJob, TranscriptionStatus};
+/// let job: TranscriptionJob = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000c1",
+///   "video_id":"00000000-0000-4000-8000-0000000000f1","status":"failed",
+///   "error_message":"Audio too short","created_at":"2026-11-24T09:00:00Z"}"#).unwrap();
+/// assert_eq!(job.status, TranscriptionStatus::Failed);
+/// assert_eq!(job.transcript_text, None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TranscriptionJob {
     /// Job id.
@@ -162,6 +202,14 @@ pub struct TranscriptionJob {
 }
 
 /// `bug_reports.error_type`, with the list's icon.
+///
+/// ```
+/// use monitor_core::rows::BugErrorType;
+/// let network: BugErrorType = serde_json::from_str(r#""network""#).unwrap();
+/// assert_eq!(network.icon(), "🌐");
+/// let odd: BugErrorType = serde_json::from_str(r#""timeout""#).unwrap();
+/// assert_eq!(odd, BugErrorType::Other);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BugErrorType {
@@ -196,6 +244,16 @@ impl BugErrorType {
 }
 
 /// `bug_reports.severity`; the derived order is the list's order (critical first).
+///
+/// ```
+/// use monitor_core::rows::BugSeverity;
+/// let mut severities = vec![BugSeverity::Low, BugSeverity::Other, BugSeverity::Critical, BugSeverity::Medium];
+/// severities.sort();
+/// assert_eq!(
+///     severities,
+///     [BugSeverity::Critical, BugSeverity::Medium, BugSeverity::Low, BugSeverity::Other]
+/// );
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BugSeverity {
@@ -215,6 +273,13 @@ pub enum BugSeverity {
 impl BugSeverity {
     /// The spec's `CASE severity WHEN 'critical' THEN 1 ... END`: 1–4, None for anything
     /// else (which PostgreSQL sorts last in ascending order).
+    ///
+    /// ```
+    /// use monitor_core::rows::BugSeverity;
+    /// assert_eq!(BugSeverity::Critical.rank(), Some(1));
+    /// assert_eq!(BugSeverity::Low.rank(), Some(4));
+    /// assert_eq!(BugSeverity::Other.rank(), None);
+    /// ```
     pub fn rank(self) -> Option<u8> {
         match self {
             BugSeverity::Critical => Some(1),
@@ -226,6 +291,13 @@ impl BugSeverity {
     }
 
     /// The badge: 🔥 critical, ⚠️ high, ⚙️ medium, ℹ️ low, ❔ other.
+    ///
+    /// ```
+    /// use monitor_core::rows::BugSeverity;
+    /// assert_eq!(BugSeverity::Critical.icon(), "🔥");
+    /// let unknown: BugSeverity = serde_json::from_str(r#""blocker""#).unwrap();
+    /// assert_eq!(unknown.icon(), "❔");
+    /// ```
     pub fn icon(self) -> &'static str {
         match self {
             BugSeverity::Critical => "🔥",
@@ -238,6 +310,14 @@ impl BugSeverity {
 }
 
 /// `bug_reports.status`.
+///
+/// ```
+/// use monitor_core::rows::BugStatus;
+/// let s: BugStatus = serde_json::from_str(r#""investigating""#).unwrap();
+/// assert_eq!(s, BugStatus::Investigating);
+/// let odd: BugStatus = serde_json::from_str(r#""wontfix""#).unwrap();
+/// assert_eq!(odd, BugStatus::Other);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BugStatus {

@@ -10,19 +10,64 @@ use crate::status::UploadStatus;
 /// Samples closer together than this are folded into the next one: upload callbacks
 /// arrive in bursts (several per millisecond when the OS flushes a buffer), and a rate
 /// over 2 ms of a 64 KB burst would read as 30 MB/s.
+///
+/// ```
+/// use monitor_core::speed::{SpeedEstimator, MIN_SAMPLE_WINDOW_MS};
+/// let mut speed = SpeedEstimator::new();
+/// speed.push(0, 0);
+/// // A 64 KB burst 2 ms later says nothing yet.
+/// speed.push(2, 65_536);
+/// assert_eq!(speed.mb_per_s(), None);
+/// // Measured once the window is long enough: 1 MB in 0.5 s.
+/// speed.push(MIN_SAMPLE_WINDOW_MS, 1_048_576);
+/// assert!((speed.mb_per_s().unwrap() - 2.0).abs() < 1e-9);
+/// ```
 pub const MIN_SAMPLE_WINDOW_MS: i64 = 500;
 
 /// A gap longer than this between samples is a pause (app in background, network lost)
 /// or a clock jump forward: measurement restarts after it instead of averaging the gap in.
+///
+/// ```
+/// use monitor_core::speed::{SpeedEstimator, MAX_SAMPLE_GAP_MS};
+/// let mut speed = SpeedEstimator::new();
+/// speed.push(0, 0);
+/// speed.push(1_000, 1_048_576);
+/// assert_eq!(speed.mb_per_s(), Some(1.0));
+/// // After a pause in the background, the gap is not averaged in as a slow second.
+/// speed.push(1_000 + MAX_SAMPLE_GAP_MS + 1, 2 * 1_048_576);
+/// assert_eq!(speed.mb_per_s(), Some(1.0));
+/// ```
 pub const MAX_SAMPLE_GAP_MS: i64 = 30_000;
 
 /// How fast the smoothed speed follows the measured one: the weight of the past halves
 /// about every 3.5 s (`tau` = 5 s), so a phone going from Wi-Fi to 3G shows within ~10 s,
 /// while one slow interval moves the figure only a little.
+///
+/// ```
+/// use monitor_core::speed::{SpeedEstimator, SMOOTHING_TAU_MS};
+/// const MB: i64 = 1_048_576;
+/// let mut speed = SpeedEstimator::new();
+/// speed.push(0, 0);
+/// speed.push(1_000, MB); // 1 MB/s
+/// speed.push(6_000, MB + 15 * MB); // then 3 MB/s for 5 s, one tau
+/// // One tau moves the figure 1 - 1/e (63%) of the way to the new speed.
+/// let expected = 1.0 + 2.0 * (1.0 - (-5_000.0 / SMOOTHING_TAU_MS).exp());
+/// assert!((speed.mb_per_s().unwrap() - expected).abs() < 1e-9);
+/// ```
 pub const SMOOTHING_TAU_MS: f64 = 5_000.0;
 
 /// Rates above this are measurement artefacts (a clock step, a counter glitch), not a
 /// phone's upload: 1 GB/s is ten times a fast Wi-Fi 6 uplink.
+///
+/// ```
+/// use monitor_core::speed::{SpeedEstimator, MAX_PLAUSIBLE_MB_PER_S};
+/// let mut speed = SpeedEstimator::new();
+/// speed.push(0, 0);
+/// // 2 GB in one second: a counter glitch, not a phone.
+/// speed.push(1_000, 2 * 1_024 * 1_048_576);
+/// assert!(2_048.0 > MAX_PLAUSIBLE_MB_PER_S);
+/// assert_eq!(speed.mb_per_s(), None);
+/// ```
 pub const MAX_PLAUSIBLE_MB_PER_S: f64 = 1_024.0;
 
 /// Smooths progress samples into MB/s.
@@ -53,11 +98,29 @@ pub struct SpeedEstimator {
 
 impl SpeedEstimator {
     /// An estimator with no samples yet.
+    ///
+    /// ```
+    /// use monitor_core::speed::SpeedEstimator;
+    /// let speed = SpeedEstimator::new();
+    /// assert_eq!(speed.mb_per_s(), None);
+    /// assert_eq!(speed, SpeedEstimator::default());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// Adds one sample: `at_ms` milliseconds on the caller's clock, `bytes_sent` so far.
+    ///
+    /// ```
+    /// use monitor_core::speed::SpeedEstimator;
+    /// let mut speed = SpeedEstimator::new();
+    /// speed.push(0, 0);
+    /// speed.push(1_000, 1_048_576);
+    /// assert_eq!(speed.mb_per_s(), Some(1.0));
+    /// // A new attempt starts again from zero bytes: the old speed is forgotten.
+    /// speed.push(2_000, 0);
+    /// assert_eq!(speed.mb_per_s(), None);
+    /// ```
     pub fn push(&mut self, at_ms: i64, bytes_sent: i64) {
         let Some((t0, b0)) = self.anchor else {
             self.anchor = Some((at_ms, bytes_sent));
@@ -94,6 +157,15 @@ impl SpeedEstimator {
 
     /// The smoothed speed in MB/s; None until two samples at least
     /// [`MIN_SAMPLE_WINDOW_MS`] apart have been seen.
+    ///
+    /// ```
+    /// use monitor_core::speed::SpeedEstimator;
+    /// let mut speed = SpeedEstimator::new();
+    /// speed.push(0, 0);
+    /// assert_eq!(speed.mb_per_s(), None); // one sample is not a speed
+    /// speed.push(2_000, 3 * 1_048_576);
+    /// assert!((speed.mb_per_s().unwrap() - 1.5).abs() < 1e-9);
+    /// ```
     pub fn mb_per_s(&self) -> Option<f64> {
         self.smoothed
             .map(|bytes_per_ms| bytes_per_ms * 1_000.0 / BYTES_PER_MB)
@@ -151,6 +223,17 @@ pub fn format_elapsed(seconds: i64) -> String {
 }
 
 /// Under this many seconds a time is "à l'instant" / "just now" rather than "il y a 2s".
+///
+/// ```
+/// use chrono::{DateTime, Duration, Utc};
+/// use monitor_core::display::Lang;
+/// use monitor_core::speed::{ago, JUST_NOW_SECONDS};
+/// let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+/// assert_eq!(ago(now - Duration::seconds(JUST_NOW_SECONDS - 1), now, Lang::Fr), "à l'instant");
+/// assert_eq!(ago(now - Duration::seconds(JUST_NOW_SECONDS), now, Lang::Fr), "il y a 5s");
+/// // A device clock ahead of the server's is "just now" too.
+/// assert_eq!(ago(now + Duration::minutes(3), now, Lang::En), "just now");
+/// ```
 pub const JUST_NOW_SECONDS: i64 = 5;
 
 /// Relative time, lower case: "il y a 5m" / "5m ago" (s, m, h, then days: "il y a 2j" /

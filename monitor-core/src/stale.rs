@@ -9,9 +9,27 @@ use crate::status::UploadStatus;
 /// Silence after which an active upload is stale: the spec's 30 minutes. Longer than any
 /// progress interval the server may impose, shorter than the 60-minute upload timeout, so
 /// a dead phone is noticed before its upload would have timed out.
+///
+/// ```
+/// use monitor_core::stale::STALE_AFTER;
+/// use monitor_core::timeout::MAX_UPLOAD_TIMEOUT;
+/// assert_eq!(STALE_AFTER, chrono::Duration::minutes(30));
+/// // A dead phone is noticed before its upload would have timed out.
+/// assert!(STALE_AFTER < MAX_UPLOAD_TIMEOUT);
+/// ```
 pub const STALE_AFTER: Duration = Duration::minutes(30);
 
 /// The `error_code` a stale upload gets.
+///
+/// ```
+/// use monitor_core::stale::{mark_stale, STALE_AFTER, STALE_ERROR_CODE};
+/// use monitor_core::UploadStatus;
+/// # let row: monitor_core::UploadRecord = serde_json::from_str(r#"{"id":"0192a7b0-0000-7000-8000-0000000000aa","user_id":"00000000-0000-4000-8000-000000000001","local_id":"a","video_title":null,"filename":"a.mov","file_size":1000,"status":"uploading","stage":"uploading","progress":10,"bytes_sent":100,"upload_speed":null,"retry_count":0,"error_code":null,"error_message":null,"source":null,"duration":null,"metadata":{},"device_info":null,"video_id":null,"last_seq":3,"started_at":"2026-11-24T09:00:00Z","completed_at":null,"updated_at":"2026-11-24T09:00:00Z","client_updated_at":null,"retry_requested_at":null}"#).unwrap();
+/// // Last report at 09:00; at 09:31 the sweep gives up on it.
+/// let failed = mark_stale(&row, "2026-11-24T09:31:00Z".parse().unwrap(), STALE_AFTER).unwrap();
+/// assert_eq!(failed.status, UploadStatus::Failed);
+/// assert_eq!(failed.error_code.as_deref(), Some(STALE_ERROR_CODE));
+/// ```
 pub const STALE_ERROR_CODE: &str = "stale";
 
 /// Whether `row` is stale at `now`: `pending` or `uploading`, and its last report

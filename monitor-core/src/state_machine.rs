@@ -20,6 +20,31 @@ use crate::verdict::{EventOutcome, EventVerdict, RejectReason};
 const PROGRESS_LOG_STEP: i32 = 10;
 
 /// What applying one event did.
+///
+/// ```
+/// use chrono::{DateTime, Utc};
+/// use monitor_core::state_machine::{apply, Step};
+/// use monitor_core::{EventPayload, UploadEvent};
+/// use uuid::Uuid;
+/// let (user, now): (Uuid, DateTime<Utc>) = (Uuid::from_u128(1), "2026-11-24T09:00:00Z".parse().unwrap());
+/// let event = |seq: i64, payload: EventPayload| UploadEvent {
+///     id: Uuid::from_u128(100 + seq as u128), upload_id: Uuid::from_u128(10), seq, at: now, payload,
+/// };
+/// let progress = |seq: i64, percent: i32| event(seq, EventPayload::Progress {
+///     bytes_sent: 10 * i64::from(percent), progress: percent, upload_speed: None,
+/// });
+/// let begin = event(1, EventPayload::Begin {
+///     local_id: "import_1_0".into(), video_title: None, filename: "a.mov".into(),
+///     file_size: Some(1_000), source: None, metadata: None, device: None, user_id: None,
+/// });
+/// let Ok(Step::Applied { record, .. }) = apply(None, &begin, user, now) else { panic!() };
+/// let Ok(Step::Applied { record, .. }) = apply(Some(&record), &progress(3, 50), user, now) else {
+///     panic!()
+/// };
+/// // Seq 2, sent before seq 3 but arriving after it, changes nothing.
+/// assert_eq!(apply(Some(&record), &progress(2, 40), user, now), Ok(Step::Superseded));
+/// assert_eq!(record.progress, 50);
+/// ```
 // The row is returned by value on purpose: the step is consumed at once (inserted into the
 // caller's map), and other crates already match on this shape; a Box would only add an
 // allocation per event.

@@ -6,6 +6,17 @@ use serde::{Deserialize, Serialize};
 ///
 /// `Completed` and `Failed` are terminal: an upload leaves them only through an explicit
 /// retry event (and only `Failed` can be retried).
+///
+/// ```
+/// use monitor_core::UploadStatus;
+/// // The JSON spelling is the SQL one, and it reads back.
+/// for status in UploadStatus::DISPLAY_ORDER {
+///     let json = serde_json::to_string(&status).unwrap();
+///     assert_eq!(json, format!("\"{}\"", status.as_str()));
+///     assert_eq!(serde_json::from_str::<UploadStatus>(&json).unwrap(), status);
+/// }
+/// assert!(serde_json::from_str::<UploadStatus>(r#""paused""#).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadStatus {
@@ -22,6 +33,14 @@ pub enum UploadStatus {
 impl UploadStatus {
     /// Every status, in the spec's display order for the uploads list
     /// (uploading, pending, failed, completed).
+    ///
+    /// ```
+    /// use monitor_core::UploadStatus;
+    /// // Live uploads first, finished ones last.
+    /// assert_eq!(UploadStatus::DISPLAY_ORDER[0], UploadStatus::Uploading);
+    /// assert!(UploadStatus::DISPLAY_ORDER[..2].iter().all(|s| s.is_active()));
+    /// assert!(UploadStatus::DISPLAY_ORDER[2..].iter().all(|s| s.is_terminal()));
+    /// ```
     pub const DISPLAY_ORDER: [UploadStatus; 4] = [
         UploadStatus::Uploading,
         UploadStatus::Pending,
@@ -55,6 +74,12 @@ impl UploadStatus {
     }
 
     /// Whether the upload is still expected to report (pending or uploading).
+    ///
+    /// ```
+    /// use monitor_core::UploadStatus;
+    /// assert!(UploadStatus::Pending.is_active());
+    /// assert!(!UploadStatus::Completed.is_active());
+    /// ```
     pub fn is_active(self) -> bool {
         !self.is_terminal()
     }
@@ -63,6 +88,14 @@ impl UploadStatus {
 /// The steps of the app's `processItem()` pipeline, in the order they run.
 ///
 /// The derived `Ord` is that order: a stage never goes back within one attempt.
+///
+/// ```
+/// use monitor_core::UploadStage;
+/// assert!(UploadStage::Uploading < UploadStage::CreatingRecord);
+/// let json = serde_json::to_string(&UploadStage::QueuingTranscription).unwrap();
+/// assert_eq!(json, r#""queuing_transcription""#);
+/// assert_eq!(serde_json::from_str::<UploadStage>(&json).unwrap(), UploadStage::QueuingTranscription);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadStage {
@@ -82,6 +115,12 @@ pub enum UploadStage {
 
 impl UploadStage {
     /// Every stage, in pipeline order.
+    ///
+    /// ```
+    /// use monitor_core::UploadStage;
+    /// assert_eq!(UploadStage::ALL.len(), 6);
+    /// assert!(UploadStage::ALL.windows(2).all(|w| w[0] < w[1]));
+    /// ```
     pub const ALL: [UploadStage; 6] = [
         UploadStage::Validating,
         UploadStage::ExtractingMetadata,
@@ -108,6 +147,12 @@ impl UploadStage {
     }
 
     /// Position in the pipeline, 1-based, as SQL stores it for ordering (`stage_rank`).
+    ///
+    /// ```
+    /// use monitor_core::UploadStage;
+    /// let ranks: Vec<u8> = UploadStage::ALL.iter().map(|s| s.rank()).collect();
+    /// assert_eq!(ranks, [1, 2, 3, 4, 5, 6]);
+    /// ```
     pub fn rank(self) -> u8 {
         match self {
             UploadStage::Validating => 1,
@@ -121,6 +166,13 @@ impl UploadStage {
 }
 
 /// Where the video came from ("📹 Recorded" or "📸 Imported").
+///
+/// ```
+/// use monitor_core::UploadSource;
+/// let source: UploadSource = serde_json::from_str(r#""recorded""#).unwrap();
+/// assert_eq!(source, UploadSource::Recorded);
+/// assert_eq!(serde_json::to_string(&UploadSource::Imported).unwrap(), r#""imported""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UploadSource {
@@ -153,6 +205,12 @@ impl UploadSource {
     }
 
     /// The SQL/JSON spelling.
+    ///
+    /// ```
+    /// use monitor_core::UploadSource;
+    /// assert_eq!(UploadSource::Imported.as_str(), "imported");
+    /// assert_eq!(serde_json::to_value(UploadSource::Recorded).unwrap(), UploadSource::Recorded.as_str());
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             UploadSource::Recorded => "recorded",

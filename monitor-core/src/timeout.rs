@@ -8,13 +8,34 @@ use crate::record::UploadRecord;
 use crate::status::UploadStatus;
 
 /// The slowest upload still considered alive: 0.5 MB/s (the app's "0.5 MB/s minimum").
+///
+/// ```
+/// use chrono::Duration;
+/// use monitor_core::timeout::{upload_timeout, MIN_UPLOAD_MB_PER_S};
+/// // 900 MB at 0.5 MB/s: 1,800 s.
+/// let seconds = (900.0 / MIN_UPLOAD_MB_PER_S) as i64;
+/// assert_eq!(upload_timeout(Some(900 * 1_048_576)), Duration::seconds(seconds));
+/// ```
 pub const MIN_UPLOAD_MB_PER_S: f64 = 0.5;
 
 /// The shortest timeout: even a tiny file gets 10 minutes (radio wake-up, retries inside
 /// the OS upload task).
+///
+/// ```
+/// use monitor_core::timeout::{upload_timeout, MIN_UPLOAD_TIMEOUT};
+/// // 1 MB would need 2 s at 0.5 MB/s; it still gets 10 minutes.
+/// assert_eq!(upload_timeout(Some(1_048_576)), MIN_UPLOAD_TIMEOUT);
+/// ```
 pub const MIN_UPLOAD_TIMEOUT: Duration = Duration::minutes(10);
 
 /// The longest timeout: one hour, whatever the size (the app's upper bound).
+///
+/// ```
+/// use monitor_core::timeout::{upload_timeout, MAX_UPLOAD_TIMEOUT};
+/// // 4 GB would need 2 h 16 min at 0.5 MB/s; an unknown size gets the maximum too.
+/// assert_eq!(upload_timeout(Some(4 * 1_024 * 1_048_576)), MAX_UPLOAD_TIMEOUT);
+/// assert_eq!(upload_timeout(None), MAX_UPLOAD_TIMEOUT);
+/// ```
 pub const MAX_UPLOAD_TIMEOUT: Duration = Duration::minutes(60);
 
 /// How long an upload of `file_size` bytes may take: `file_size / 0.5 MB/s`, rounded up to

@@ -4,6 +4,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// Why an event was refused. The SDK dead-letters rejected events instead of retrying them.
+///
+/// ```
+/// use monitor_core::RejectReason;
+/// let json = serde_json::to_string(&RejectReason::LocalIdConflict).unwrap();
+/// assert_eq!(json, r#""local_id_conflict""#);
+/// assert_eq!(serde_json::from_str::<RejectReason>(&json).unwrap(), RejectReason::LocalIdConflict);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -32,6 +39,13 @@ pub enum RejectReason {
 
 impl RejectReason {
     /// The wire and SQL spelling.
+    ///
+    /// ```
+    /// use monitor_core::RejectReason;
+    /// assert_eq!(RejectReason::TerminalState.as_str(), "terminal_state");
+    /// // The same spelling as on the wire.
+    /// assert_eq!(serde_json::to_value(RejectReason::OutOfRange).unwrap(), RejectReason::OutOfRange.as_str());
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             RejectReason::InvalidPayload => "invalid_payload",
@@ -49,6 +63,14 @@ impl RejectReason {
 }
 
 /// What became of one event.
+///
+/// ```
+/// use monitor_core::{EventOutcome, RejectReason};
+/// let superseded = serde_json::to_string(&EventOutcome::Superseded).unwrap();
+/// assert_eq!(superseded, r#"{"outcome":"superseded"}"#);
+/// let refused = serde_json::to_string(&EventOutcome::Rejected(RejectReason::RetryLimit)).unwrap();
+/// assert_eq!(refused, r#"{"outcome":"rejected","reason":"retry_limit"}"#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", content = "reason", rename_all = "snake_case")]
 pub enum EventOutcome {
@@ -63,6 +85,15 @@ pub enum EventOutcome {
 }
 
 /// One element of the `results` array.
+///
+/// ```
+/// use monitor_core::{EventOutcome, EventVerdict};
+/// let verdict: EventVerdict = serde_json::from_str(
+///     r#"{"id":"0192a7b0-0000-7000-8000-000000000001","outcome":"duplicate"}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(verdict.outcome, EventOutcome::Duplicate);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventVerdict {
     /// The event's id.

@@ -4,6 +4,16 @@
 use std::time::Duration;
 
 /// PostgREST's error body: `{code, message, details, hint}`.
+///
+/// ```
+/// use monitor_core::client::ApiErrorBody;
+/// let body: ApiErrorBody = serde_json::from_str(
+///     r#"{"code":"42501","message":"admins only","details":null,"hint":null}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(body.code.as_deref(), Some("42501"));
+/// assert_eq!(body.hint, None);
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct ApiErrorBody {
     /// SQLSTATE (`42501`, `22023`...) or a PostgREST code (`PGRST301`...).
@@ -21,6 +31,19 @@ pub struct ApiErrorBody {
 }
 
 /// Whether and when a failed call is worth repeating unchanged.
+///
+/// ```
+/// use std::time::Duration;
+/// use monitor_core::client::{ApiErrorBody, ClientError, RetryHint};
+/// let busy = ClientError::Server {
+///     status: 503,
+///     body: ApiErrorBody::default(),
+///     retry_after: Some(Duration::from_secs(3)),
+/// };
+/// assert_eq!(busy.retry_hint(), RetryHint::Retry { after: Some(Duration::from_secs(3)) });
+/// let expired = ClientError::Auth { body: ApiErrorBody::default() };
+/// assert_eq!(expired.retry_hint(), RetryHint::AfterReauthentication);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryHint {
     /// Repeating the same call gives the same answer: fix the input, token or rights first.
@@ -36,6 +59,13 @@ pub enum RetryHint {
 }
 
 /// Why a monitoring call failed.
+///
+/// ```
+/// use monitor_core::client::{ClientError, MonitoringClient};
+/// let err = MonitoringClient::new("127.0.0.1:54321", "anon-key", "admin-jwt").unwrap_err();
+/// assert!(matches!(err, ClientError::Config(_)));
+/// assert_eq!(err.to_string(), r#"client configuration: not an http(s) URL: "127.0.0.1:54321""#);
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -146,6 +176,16 @@ impl ClientError {
     }
 
     /// The server's error body, when the server answered with one.
+    ///
+    /// ```
+    /// use monitor_core::client::{ApiErrorBody, ClientError};
+    /// let body = ApiErrorBody { code: Some("42501".into()), ..Default::default() };
+    /// let forbidden = ClientError::Forbidden { body };
+    /// assert_eq!(forbidden.body().and_then(|b| b.code.as_deref()), Some("42501"));
+    /// assert_eq!(forbidden.to_string(), "forbidden: admins only");
+    /// // No answer from the server, no body.
+    /// assert!(ClientError::Config("no URL".into()).body().is_none());
+    /// ```
     pub fn body(&self) -> Option<&ApiErrorBody> {
         match self {
             ClientError::Auth { body }

@@ -12,6 +12,16 @@ use crate::status::{UploadSource, UploadStatus};
 
 /// A failed transcription job with the spec's `v.title` and `p.email` ("🔴 Échecs
 /// Transcription").
+///
+/// ```
+/// use monitor_core::client::TranscriptionError;
+/// use monitor_core::rows::TranscriptionStatus;
+/// let e: TranscriptionError = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000c1",
+///   "video_id":null,"status":"failed","error_message":"Audio too short",
+///   "title":"Vacances","email":"jd@example.com"}"#).unwrap();
+/// assert_eq!(e.job.status, TranscriptionStatus::Failed);
+/// assert_eq!((e.title.as_deref(), e.email.as_deref()), (Some("Vacances"), Some("jd@example.com")));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TranscriptionError {
     /// The job's columns.
@@ -26,6 +36,19 @@ pub struct TranscriptionError {
 }
 
 /// `monitoring_snapshot`: everything the `/monitoring` page shows.
+///
+/// ```
+/// use monitor_core::client::Snapshot;
+/// use monitor_core::monitoring::MonitoringStats;
+/// let quiet: Snapshot = serde_json::from_value(serde_json::json!({
+///     "generatedAt": "2026-11-24T10:00:00Z", "cursor": "2026-11-24T10:00:00Z",
+///     "stats": MonitoringStats::default(), "topErrors": [], "uploads": [], "recentBugs": [],
+///     "uploadErrors": [], "transcriptionErrors": [], "networkErrors": [],
+/// }))
+/// .unwrap();
+/// assert_eq!(quiet.stats.success_rate, 0.0);
+/// assert!(quiet.uploads.is_empty());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
@@ -51,6 +74,19 @@ pub struct Snapshot {
 }
 
 /// `monitoring_changes`: what changed after a cursor.
+///
+/// ```
+/// use monitor_core::client::Changes;
+/// use monitor_core::monitoring::MonitoringStats;
+/// let changes: Changes = serde_json::from_value(serde_json::json!({
+///     "generatedAt": "2026-11-24T10:00:00Z", "since": "2026-11-23T10:00:00Z",
+///     "cursor": "2026-11-24T10:00:00Z", "resync": true, "stats": MonitoringStats::default(),
+///     "uploads": [], "bugs": [], "transcriptionErrors": [],
+/// }))
+/// .unwrap();
+/// // A day-old cursor: take a new snapshot rather than apply the changes.
+/// assert!(changes.resync);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Changes {
@@ -75,6 +111,23 @@ pub struct Changes {
 
 /// Filters and page of [`super::MonitoringClient::uploads`]; `Default` = every upload, first
 /// page of 50.
+///
+/// ```
+/// use monitor_core::client::UploadFilter;
+/// use monitor_core::{UploadSource, UploadStatus};
+/// // Only the filters set are sent.
+/// assert_eq!(serde_json::to_value(UploadFilter::default()).unwrap(), serde_json::json!({}));
+/// let failed_imports = UploadFilter {
+///     status: Some(UploadStatus::Failed),
+///     source: Some(UploadSource::Imported),
+///     page_size: Some(20),
+///     ..Default::default()
+/// };
+/// assert_eq!(
+///     serde_json::to_value(&failed_imports).unwrap(),
+///     serde_json::json!({ "status": "failed", "source": "imported", "page_size": 20 })
+/// );
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct UploadFilter {
     /// Only this status.
@@ -98,6 +151,15 @@ pub struct UploadFilter {
 }
 
 /// Where a page ends: pass it back to get the next one.
+///
+/// ```
+/// use monitor_core::client::{UploadsCursor, UploadsPage};
+/// let page: UploadsPage = serde_json::from_str(r#"{"items":[],
+///   "nextCursor":{"startedAt":"2026-11-24T09:00:00Z","id":"0192a7b0-0000-7000-8000-0000000000aa"}}"#)
+/// .unwrap();
+/// let next: UploadsCursor = page.next_cursor.unwrap();
+/// assert_eq!(next.started_at.to_rfc3339(), "2026-11-24T09:00:00+00:00");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadsCursor {
@@ -108,6 +170,12 @@ pub struct UploadsCursor {
 }
 
 /// One page of `monitoring_uploads`.
+///
+/// ```
+/// use monitor_core::client::UploadsPage;
+/// let last: UploadsPage = serde_json::from_str(r#"{"items":[],"nextCursor":null}"#).unwrap();
+/// assert!(last.next_cursor.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadsPage {
@@ -118,6 +186,14 @@ pub struct UploadsPage {
 }
 
 /// A user's upload counts (`monitoring_user_profile`).
+///
+/// ```
+/// use monitor_core::client::UserUploadCounts;
+/// let counts: UserUploadCounts = serde_json::from_str(r#"{"total":10,"pending":1,"uploading":1,
+///   "completed":6,"failed":2,"successRate":75.0,"avgUploadSpeed":2.4}"#).unwrap();
+/// // The rate is over finished uploads only: 6 of 8.
+/// assert_eq!(counts.success_rate, 75.0);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserUploadCounts {
@@ -138,6 +214,14 @@ pub struct UserUploadCounts {
 }
 
 /// A user's bug reports (`monitoring_user_profile`).
+///
+/// ```
+/// use monitor_core::client::UserBugs;
+/// let bugs: UserBugs = serde_json::from_str(r#"{"total":1,
+///   "recent":[{"id":"00000000-0000-4000-8000-0000000000b1","error_message":"Upload failed"}]}"#)
+/// .unwrap();
+/// assert_eq!(bugs.recent[0].error_message, "Upload failed");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UserBugs {
     /// How many.
@@ -147,6 +231,22 @@ pub struct UserBugs {
 }
 
 /// `monitoring_user_profile`: "User Profiling".
+///
+/// ```
+/// use monitor_core::client::UserProfile;
+/// use monitor_core::display::initials;
+/// let user: UserProfile = serde_json::from_value(serde_json::json!({
+///     "profile": { "id": "00000000-0000-4000-8000-000000000001", "email": "jd@example.com",
+///                  "first_name": "John", "last_name": "Doe" },
+///     "uploads": { "total": 0, "pending": 0, "uploading": 0, "completed": 0, "failed": 0,
+///                  "successRate": 0.0, "avgUploadSpeed": 0.0 },
+///     "recentUploads": [],
+///     "bugs": { "total": 0, "recent": [] },
+/// }))
+/// .unwrap();
+/// let p = &user.profile;
+/// assert_eq!(initials(p.first_name.as_deref(), p.last_name.as_deref(), p.email.as_deref()), "JD");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfile {
@@ -161,6 +261,13 @@ pub struct UserProfile {
 }
 
 /// What a timeline entry is.
+///
+/// ```
+/// use monitor_core::client::TimelineEntryType;
+/// assert_eq!(serde_json::to_string(&TimelineEntryType::UploadEvent).unwrap(), r#""upload_event""#);
+/// let bug: TimelineEntryType = serde_json::from_str(r#""bug_report""#).unwrap();
+/// assert_eq!(bug, TimelineEntryType::BugReport);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimelineEntryType {
@@ -171,6 +278,18 @@ pub enum TimelineEntryType {
 }
 
 /// One entry of a user's timeline.
+///
+/// ```
+/// use monitor_core::client::{TimelineEntry, TimelineEntryType};
+/// let entry: TimelineEntry = serde_json::from_str(r#"{"at":"2026-11-24T09:05:00Z",
+///   "id":"0192a7b0-0000-7000-8000-000000000001","type":"upload_event",
+///   "uploadId":"0192a7b0-0000-7000-8000-0000000000aa","filename":"a.mov","kind":"fail",
+///   "status":"failed","errorCode":"network","errorMessage":"Network request failed"}"#).unwrap();
+/// assert_eq!(entry.entry_type, TimelineEntryType::UploadEvent);
+/// assert_eq!(entry.kind.as_deref(), Some("fail"));
+/// // Bug fields are absent on an upload event.
+/// assert_eq!(entry.severity, None);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimelineEntry {
@@ -217,6 +336,16 @@ pub struct TimelineEntry {
 }
 
 /// Where a timeline page ends.
+///
+/// ```
+/// use monitor_core::client::{Timeline, TimelineCursor};
+/// let page: Timeline = serde_json::from_str(r#"{"entries":[],
+///   "nextCursor":{"at":"2026-11-24T09:05:00Z","id":"0192a7b0-0000-7000-8000-000000000001"}}"#)
+/// .unwrap();
+/// // Passed back as `before` for the older entries.
+/// let before: TimelineCursor = page.next_cursor.unwrap();
+/// assert_eq!(before.id, uuid::Uuid::from_u128(0x0192a7b0_0000_7000_8000_000000000001));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TimelineCursor {
     /// The last entry's time.
@@ -226,6 +355,12 @@ pub struct TimelineCursor {
 }
 
 /// One page of `monitoring_user_timeline`, newest first.
+///
+/// ```
+/// use monitor_core::client::Timeline;
+/// let last: Timeline = serde_json::from_str(r#"{"entries":[],"nextCursor":null}"#).unwrap();
+/// assert!(last.entries.is_empty() && last.next_cursor.is_none());
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Timeline {
@@ -236,6 +371,11 @@ pub struct Timeline {
 }
 
 /// Which periods [`super::MonitoringClient::compare`] compares.
+///
+/// ```
+/// use monitor_core::client::ComparePeriod;
+/// assert_eq!(serde_json::to_value(ComparePeriod::Week).unwrap(), "week");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ComparePeriod {
@@ -246,6 +386,17 @@ pub enum ComparePeriod {
 }
 
 /// The figures of one period.
+///
+/// ```
+/// use monitor_core::client::PeriodFigures;
+/// let today: PeriodFigures = serde_json::from_value(serde_json::json!({
+///     "from": "2026-11-24T00:00:00Z", "to": "2026-11-24T10:00:00Z", "uploadsStarted": 12,
+///     "uploadsCompleted": 9, "uploadsFailed": 1, "successRate": 90.0, "avgUploadSpeed": 2.4,
+///     "bugs": 3, "criticalBugs": 0,
+/// }))
+/// .unwrap();
+/// assert_eq!(today.to - today.from, chrono::Duration::hours(10));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PeriodFigures {
@@ -270,6 +421,26 @@ pub struct PeriodFigures {
 }
 
 /// `monitoring_compare`: "Compare Mode".
+///
+/// ```
+/// use monitor_core::client::{ComparePeriod, Comparison};
+/// let figures = |from: &str, to: &str, completed: i64| {
+///     serde_json::json!({
+///         "from": from, "to": to, "uploadsStarted": completed, "uploadsCompleted": completed,
+///         "uploadsFailed": 0, "successRate": 100.0, "avgUploadSpeed": 2.0, "bugs": 0,
+///         "criticalBugs": 0,
+///     })
+/// };
+/// let day: Comparison = serde_json::from_value(serde_json::json!({
+///     "period": "day",
+///     "current": figures("2026-11-24T00:00:00Z", "2026-11-24T10:00:00Z", 9),
+///     "previous": figures("2026-11-23T00:00:00Z", "2026-11-23T10:00:00Z", 6),
+/// }))
+/// .unwrap();
+/// assert_eq!(day.period, ComparePeriod::Day);
+/// // The same elapsed time on both sides.
+/// assert_eq!(day.current.to - day.current.from, day.previous.to - day.previous.from);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// Which comparison.
@@ -281,6 +452,14 @@ pub struct Comparison {
 }
 
 /// One slice of an error distribution.
+///
+/// ```
+/// use monitor_core::client::DistributionSlice;
+/// // Failures without an error code are counted under "unknown".
+/// let slice: DistributionSlice =
+///     serde_json::from_str(r#"{"key":"unknown","count":1,"percentage":25.0}"#).unwrap();
+/// assert_eq!((slice.key.as_str(), slice.count), ("unknown", 1));
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DistributionSlice {
     /// `error_code` (uploads) or `error_type` (bugs); `unknown` for null.
@@ -292,6 +471,16 @@ pub struct DistributionSlice {
 }
 
 /// `monitoring_error_distribution`: "Distribution des erreurs".
+///
+/// ```
+/// use monitor_core::client::ErrorDistribution;
+/// let d: ErrorDistribution = serde_json::from_str(r#"{"since":"2026-11-23T10:00:00Z",
+///   "uploads":[{"key":"network","count":3,"percentage":75.0},
+///              {"key":"stale","count":1,"percentage":25.0}],
+///   "bugs":[]}"#).unwrap();
+/// assert_eq!(d.uploads.iter().map(|s| s.count).sum::<i64>(), 4);
+/// assert_eq!(d.uploads[0].key, "network");
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ErrorDistribution {
     /// The window's start.
@@ -303,6 +492,14 @@ pub struct ErrorDistribution {
 }
 
 /// One bucket of `monitoring_speed_over_time`.
+///
+/// ```
+/// use monitor_core::client::SpeedBucket;
+/// let empty: SpeedBucket = serde_json::from_str(r#"{"bucketStart":"2026-11-24T09:15:00Z",
+///   "uploads":0,"avgUploadSpeed":null,"maxUploadSpeed":null}"#).unwrap();
+/// // An empty bucket has no speed, rather than 0 MB/s.
+/// assert_eq!((empty.uploads, empty.avg_upload_speed), (0, None));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SpeedBucket {
@@ -317,6 +514,15 @@ pub struct SpeedBucket {
 }
 
 /// `monitoring_evaluate_alert`: "Si > N échecs en M min".
+///
+/// ```
+/// use monitor_core::client::AlertEvaluation;
+/// let alert: AlertEvaluation = serde_json::from_str(r#"{"triggered":true,"failures":7,
+///   "maxFailures":5,"withinMinutes":10,"since":"2026-11-24T09:50:00Z",
+///   "evaluatedAt":"2026-11-24T10:00:00Z","latest":[]}"#).unwrap();
+/// assert_eq!(alert.triggered, alert.failures > alert.max_failures);
+/// assert_eq!((alert.evaluated_at - alert.since).num_minutes(), alert.within_minutes);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AlertEvaluation {
