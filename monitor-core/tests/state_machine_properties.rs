@@ -1,11 +1,20 @@
 //! Property tests of the state machine: delivery order, duplicates and replays never change
 //! the resulting rows, and progress never goes back within an attempt.
+//!
+//! Across batches, the rules in `monitor_core::event` allow exactly one kind of difference:
+//! an event that arrives after a higher `seq` of its upload was applied is `superseded`
+//! (the row is unchanged), so a batch overtaken by a later batch of the same upload is
+//! lost for good. The SDK never lets that happen (it sends batch k + 1 only once batch k is
+//! answered, and resends only what it sent before), and every other reordering ends in the
+//! in-order rows.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use monitor_core::state_machine::{apply, apply_batch, Step};
-use monitor_core::{EventOutcome, EventPayload, UploadEvent, UploadRecord, UploadStage};
+use monitor_core::{
+    EventOutcome, EventPayload, EventVerdict, RejectReason, UploadEvent, UploadRecord, UploadStage,
+};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -200,6 +209,37 @@ fn deliver(batches: &[Vec<UploadEvent>]) -> (HashMap<Uuid, UploadRecord>, Vec<Ve
     (rows, outcomes)
 }
 
+/// When in-order delivery sends batch k: k minutes after the first.
+fn batch_time(k: usize) -> DateTime<Utc> {
+    t0() + Duration::minutes(k as i64)
+}
+
+/// Delivers requests (events, server time) one after the other from an empty database;
+/// the rows and each request's verdicts.
+fn deliver_requests(
+    requests: &[(Vec<UploadEvent>, DateTime<Utc>)],
+) -> (HashMap<Uuid, UploadRecord>, Vec<Vec<EventVerdict>>) {
+    let (mut rows, mut known) = (HashMap::new(), HashSet::new());
+    let verdicts = requests
+        .iter()
+        .map(|(events, now)| apply_batch(&mut rows, &mut known, events, USER, *now))
+        .collect();
+    (rows, verdicts)
+}
+
+/// A request of 1 to 3 whole batches picked from `sent` (the same one possibly twice), in
+/// any order, its events shuffled half of the time.
+fn stale_request(sent: &[Vec<UploadEvent>], rng: &mut Rng) -> Vec<UploadEvent> {
+    let mut events = Vec::new();
+    for _ in 0..1 + rng.below(3) {
+        events.extend(sent[rng.below(sent.len())].iter().cloned());
+    }
+    if rng.below(2) == 0 {
+        rng.shuffle(&mut events);
+    }
+    events
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -248,6 +288,136 @@ proptest! {
         prop_assert_eq!(&got, &expected, "seed {}", seed);
     }
 
+    /// A lost answer: the device sends the batch again, and the lost request itself may still
+    /// arrive, late, after later batches. First arrivals keep the device's order (it sends
+    /// batch k + 1 only once batch k is answered), but any batch already sent can come again
+    /// at any later point, alone or with other old batches, in any order. Every copy is
+    /// answered `duplicate` or `superseded` (what the SDK settles as "already there"), and the
+    /// rows are the in-order ones, server times included.
+    #[test]
+    fn batches_resent_and_replayed_out_of_order_after_lost_answers_give_the_in_order_rows(
+        plans in prop::collection::vec(upload_plan(), 1..4),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng(seed);
+        let batches = in_order_batches(&plans, &mut rng);
+        let (expected, _) = deliver(&batches);
+
+        // (events, server time, whether it is the batch's first arrival)
+        let mut requests: Vec<(Vec<UploadEvent>, DateTime<Utc>, bool)> = Vec::new();
+        for (k, batch) in batches.iter().enumerate() {
+            requests.push((batch.clone(), batch_time(k), true));
+            if rng.below(2) == 0 {
+                // The answer was lost: the same batch again, ten seconds later.
+                requests.push((batch.clone(), batch_time(k) + Duration::seconds(10), false));
+            }
+            // Delayed copies of any batch sent so far, before the next one goes out.
+            while rng.below(3) == 0 {
+                let stale = stale_request(&batches[..=k], &mut rng);
+                requests.push((stale, batch_time(k) + Duration::seconds(30), false));
+            }
+        }
+        // And stragglers long after the last batch.
+        for _ in 0..rng.below(3) {
+            let stale = stale_request(&batches, &mut rng);
+            requests.push((stale, batch_time(batches.len()) + Duration::hours(1), false));
+        }
+
+        let sent: Vec<(Vec<UploadEvent>, DateTime<Utc>)> =
+            requests.iter().map(|(events, at, _)| (events.clone(), *at)).collect();
+        let (got, verdicts) = deliver_requests(&sent);
+        for ((_, _, first), verdicts) in requests.iter().zip(&verdicts) {
+            for v in verdicts {
+                if *first {
+                    prop_assert_eq!(v.outcome, EventOutcome::Applied, "seed {}", seed);
+                } else {
+                    prop_assert!(
+                        matches!(v.outcome, EventOutcome::Duplicate | EventOutcome::Superseded),
+                        "a copy was answered {:?}; seed {}", v.outcome, seed
+                    );
+                }
+            }
+        }
+        prop_assert_eq!(&got, &expected, "seed {}", seed);
+    }
+
+    /// Whole batches in any order, some more than once, which the SDK never does but the
+    /// rules still answer. The event docs' rule 5 decides: an event at or below its upload's
+    /// `last_seq` when it arrives is `duplicate` or `superseded` and changes nothing. So an
+    /// upload whose own batches first arrived in order ends exactly as in in-order delivery,
+    /// and every upload ends as its applied events alone, in `seq` order, would leave it:
+    /// an overtaken event leaves no trace (it is lost, not merged in late).
+    #[test]
+    fn batches_overtaken_by_later_ones_are_superseded_and_in_order_uploads_end_as_in_order(
+        plans in prop::collection::vec(upload_plan(), 1..4),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng(seed);
+        let batches = in_order_batches(&plans, &mut rng);
+        // One server time for every request: only the order differs between the runs (the
+        // test above pins the clock columns).
+        let now = t0();
+        let in_order: Vec<(Vec<UploadEvent>, DateTime<Utc>)> =
+            batches.iter().map(|b| (b.clone(), now)).collect();
+        let (expected, _) = deliver_requests(&in_order);
+
+        // Every batch once in a random order, plus copies of random batches anywhere.
+        let mut order: Vec<usize> = (0..batches.len()).collect();
+        rng.shuffle(&mut order);
+        for _ in 0..rng.below(batches.len() + 1) {
+            let k = rng.below(batches.len());
+            order.insert(rng.below(order.len() + 1), k);
+        }
+
+        let mut rows: HashMap<Uuid, UploadRecord> = HashMap::new();
+        let mut known = HashSet::new();
+        let mut applied: Vec<UploadEvent> = Vec::new();
+        for &k in &order {
+            let last_seq: HashMap<Uuid, i64> =
+                rows.iter().map(|(id, row)| (*id, row.last_seq)).collect();
+            let verdicts = apply_batch(&mut rows, &mut known, &batches[k], USER, now);
+            for (event, v) in batches[k].iter().zip(&verdicts) {
+                if last_seq.get(&event.upload_id).is_some_and(|&last| event.seq <= last) {
+                    prop_assert!(
+                        matches!(v.outcome, EventOutcome::Duplicate | EventOutcome::Superseded),
+                        "seq {} at or below last_seq {:?} was answered {:?}; seed {}",
+                        event.seq, last_seq.get(&event.upload_id), v.outcome, seed
+                    );
+                }
+                if v.outcome == EventOutcome::Applied {
+                    applied.push(event.clone());
+                }
+            }
+        }
+
+        // The batches of each upload, in the order they first arrived.
+        let mut first_arrivals: Vec<usize> = Vec::new();
+        for &k in &order {
+            if !first_arrivals.contains(&k) {
+                first_arrivals.push(k);
+            }
+        }
+        for upload in expected.keys() {
+            let own: Vec<usize> = first_arrivals
+                .iter()
+                .copied()
+                .filter(|&k| batches[k].iter().any(|e| e.upload_id == *upload))
+                .collect();
+            if own.windows(2).all(|w| w[0] < w[1]) {
+                prop_assert_eq!(rows.get(upload), expected.get(upload), "seed {}", seed);
+            }
+        }
+
+        applied.sort_by_key(|e| (e.upload_id, e.seq));
+        let (mut replayed, mut replayed_known) = (HashMap::new(), HashSet::new());
+        let verdicts = apply_batch(&mut replayed, &mut replayed_known, &applied, USER, now);
+        prop_assert!(
+            verdicts.iter().all(|v| v.outcome == EventOutcome::Applied),
+            "seed {}", seed
+        );
+        prop_assert_eq!(&replayed, &rows, "seed {}", seed);
+    }
+
     /// Whatever arrives, in whatever order, progress and bytes only move back on a retry.
     #[test]
     fn progress_never_decreases_within_an_attempt(
@@ -288,4 +458,55 @@ proptest! {
             }
         }
     }
+}
+
+/// The documented difference, spelled out. The device sends three batches: (begin,
+/// progress 40), (fail) and (retry, progress 60, complete); the third overtakes the second.
+/// The retry finds the upload still uploading (`invalid_transition`), the new attempt's
+/// progress and completion apply on top of the old attempt, and the late `fail` is
+/// `superseded`: the upload completes without its retry counted, where in-order delivery
+/// shows "Tentative 1/3".
+#[test]
+fn a_fail_overtaken_by_its_retry_is_superseded_and_the_retry_refused() {
+    let plan = UploadPlan {
+        file_size: Some(1_000),
+        attempts: vec![
+            AttemptPlan {
+                points: vec![40],
+                stages: false,
+                end: End::Fail,
+            },
+            AttemptPlan {
+                points: vec![60],
+                stages: false,
+                end: End::Complete,
+            },
+        ],
+        gaps: vec![false],
+    };
+    let events = device_stream(0, &plan);
+    let upload = events[0].upload_id;
+    let now = t0();
+    let batch = |range: std::ops::Range<usize>| (events[range].to_vec(), now);
+    let (expected, _) = deliver_requests(&[batch(0..2), batch(2..3), batch(3..6)]);
+    assert_eq!(expected[&upload].retry_count, 1);
+
+    let overtaken = [batch(0..2), batch(3..6), batch(2..3)];
+    let (rows, verdicts) = deliver_requests(&overtaken);
+    let outcomes: Vec<EventOutcome> = verdicts[1].iter().map(|v| v.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            EventOutcome::Rejected(RejectReason::InvalidTransition),
+            EventOutcome::Applied,
+            EventOutcome::Applied,
+        ]
+    );
+    assert_eq!(verdicts[2][0].outcome, EventOutcome::Superseded);
+    let row = &rows[&upload];
+    assert_eq!(
+        (row.status, row.retry_count, row.progress),
+        (monitor_core::UploadStatus::Completed, 0, 100)
+    );
+    assert_ne!(row, &expected[&upload]);
 }
