@@ -3,7 +3,9 @@
 //! killed processes had been told was recorded, exactly once, and no upload left hanging.
 //!
 //! The child is this test binary run again with `SDK_CRASH_CHILD` set: it reports uploads in
-//! a loop and appends a line to a journal after every `complete`/`fail` call returns.
+//! a loop and appends a line to a journal after every `begin_upload`/`complete`/`fail` call
+//! returns. Most kills land a random moment after the child's first upload began (so they hit
+//! uploads in flight); every fifth lands blind, from the spawn (start-up, the first open).
 
 mod common;
 
@@ -12,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::sdk::{engine, server_terminal_counts, server_uploads, TestTokens};
+use common::sdk::{engine, server_terminal_counts, server_uploads, ServerUpload, TestTokens};
 use common::{stack, unique_email};
-use monitor_sdk::engine::NewUpload;
+use monitor_sdk::engine::{NewUpload, INTERRUPTED_ERROR_CODE};
 use monitor_sdk::monitor_core::UploadStage;
 use upload_monitor::devstack::NewUser;
 
@@ -27,6 +29,37 @@ const CHILD_ENV: &str = "SDK_CRASH_CHILD";
 /// A 4 MB video: progress reports in 64 KB steps make 64 callbacks per upload.
 const SIZE: u64 = 4 * 1024 * 1024;
 const STEP: u64 = 64 * 1024;
+
+/// One run in this many is killed blind (from the spawn, not from its first upload).
+const BLIND_EVERY: usize = 5;
+
+/// How long a child may take to begin its first upload (a loaded CI machine).
+const CHILD_START: Duration = Duration::from_secs(30);
+
+/// One journal line: `{run} {upload id} {begin|complete|fail}`, written once the call
+/// returned (the event is durable).
+fn journal_line(journal: &mut std::fs::File, run: &str, id: uuid::Uuid, kind: &str) {
+    // One write per line: a kill leaves at most the one line it cut short.
+    journal
+        .write_all(format!("{run} {id} {kind}\n").as_bytes())
+        .expect("journal write");
+}
+
+/// The journal's whole lines, as `(run, upload, kind)`.
+fn read_journal(journal: &Path) -> Vec<(usize, uuid::Uuid, String)> {
+    std::fs::read_to_string(journal)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.split(' ');
+            let run = parts.next()?.parse().ok()?;
+            let id = parts.next()?.parse().ok()?;
+            let kind = parts.next()?;
+            let whole = parts.next().is_none() && ["begin", "complete", "fail"].contains(&kind);
+            whole.then(|| (run, id, kind.to_string()))
+        })
+        .collect()
+}
 
 /// The child's body; a no-op in a normal test run.
 #[test]
@@ -44,6 +77,8 @@ fn crash_child_process() {
         .append(true)
         .open(journal)
         .expect("journal");
+    // The killed predecessor may have cut its last line short: start on a fresh one.
+    journal.write_all(b"\n").expect("journal write");
     for n in 0.. {
         let id = reporter
             .begin_upload(NewUpload {
@@ -53,6 +88,7 @@ fn crash_child_process() {
                 ..NewUpload::default()
             })
             .expect("begin");
+        journal_line(&mut journal, run, id, "begin");
         reporter
             .report_stage(id, UploadStage::Uploading)
             .expect("stage");
@@ -70,7 +106,7 @@ fn crash_child_process() {
             "complete"
         };
         // The call returned: the event is durable. Only now may the journal claim it.
-        writeln!(journal, "{id} {kind}").expect("journal write");
+        journal_line(&mut journal, run, id, kind);
     }
 }
 
@@ -107,7 +143,8 @@ async fn killing_the_reporter_at_random_points_loses_no_terminal_event_and_dupli
     let mut rng = fastrand::Rng::with_seed(seed);
     let started = Instant::now();
     let tokens = TestTokens::new(&user.access_token);
-    let mut recovered = 0;
+    // The uploads each run's recovery reported interrupted.
+    let mut recovered: Vec<Vec<uuid::Uuid>> = Vec::new();
     for run in 0..KILLS {
         let spec = [
             stack.api_url(),
@@ -119,30 +156,42 @@ async fn killing_the_reporter_at_random_points_loses_no_terminal_event_and_dupli
         ]
         .join("\n");
         let mut process = child(&spec);
-        // Somewhere between start-up and a few uploads in.
-        std::thread::sleep(Duration::from_millis(rng.u64(5..250)));
+        if run % BLIND_EVERY == 0 {
+            // Somewhere between start-up and a few uploads in.
+            std::thread::sleep(Duration::from_millis(rng.u64(5..250)));
+        } else {
+            // Somewhere in the first few uploads (each takes ~15 ms).
+            let spawned = Instant::now();
+            while !read_journal(&journal).iter().any(|(r, _, _)| *r == run) {
+                assert!(
+                    spawned.elapsed() < CHILD_START,
+                    "run {run}: the child began no upload in {CHILD_START:?}"
+                );
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(rng.u64(0..60)));
+        }
         process.kill().expect("kill -9");
         process.wait().expect("reaped");
         let reporter = engine(stack.api_url(), stack.anon_key(), &db, tokens.clone());
-        recovered += reporter.recover_after_restart().expect("recover").len();
+        recovered.push(reporter.recover_after_restart().expect("recover"));
         reporter
             .flush(Duration::from_secs(30))
             .await
             .expect("delivered");
         reporter.shutdown().expect("shutdown");
     }
+    let mid_upload = recovered.iter().filter(|ids| !ids.is_empty()).count();
     println!(
-        "{KILLS} kills, {recovered} interrupted uploads recovered, {:?}",
+        "{KILLS} kills, {mid_upload} landed mid-upload, {:?}",
         started.elapsed()
     );
 
-    let claimed: Vec<(uuid::Uuid, String)> = std::fs::read_to_string(&journal)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let (id, kind) = line.split_once(' ')?;
-            Some((id.parse().ok()?, kind.to_string()))
-        })
+    let journal = read_journal(&journal);
+    let claimed: Vec<(uuid::Uuid, String)> = journal
+        .iter()
+        .filter(|(_, _, kind)| kind != "begin")
+        .map(|(_, id, kind)| (*id, kind.clone()))
         .collect();
     let on_server = server_terminal_counts(user.id).await;
     for (id, kind) in &claimed {
@@ -172,4 +221,58 @@ async fn killing_the_reporter_at_random_points_loses_no_terminal_event_and_dupli
         !claimed.is_empty(),
         "the children got far enough to finish uploads"
     );
+
+    // Most kills cut an upload short (only a blind kill during start-up, or one between a
+    // terminal report and the next begin, finds none running).
+    assert!(
+        mid_upload >= KILLS / 2,
+        "only {mid_upload} of {KILLS} kills landed mid-upload (seed {seed})"
+    );
+    // Each cut-short upload was reported interrupted, once, and nothing else was.
+    let all_recovered: Vec<uuid::Uuid> = recovered.iter().flatten().copied().collect();
+    let mut interrupted: Vec<uuid::Uuid> = uploads
+        .iter()
+        .filter(|u| u.error_code.as_deref() == Some(INTERRUPTED_ERROR_CODE))
+        .map(|u| u.id)
+        .collect();
+    interrupted.sort();
+    let mut expected = all_recovered.clone();
+    expected.sort();
+    assert_eq!(
+        interrupted, expected,
+        "interrupted on the server (seed {seed})"
+    );
+    for id in &all_recovered {
+        let fails = on_server
+            .iter()
+            .find(|(u, k, _)| u == id && k == "fail")
+            .map_or(0, |(_, _, n)| *n);
+        assert_eq!(fails, 1, "the interruption of {id} (seed {seed})");
+        assert!(
+            !claimed.iter().any(|(c, _)| c == id),
+            "{id} was both finished and interrupted (seed {seed})"
+        );
+    }
+    // Run by run: the server has the uploads the journal claims finished, the one the kill
+    // cut short, and at most one more (finished, its journal line not yet written).
+    for (run, cut) in recovered.iter().enumerate() {
+        assert!(cut.len() <= 1, "run {run}: {cut:?} (seed {seed})");
+        let prefix = format!("crash_{run}_");
+        let mine: Vec<&ServerUpload> = uploads
+            .iter()
+            .filter(|u| u.local_id.starts_with(&prefix))
+            .collect();
+        assert!(
+            cut.iter().all(|id| mine.iter().any(|u| u.id == *id)),
+            "run {run}'s interrupted upload is not one of its own (seed {seed})"
+        );
+        let unaccounted = mine
+            .iter()
+            .filter(|u| !cut.contains(&u.id) && !claimed.iter().any(|(c, _)| *c == u.id))
+            .count();
+        assert!(
+            unaccounted + cut.len() <= 1,
+            "run {run}: {unaccounted} uploads neither claimed nor recovered (seed {seed})"
+        );
+    }
 }

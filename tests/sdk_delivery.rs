@@ -8,15 +8,18 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::sdk::{
-    engine, server_event_count, server_terminal_counts, server_uploads, test_policy, Fault,
-    FaultProxy, TestTokens,
+    engine, engine_with_clock, server_event_count, server_terminal_counts, server_uploads,
+    test_policy, Fault, FaultProxy, TestTokens,
 };
 use common::{rpc, stack, unique_email};
-use monitor_sdk::engine::{NewUpload, INTERRUPTED_ERROR_CODE};
+use monitor_sdk::clock::SdkClock;
+use monitor_sdk::engine::{Engine, NewUpload, INTERRUPTED_ERROR_CODE};
 use monitor_sdk::monitor_core::{RejectReason, UploadStage};
+use monitor_sdk::policy::FlushPolicy;
 use monitor_sdk::SdkError;
 use serde_json::json;
 use upload_monitor::devstack::NewUser;
+use uuid::Uuid;
 
 /// Long enough for any flush in these tests; they take well under a second when healthy.
 const FLUSH: Duration = Duration::from_secs(30);
@@ -606,5 +609,285 @@ async fn the_background_flusher_retries_on_its_timer_without_new_writes_or_a_flu
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(proxy.remaining(), 0);
+    assert_eq!(server_event_count(id, "complete").await, 1);
+}
+
+/// The long offline test's videos: 300 MB each, so every device second moves the bytes.
+const LONG_SIZE: u64 = 300 * 1024 * 1024;
+
+/// What the long offline test's five uploads report in device second `t` (1-based): one
+/// progress a second while they run, as `VideoUploader`'s callback would.
+fn long_offline_second(reporter: &Engine, ids: &[Uuid; 5], t: u64) {
+    let [a, b, c, d, e] = *ids;
+    let at = |id: Uuid, seconds: u64, elapsed: u64| {
+        reporter
+            .report_progress(id, LONG_SIZE * elapsed / seconds, LONG_SIZE)
+            .expect("progress");
+    };
+    // A: five minutes, then the record step and completed.
+    match t {
+        1..=299 => at(a, 300, t),
+        300 => {
+            reporter
+                .report_stage(a, UploadStage::CreatingRecord)
+                .expect("stage");
+            reporter.complete(a, None).expect("complete");
+        }
+        _ => {}
+    }
+    // B: fails at 200 s, retried at 240 s, completed at 500 s.
+    match t {
+        1..=199 => at(b, 400, t),
+        200 => reporter
+            .fail(b, "network", "connection lost", 0)
+            .expect("fail"),
+        240 => reporter.retry(b).expect("retry"),
+        241..=499 => at(b, 260, t - 240),
+        500 => reporter.complete(b, None).expect("complete"),
+        _ => {}
+    }
+    // C: slow, fifteen minutes: it completes during the outage.
+    match t {
+        1..=899 => at(c, 900, t),
+        900 => reporter.complete(c, None).expect("complete"),
+        _ => {}
+    }
+    // D: starts at 100 s and fails for good at 350 s (its retries used up).
+    match t {
+        100..=349 => at(d, 300, t - 99),
+        350 => reporter
+            .fail(d, "file_missing", "the video was deleted", 3)
+            .expect("fail"),
+        _ => {}
+    }
+    // E: starts at 550 s and is still uploading at the end.
+    if t >= 550 {
+        at(e, 1_000, t - 549);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_minutes_offline_then_a_long_outage_with_growing_backoff_deliver_everything_once() {
+    let stack = stack();
+    let user = user("sdk-long-offline").await;
+    // Back online, the first batch is applied but its answer lost, the next request hangs,
+    // the next is throttled, and every request after that gets a 503 until the outage ends.
+    let proxy = FaultProxy::start(
+        stack.api_url(),
+        vec![Fault::ApplyThenFail, Fault::Hang, Fault::Throttle],
+    )
+    .await;
+    proxy.set_fallback(Fault::Status(503));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let clock = SdkClock::manual();
+    // Backoff ceilings 25 ms, 50 ms, ... up to 1.6 s: a retry loop that did not grow its
+    // delay would send hundreds of requests in the outage below, one that does a dozen.
+    let policy = FlushPolicy {
+        retry_base: Duration::from_millis(25),
+        retry_max: Duration::from_millis(1_600),
+        ..test_policy()
+    };
+    let reporter = engine_with_clock(
+        &proxy.url,
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+        policy,
+        clock.clone(),
+    );
+    reporter.set_online(false);
+    let ids: [Uuid; 5] = std::array::from_fn(|n| {
+        let mut upload = new_upload(&format!("recorded_long_{n}"));
+        upload.file_size = Some(LONG_SIZE);
+        reporter.begin_upload(upload).expect("begin")
+    });
+    let stored = |reporter: &Engine| -> u64 {
+        let rows = reporter.list_uploads().expect("uploads");
+        rows.iter().map(|r| r.record.last_seq as u64).sum()
+    };
+
+    // Ten minutes of device time offline: everything piles up, nothing is sent.
+    for t in 1..=600 {
+        clock.advance(Duration::from_secs(1));
+        long_offline_second(&reporter, &ids, t);
+    }
+    let health = reporter.health().expect("health");
+    let offline_events = stored(&reporter);
+    assert!(offline_events > 1_500, "{offline_events} events stored");
+    assert_eq!(health.outbox.pending_events, offline_events, "{health:?}");
+    assert_eq!(
+        (health.outbox.dropped, health.outbox.refused),
+        (0, 0),
+        "under the caps, nothing is dropped: {health:?}"
+    );
+    assert!(proxy.seen().is_empty(), "nothing sent while offline");
+
+    // Back online into a five-minute outage (real seconds pass too: the flusher's timer
+    // keeps retrying while the phone keeps reporting).
+    reporter.set_online(true);
+    let outage = std::time::Instant::now();
+    for t in 601..=900 {
+        clock.advance(Duration::from_secs(1));
+        long_offline_second(&reporter, &ids, t);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let outage = outage.elapsed();
+    let during = proxy.seen();
+    let health = reporter.health().expect("health");
+    assert_eq!(
+        health.outbox.pending_events,
+        stored(&reporter),
+        "{health:?}"
+    );
+    assert!(
+        health
+            .outbox
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("503")),
+        "{health:?}"
+    );
+    assert!(
+        during.len() >= 4 && during[3].fault == Fault::Status(503),
+        "the timer kept retrying through the outage: {during:?}"
+    );
+    println!(
+        "{offline_events} events stored offline; {} requests in {outage:?} of outage",
+        during.len()
+    );
+    // Full jitter under a 1.6 s ceiling: the mean gap is ~0.8 s once the delay has grown.
+    let allowed = 5 + (outage.as_millis() / 250) as usize;
+    assert!(
+        during.len() <= allowed,
+        "{} requests in {outage:?} of outage (at most {allowed}): the backoff did not grow",
+        during.len()
+    );
+
+    proxy.set_fallback(Fault::Pass);
+    reporter
+        .flush(FLUSH)
+        .await
+        .expect("delivered after the outage");
+    let health = reporter.health().expect("health");
+    let total = stored(&reporter);
+    assert_eq!(
+        (
+            health.outbox.pending_events,
+            health.outbox.dead_lettered,
+            health.outbox.dropped,
+            health.outbox.refused
+        ),
+        (0, 0, 0, 0),
+        "{health:?}"
+    );
+    assert!(health.outbox.last_error.is_none(), "{health:?}");
+    assert_eq!(
+        health.outbox.delivered, total,
+        "every stored event acknowledged"
+    );
+    assert_eq!(
+        health.outbox.already_there, 500,
+        "the batch applied during the outage came back as no-ops, nothing else"
+    );
+
+    // The server ends where the phone is, each terminal step logged once.
+    let local = reporter.list_uploads().expect("uploads");
+    let rows = server_uploads(user.id).await;
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        let mine = local
+            .iter()
+            .find(|l| l.record.id == row.id)
+            .expect("a local upload");
+        assert_eq!(
+            (
+                row.status.as_str(),
+                row.progress,
+                row.retry_count,
+                row.last_seq
+            ),
+            (
+                mine.record.status.as_str(),
+                mine.record.progress,
+                mine.record.retry_count,
+                mine.record.last_seq
+            ),
+            "{}",
+            row.local_id
+        );
+    }
+    let statuses: Vec<&str> = ids
+        .iter()
+        .map(|id| {
+            rows.iter()
+                .find(|r| r.id == *id)
+                .map_or("missing", |r| r.status.as_str())
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["completed", "completed", "completed", "failed", "uploading"]
+    );
+    let mut terminal: Vec<(usize, String, i64)> = server_terminal_counts(user.id)
+        .await
+        .into_iter()
+        .map(|(u, kind, n)| (ids.iter().position(|id| *id == u).unwrap_or(9), kind, n))
+        .collect();
+    terminal.sort();
+    let expected: Vec<(usize, String, i64)> = [
+        (0, "complete"),
+        (1, "complete"),
+        (1, "fail"),
+        (1, "retry"),
+        (2, "complete"),
+        (3, "fail"),
+    ]
+    .into_iter()
+    .map(|(n, kind)| (n, kind.to_string(), 1))
+    .collect();
+    assert_eq!(terminal, expected);
+    for id in &ids {
+        assert_eq!(server_event_count(*id, "begin").await, 1);
+    }
+    assert_eq!(server_event_count(ids[0], "stage").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttled_batch_is_not_resent_before_its_retry_after() {
+    let stack = stack();
+    let user = user("sdk-retry-after").await;
+    let proxy = FaultProxy::start(stack.api_url(), vec![Fault::Throttle, Fault::Throttle]).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    // Backoff ceilings of 50 ms then 100 ms: only `Retry-After: 1` can make a resend wait a
+    // second. (The policy obeys a Retry-After up to twice `retry_max`, so test_policy's
+    // 400 ms would cut it to 800 ms.)
+    let reporter = engine_with_clock(
+        &proxy.url,
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+        FlushPolicy {
+            retry_max: Duration::from_secs(2),
+            ..test_policy()
+        },
+        SdkClock::real(),
+    );
+    reporter.set_online(false);
+    let id = reporter
+        .begin_upload(new_upload("import_retry_after"))
+        .expect("begin");
+    reporter.complete(id, None).expect("complete");
+    reporter.set_online(true);
+    reporter.flush(FLUSH).await.expect("delivered");
+    let seen = proxy.seen();
+    let faults: Vec<Fault> = seen.iter().map(|s| s.fault).collect();
+    assert_eq!(faults, [Fault::Throttle, Fault::Throttle, Fault::Pass]);
+    for pair in seen.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        assert!(
+            gap >= Duration::from_secs(1),
+            "resent {gap:?} after a 429 with Retry-After: 1"
+        );
+    }
     assert_eq!(server_event_count(id, "complete").await, 1);
 }

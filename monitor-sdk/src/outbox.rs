@@ -965,6 +965,178 @@ mod tests {
         );
     }
 
+    /// A second upload, beside [`UPLOAD`], for the byte cap test.
+    const OTHER: Uuid = Uuid::from_u128(0x0192_a7b0_0000_7000_8000_0000_0000_00bb);
+
+    /// `event` for [`OTHER`] (ids apart from [`UPLOAD`]'s).
+    fn other_event(seq: i64, payload: EventPayload) -> UploadEvent {
+        UploadEvent {
+            id: Uuid::from_u128(0x2000 + seq as u128),
+            upload_id: OTHER,
+            ..event(seq, payload)
+        }
+    }
+
+    /// A failure with a ~2,000-character message (a stack trace, say): as big as ~10
+    /// progress events, so the byte cap binds long before the count cap.
+    fn long_fail() -> EventPayload {
+        EventPayload::Fail {
+            error_code: "crash".into(),
+            error_message: "at VideoUploader.upload (VideoUploader.ts:42)\n".repeat(44),
+            retry_count: Some(0),
+        }
+    }
+
+    fn bytes(event: &UploadEvent) -> u64 {
+        serde_json::to_string(event).unwrap().len() as u64
+    }
+
+    fn pending_ids(outbox: &Outbox) -> Vec<Uuid> {
+        outbox
+            .peek(100)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.event_id)
+            .collect()
+    }
+
+    #[test]
+    fn the_byte_cap_evicts_superseded_progress_first_and_refuses_what_still_does_not_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, a_begin) = begin();
+        let a_progress = progress(2, 20);
+        let b_begin = other_event(
+            1,
+            EventPayload::Begin {
+                local_id: "import_1_1".into(),
+                video_title: None,
+                filename: "b.mov".into(),
+                file_size: Some(1_000),
+                source: None,
+                metadata: None,
+                device: None,
+                user_id: None,
+            },
+        );
+        let Ok(Step::Applied { record: b, .. }) = apply(None, &b_begin, Uuid::nil(), at()) else {
+            panic!("a valid begin")
+        };
+        let b_progress: Vec<UploadEvent> = (2..=4)
+            .map(|seq| UploadEvent {
+                upload_id: OTHER,
+                id: Uuid::from_u128(0x2000 + seq as u128),
+                ..progress(seq, seq as i32 * 10)
+            })
+            .collect();
+        let b_fail = other_event(5, long_fail());
+        // Room for everything but B's two superseded progress events: the failure fits
+        // exactly once they are gone.
+        let cap = bytes(&a_begin)
+            + bytes(&a_progress)
+            + bytes(&b_begin)
+            + bytes(&b_progress[2])
+            + bytes(&b_fail);
+        let mut outbox = Outbox::open(
+            &dir.path().join("outbox.sqlite"),
+            Caps {
+                max_events: 1_000,
+                max_bytes: cap,
+            },
+        )
+        .unwrap();
+        outbox
+            .enqueue(change(&a), &[a_begin.clone(), a_progress.clone()], NOW_MS)
+            .unwrap();
+        outbox
+            .enqueue(change(&b), std::slice::from_ref(&b_begin), NOW_MS)
+            .unwrap();
+        for p in &b_progress {
+            let stored = outbox.enqueue(change(&b), std::slice::from_ref(p), NOW_MS);
+            assert_eq!(stored.unwrap(), Enqueued::Stored);
+        }
+
+        // B's failure: B's progress at 20 % and 30 % (covered by 40 %) go first; A's older
+        // progress is still A's newest news and stays.
+        let stored = outbox.enqueue(change(&b), std::slice::from_ref(&b_fail), NOW_MS);
+        assert_eq!(stored.unwrap(), Enqueued::Stored);
+        assert_eq!(
+            pending_ids(&outbox),
+            [
+                a_begin.id,
+                a_progress.id,
+                b_begin.id,
+                b_progress[2].id,
+                b_fail.id
+            ]
+        );
+        let stats = outbox.stats().unwrap();
+        assert_eq!(
+            (stats.pending_bytes, stats.dropped, stats.refused),
+            (cap, 2, 0)
+        );
+
+        // A progress of A with a speed (bigger than B's last progress, now superseded by the
+        // failure and evicted): still no room, so it is dropped and counted.
+        let a_faster = event(
+            3,
+            EventPayload::Progress {
+                bytes_sent: 300,
+                progress: 30,
+                upload_speed: Some(1.25),
+            },
+        );
+        assert!(bytes(&a_faster) > bytes(&b_progress[2]));
+        let dropped = outbox.enqueue(change(&a), std::slice::from_ref(&a_faster), NOW_MS);
+        assert_eq!(dropped.unwrap(), Enqueued::DroppedProgress);
+        assert_eq!(
+            pending_ids(&outbox),
+            [a_begin.id, a_progress.id, b_begin.id, b_fail.id]
+        );
+
+        // A's own long failure cannot fit even with every progress gone: refused with an
+        // error and counted, and no begin or failure already stored makes room for it.
+        let a_fail = event(3, long_fail());
+        let refused = outbox.enqueue(change(&a), std::slice::from_ref(&a_fail), NOW_MS);
+        assert!(
+            matches!(refused, Err(SdkError::QueueFull { kind: "fail" })),
+            "{refused:?}"
+        );
+        let left = pending_ids(&outbox);
+        for kept in [a_begin.id, b_begin.id, b_fail.id] {
+            assert!(left.contains(&kept), "{kept} was evicted");
+        }
+        assert!(!left.contains(&a_fail.id));
+        let stats = outbox.stats().unwrap();
+        assert!(stats.pending_bytes <= cap, "{stats:?}");
+        assert_eq!(stats.refused, 1);
+        // Every progress event offered (A's two, B's three) is waiting or counted dropped.
+        let progress_left = left
+            .iter()
+            .filter(|id| [a_progress.id, b_progress[2].id].contains(id))
+            .count() as u64;
+        assert_eq!(progress_left + stats.dropped, 5, "{stats:?}");
+
+        // Once the server has B's failure, A's fits: refused was "not now", not "lost".
+        let b_fail_position = outbox
+            .peek(100)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.event_id == b_fail.id)
+            .unwrap()
+            .position;
+        outbox
+            .settle(&[Settlement::Delivered(b_fail_position)], NOW_MS)
+            .unwrap();
+        let stored = outbox.enqueue(change(&a), std::slice::from_ref(&a_fail), NOW_MS);
+        assert_eq!(stored.unwrap(), Enqueued::Stored);
+        let stats = outbox.stats().unwrap();
+        assert!(stats.pending_bytes <= cap, "{stats:?}");
+        assert!(
+            stats.pending_events < 10,
+            "the count cap never bound: {stats:?}"
+        );
+    }
+
     #[test]
     fn old_progress_is_dropped_and_old_terminal_events_are_dead_lettered() {
         let dir = tempfile::tempdir().unwrap();

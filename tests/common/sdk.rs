@@ -5,12 +5,13 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use monitor_sdk::clock::SdkClock;
 use monitor_sdk::engine::{Engine, EngineConfig};
 use monitor_sdk::policy::FlushPolicy;
 use monitor_sdk::TokenProvider;
@@ -82,7 +83,20 @@ pub fn engine_with(
     tokens: Arc<TestTokens>,
     policy: FlushPolicy,
 ) -> Engine {
-    Engine::open(
+    engine_with_clock(api_url, anon_key, db, tokens, policy, SdkClock::real())
+}
+
+/// [`engine_with`] on a given clock: a manual one lets a test replay minutes of device time
+/// (the rate limiter and speed estimator read it; the flusher's backoff runs in real time).
+pub fn engine_with_clock(
+    api_url: &str,
+    anon_key: &str,
+    db: &Path,
+    tokens: Arc<TestTokens>,
+    policy: FlushPolicy,
+    clock: SdkClock,
+) -> Engine {
+    Engine::open_with_clock(
         EngineConfig {
             supabase_url: api_url.to_string(),
             anon_key: anon_key.to_string(),
@@ -91,6 +105,7 @@ pub fn engine_with(
         },
         tokens,
         None,
+        clock,
     )
     .expect("the engine opens")
 }
@@ -111,31 +126,46 @@ pub enum Fault {
     ApplyThenFail,
 }
 
+/// One request the proxy saw: when it arrived, and what the proxy did with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeenRequest {
+    pub at: Instant,
+    pub fault: Fault,
+}
+
 /// A fault-injecting HTTP proxy in front of the dev stack's gateway.
 #[derive(Debug)]
 pub struct FaultProxy {
     pub url: String,
     pub requests: Arc<AtomicU32>,
     plan: Arc<Mutex<VecDeque<Fault>>>,
+    fallback: Arc<Mutex<Fault>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
 }
 
 #[derive(Debug, Clone)]
 struct ProxyState {
     upstream: String,
     plan: Arc<Mutex<VecDeque<Fault>>>,
+    fallback: Arc<Mutex<Fault>>,
+    seen: Arc<Mutex<Vec<SeenRequest>>>,
     requests: Arc<AtomicU32>,
     client: reqwest::Client,
 }
 
 impl FaultProxy {
     /// Starts a proxy to `upstream` that applies `plan` to the first requests, in order,
-    /// then passes everything.
+    /// then passes everything (until [`FaultProxy::set_fallback`] says otherwise).
     pub async fn start(upstream: &str, plan: Vec<Fault>) -> FaultProxy {
         let plan = Arc::new(Mutex::new(VecDeque::from(plan)));
+        let fallback = Arc::new(Mutex::new(Fault::Pass));
+        let seen = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(AtomicU32::new(0));
         let state = ProxyState {
             upstream: upstream.trim_end_matches('/').to_string(),
             plan: plan.clone(),
+            fallback: fallback.clone(),
+            seen: seen.clone(),
             requests: requests.clone(),
             client: reqwest::Client::new(),
         };
@@ -151,12 +181,27 @@ impl FaultProxy {
             url,
             requests,
             plan,
+            fallback,
+            seen,
         }
     }
 
     /// Faults not yet used.
     pub fn remaining(&self) -> usize {
         self.plan.lock().map(|p| p.len()).unwrap_or(0)
+    }
+
+    /// What requests get once the plan is used up (at start, [`Fault::Pass`]): a network
+    /// that stays broken for as long as the test likes.
+    pub fn set_fallback(&self, fault: Fault) {
+        if let Ok(mut fallback) = self.fallback.lock() {
+            *fallback = fault;
+        }
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 }
 
@@ -167,13 +212,18 @@ async fn forward(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let at = Instant::now();
     state.requests.fetch_add(1, Ordering::SeqCst);
     let fault = state
         .plan
         .lock()
         .ok()
         .and_then(|mut p| p.pop_front())
+        .or_else(|| state.fallback.lock().ok().map(|f| *f))
         .unwrap_or(Fault::Pass);
+    if let Ok(mut seen) = state.seen.lock() {
+        seen.push(SeenRequest { at, fault });
+    }
     match fault {
         Fault::Status(code) => {
             return StatusCode::from_u16(code)
@@ -223,6 +273,7 @@ pub struct ServerUpload {
     pub progress: i32,
     pub retry_count: i32,
     pub error_code: Option<String>,
+    pub last_seq: i64,
 }
 
 /// The user's uploads on the server (read as the superuser).
@@ -230,7 +281,7 @@ pub async fn server_uploads(user: Uuid) -> Vec<ServerUpload> {
     let client = super::stack().connect().await.expect("a connection");
     client
         .query(
-            "select id, local_id, status, progress, retry_count, error_code \
+            "select id, local_id, status, progress, retry_count, error_code, last_seq \
              from public.upload_queue where user_id = $1 order by local_id",
             &[&user],
         )
@@ -244,6 +295,7 @@ pub async fn server_uploads(user: Uuid) -> Vec<ServerUpload> {
             progress: row.get(3),
             retry_count: row.get(4),
             error_code: row.get(5),
+            last_seq: row.get(6),
         })
         .collect()
 }
