@@ -323,6 +323,11 @@ async fn the_exported_reporter_delivers_over_http_with_string_ids_and_honest_hea
         first.complete(d.clone(), None),
         Err(ReporterError::ShutDown)
     ));
+    // Progress too: after shutdown no flusher would ever write or send it.
+    assert!(matches!(
+        first.report_progress(d.clone(), SIZE / 2, SIZE),
+        Err(ReporterError::ShutDown)
+    ));
     drop(first);
 
     let second = reporter(&proxy.url, stack.anon_key(), &db, tokens);

@@ -461,13 +461,15 @@ impl Engine {
     ///
     /// [`SdkError::InvalidArgument`] for a zero total, [`SdkError::Rejected`]
     /// (`out_of_range` when sent > total or > the file size, `terminal_state` after
-    /// complete/fail), [`SdkError::UnknownUpload`].
+    /// complete/fail), [`SdkError::UnknownUpload`], [`SdkError::ShutDown`] after `shutdown`
+    /// (a report then would be kept nowhere: no flusher runs to write or send it).
     pub fn report_progress(
         &self,
         upload: Uuid,
         bytes_sent: u64,
         bytes_total: u64,
     ) -> Result<(), SdkError> {
+        self.live()?;
         if bytes_total == 0 {
             return Err(SdkError::InvalidArgument(
                 "bytes_total must be above 0".into(),
