@@ -191,7 +191,7 @@ fn open(ctx: &PhoneContext, clock: &SdkClock) -> Result<Engine, String> {
         None,
         clock.clone(),
     )
-    .map_err(|e| format!("opening the reporter: {e}"))
+    .map_err(|e| format!("opening the reporter: {e} ({e:?})"))
 }
 
 fn sdk<T>(ctx: &PhoneContext, what: &str, result: Result<T, monitor_sdk::SdkError>) -> Option<T> {

@@ -721,7 +721,14 @@ impl Engine {
         self.shared.shut.store(true, Ordering::Relaxed);
         self.shared.wake.notify_one();
         if let Some(runtime) = lock(&self.runtime).take() {
-            runtime.shutdown_background();
+            // A dead process's file handles close with it: wait (briefly) for the flusher to
+            // let go of the database, so a reporter reopened on the file next does not meet
+            // this one's locks, which a real kill would never leave behind.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                runtime.shutdown_background();
+            } else {
+                runtime.shutdown_timeout(SHUTDOWN_GRACE);
+            }
         }
         // Drop now finds the reporter shut: `shutdown` returns at once, writing nothing.
     }

@@ -158,6 +158,9 @@ pub struct UploadRow {
     pub metadata_json: String,
 }
 
+/// How long a statement waits for another connection's lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The SQLite outbox.
 #[derive(Debug)]
 pub struct Outbox {
@@ -205,6 +208,10 @@ impl Outbox {
     /// [`SdkError::Storage`] when the file cannot be opened or the schema applied.
     pub fn open(path: &Path, caps: Caps) -> Result<Self, SdkError> {
         let conn = Connection::open(path)?;
+        // A reporter reopened right after a restart may meet the old handle's checkpoint or
+        // last write: wait for it rather than fail. First, before any statement: the
+        // journal_mode pragma below needs the lock too.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         // WAL: the flusher's reads and the app's writes do not block each other, and an
         // append is one sequential write.
         conn.pragma_update(None, "journal_mode", "wal")?;
@@ -212,9 +219,6 @@ impl Outbox {
         // OS's cache); only an OS crash or power loss can lose the last commits, and FULL
         // would fsync on every terminal report (milliseconds on a phone's flash).
         conn.pragma_update(None, "synchronous", "normal")?;
-        // A reporter reopened right after a restart may meet the old handle's checkpoint:
-        // wait for it rather than fail.
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         let (count, bytes): (i64, i64) = conn.query_row(
             "select count(*), coalesce(sum(bytes), 0) from outbox",
