@@ -16,3 +16,15 @@ create or replace function private.monitoring_finished_at(completed_at timestamp
 returns timestamptz
 language sql immutable parallel safe
 as $$ select case when completed_at is not null then completed_at else updated_at end $$;
+
+-- Sessions already open (a pooled PostgREST connection) keep each index's expression cached
+-- in the inlined form it had when they read it, COALESCE, and would stop matching their newly
+-- planned CASE conditions to these indexes until they reconnect. Touching each index's
+-- storage options (set, then back to the default) invalidates that cache in every session;
+-- no index is rebuilt.
+alter index public.idx_upload_queue_completed_finished set (fillfactor = 90);
+alter index public.idx_upload_queue_completed_finished reset (fillfactor);
+alter index public.idx_upload_queue_failed_finished set (fillfactor = 90);
+alter index public.idx_upload_queue_failed_finished reset (fillfactor);
+alter index public.idx_upload_queue_completed_speed set (fillfactor = 90);
+alter index public.idx_upload_queue_completed_speed reset (fillfactor);

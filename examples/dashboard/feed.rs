@@ -182,15 +182,17 @@ impl Feed {
             if *stop.borrow() {
                 return;
             }
-            let listening = self.sender.receiver_count() > 0;
+            // Counted under the state lock: a page subscribes before it sets the cursor under
+            // this lock, so a count read outside it could clear the cursor of a page that has
+            // just arrived, and leave that page without changes.
             let has_cursor = {
                 let mut state = self.state();
-                if !listening {
+                if self.sender.receiver_count() == 0 {
                     state.cursor = None;
                 }
                 state.cursor.is_some()
             };
-            if !listening || !has_cursor {
+            if !has_cursor {
                 tracing::debug!("nobody listens: the poller sleeps");
                 tokio::select! {
                     _ = self.wake.notified() => {}

@@ -9,7 +9,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Client;
-use upload_monitor::devstack::{NewUser, SupabaseTarget};
+use upload_monitor::devstack::{jwt, NewUser, SupabaseTarget};
 use uuid::Uuid;
 
 /// One demo account.
@@ -22,6 +22,9 @@ pub struct DemoUser {
 }
 
 /// First names of the demo users (with the language their profile says).
+/// Lifetime of the demo users' minted tokens: 30 days, longer than any run.
+const DEMO_TOKEN_LIFETIME_SECS: i64 = 30 * 24 * 3600;
+
 const PEOPLE: [(&str, &str, &str); 8] = [
     ("Camille", "Durand", "fr"),
     ("Lucas", "Martin", "fr"),
@@ -63,10 +66,17 @@ pub async fn create_users(
                     .create_user(&user)
                     .await
                     .map_err(|e| format!("creating a demo user: {e}"))?;
-                Ok::<_, String>(DemoUser {
-                    id: user.id,
-                    token: user.access_token,
-                })
+                // The phones and the embedded dashboard keep one token for the whole run, and
+                // an interactive run lasts until Ctrl-C: a token that outlives any session
+                // (a minted one expires in an hour, and a demo has no refresh flow).
+                let token = target
+                    .mint_token(
+                        &user
+                            .claims()
+                            .with_exp(jwt::now() + DEMO_TOKEN_LIFETIME_SECS),
+                    )
+                    .map_err(|e| format!("minting a demo token: {e}"))?;
+                Ok::<_, String>(DemoUser { id: user.id, token })
             } else {
                 let account = crate::auth_api::Account {
                     email: &email,

@@ -469,7 +469,6 @@ impl Engine {
         bytes_sent: u64,
         bytes_total: u64,
     ) -> Result<(), SdkError> {
-        self.live()?;
         if bytes_total == 0 {
             return Err(SdkError::InvalidArgument(
                 "bytes_total must be above 0".into(),
@@ -484,6 +483,9 @@ impl Engine {
             .map_err(|_| SdkError::InvalidArgument("bytes_sent is too large".into()))?;
         let now = self.shared.clock.elapsed();
         let mut state = lock(&self.shared.state);
+        // Checked under the state lock: `shutdown` sets `shut`, then writes held-back progress
+        // under this lock, so a report either lands before that write or is refused.
+        self.live()?;
         let state = &mut *state;
         let tracked = state.uploads.get_mut(&upload)?;
         tracked.speed.push(self.shared.clock.elapsed_ms(), bytes);

@@ -330,7 +330,10 @@ async fn handle(
         SendOutcome::Delivered(response) => {
             let settlements = settlements(shared, batch, &response);
             let now_ms = chrono::Utc::now().timestamp_millis();
-            if let Err(error) = lock(&shared.outbox).settle(&settlements, now_ms) {
+            // Bound first: in an `if let` scrutinee the guard would live through the block,
+            // and `backoff` takes the outbox lock again (a self-deadlock on a failed settle).
+            let settled = lock(&shared.outbox).settle(&settlements, now_ms);
+            if let Err(error) = settled {
                 shared.log(LogLevel::Error, format!("recording delivery: {error}"));
                 backoff(shared, round, None, &error.to_string());
                 return;
@@ -370,7 +373,9 @@ async fn handle(
                     .map(|e| Settlement::DeadLetter(e.position, format!("http_{status}")))
                     .collect();
                 shared.log(LogLevel::Warn, format!("{why}: event dead-lettered"));
-                if let Err(error) = lock(&shared.outbox).settle(&dead, now_ms) {
+                // Bound first, so the app's logger never runs under the outbox lock.
+                let settled = lock(&shared.outbox).settle(&dead, now_ms);
+                if let Err(error) = settled {
                     shared.log(LogLevel::Error, format!("dead-lettering: {error}"));
                 }
                 shared.settled.send_modify(|g| *g += 1);

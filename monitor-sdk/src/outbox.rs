@@ -220,12 +220,15 @@ impl Outbox {
         // would fsync on every terminal report (milliseconds on a phone's flash).
         conn.pragma_update(None, "synchronous", "normal")?;
         conn.execute_batch(SCHEMA)?;
+        // The version first: a commit by another handle between the two reads then shows as
+        // a newer version at the next write, which recounts (the other order could keep a
+        // count that misses that commit under a version that includes it).
+        let seen_version = conn.query_row("pragma data_version", [], |row| row.get(0))?;
         let (count, bytes): (i64, i64) = conn.query_row(
             "select count(*), coalesce(sum(bytes), 0) from outbox",
             [],
             |row| Ok((row.get(0)?, row.get(1)?)),
         )?;
-        let seen_version = conn.query_row("pragma data_version", [], |row| row.get(0))?;
         Ok(Outbox {
             conn,
             caps,
