@@ -32,8 +32,11 @@ const RETRY_POLL: Duration = Duration::from_millis(300);
 /// How long a phone waits at the end for its outbox to drain: generous, because with
 /// thousands of phones on 2 cores the server runs tens of seconds behind (see the lag figure).
 const FINAL_FLUSH: Duration = Duration::from_secs(300);
+/// The same wait after Ctrl-C in a live run: nothing checks the outboxes then, and whoever
+/// pressed Ctrl-C wants the prompt back (what is left stays in the outbox, as on a phone).
+const STOP_FLUSH: Duration = Duration::from_secs(3);
 
-/// The user's access token (the dev stack's tokens last an hour: longer than a run).
+/// The user's access token (minted for 30 days on the dev stack: longer than any run).
 #[derive(Debug)]
 pub struct StaticToken(pub String);
 
@@ -515,7 +518,8 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
     if offline {
         engine.set_online(true);
     }
-    if let Err(e) = engine.flush_blocking(FINAL_FLUSH) {
+    let final_flush = if ctx.once { FINAL_FLUSH } else { STOP_FLUSH };
+    if let Err(e) = engine.flush_blocking(final_flush) {
         tracing::warn!(user = %ctx.user, error = %e, "final flush");
     }
     let uploads = engine
