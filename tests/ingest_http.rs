@@ -302,10 +302,7 @@ async fn one_call_takes_a_full_sdk_batch_of_500_events_over_ten_uploads() {
             .all(|v| v.outcome == EventOutcome::Applied),
         "every event applied"
     );
-    let (db, connection) = tokio_postgres::connect(stack.db_url(), NoTls)
-        .await
-        .expect("a database connection");
-    tokio::spawn(connection);
+    let db = stack.connect().await.expect("a database connection");
     let rows = db
         .query(
             "select status, progress, last_seq from public.upload_queue where id = any($1)",

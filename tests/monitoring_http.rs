@@ -147,10 +147,7 @@ async fn filters_pages_profile_timeline_and_charts_answer_in_their_shapes() {
     assert!(page.next_cursor.is_none());
 
     // Source: one of the three becomes an import (the app's other kind of upload).
-    let (db, connection) = tokio_postgres::connect(stack().db_url(), tokio_postgres::NoTls)
-        .await
-        .expect("a database connection");
-    tokio::spawn(connection);
+    let db = stack().connect().await.expect("a database connection");
     db.execute(
         "update public.upload_queue set source = 'imported' where id = $1",
         &[&ids[1]],

@@ -700,39 +700,36 @@ impl Engine {
             return Ok(());
         }
         let result = self.shared.persist_coalesced(true);
-        self.shared.wake.notify_one();
-        if let Some(runtime) = lock(&self.runtime).take() {
-            // An in-flight POST is dropped; its events resent later are duplicates, no-ops.
-            if tokio::runtime::Handle::try_current().is_ok() {
-                // Inside another runtime, blocking is not allowed: let it wind down alone.
-                runtime.shutdown_background();
-            } else {
-                // Wait (briefly) for the flusher to let go of the database, so the next
-                // reporter on the same file starts from settled counts.
-                runtime.shutdown_timeout(SHUTDOWN_GRACE);
-            }
-        }
+        self.stop_flusher();
         result.map(|_| ())
     }
 
     /// Ends this reporter as a killed process would: progress held back in memory is not
-    /// written, the flusher stops wherever it is (an in-flight batch is resent by the next
-    /// reporter, a harmless duplicate), nothing waits. For simulations and crash-recovery
-    /// tests in one process; an app never needs it (`shutdown` is the clean end).
+    /// written and the flusher stops wherever it is (an in-flight batch is resent by the next
+    /// reporter, a harmless duplicate). For simulations and crash-recovery tests in one
+    /// process; an app never needs it (`shutdown` is the clean end).
     pub fn abandon(self) {
-        self.shared.shut.store(true, Ordering::Relaxed);
+        if !self.shared.shut.swap(true, Ordering::Relaxed) {
+            self.stop_flusher();
+        }
+        // Drop now finds the reporter shut: `shutdown` returns at once, writing nothing.
+    }
+
+    /// Stops the flusher's runtime once `shut` is set. Outside a runtime it waits (at most
+    /// [`SHUTDOWN_GRACE`]) for the flusher to let go of the database, as a dead process's
+    /// file handles close with it, so the next reporter on the same file meets no lock of
+    /// this one and starts from settled counts. Inside another runtime blocking is not
+    /// allowed: it winds down alone. An in-flight POST is dropped; its events, resent later,
+    /// are duplicates, no-ops.
+    fn stop_flusher(&self) {
         self.shared.wake.notify_one();
         if let Some(runtime) = lock(&self.runtime).take() {
-            // A dead process's file handles close with it: wait (briefly) for the flusher to
-            // let go of the database, so a reporter reopened on the file next does not meet
-            // this one's locks, which a real kill would never leave behind.
             if tokio::runtime::Handle::try_current().is_ok() {
                 runtime.shutdown_background();
             } else {
                 runtime.shutdown_timeout(SHUTDOWN_GRACE);
             }
         }
-        // Drop now finds the reporter shut: `shutdown` returns at once, writing nothing.
     }
 
     /// The device's uploads, newest first.
