@@ -9,6 +9,10 @@
 //!
 //! Prints events/s (applied events over the measured window) and the per-batch latency
 //! percentiles. The first `--warmup` seconds are run but not measured (pool and plan caches).
+//!
+//! `--noisy 23` measures something else: one user keeps 23 batches of 1,000 events in flight
+//! at once (a hostile or buggy app) while another user reports one small batch at a time;
+//! prints the quiet user's latency percentiles and how the noisy user was answered.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,6 +42,10 @@ struct Args {
     /// Seed of the simulated speeds (printed, so a run can be repeated).
     #[arg(long)]
     seed: Option<u64>,
+    /// Instead of the throughput run: one user with this many 1,000-event batches in flight
+    /// at once, and the latency another user sees meanwhile.
+    #[arg(long)]
+    noisy: Option<usize>,
 }
 
 /// One device's numbers over the measured window.
@@ -116,6 +124,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started.elapsed().as_secs_f64(),
         stack.api_url()
     );
+    if let Some(in_flight) = args.noisy {
+        return noisy_neighbour(&stack, in_flight, args.seconds, seed).await;
+    }
     let mut tokens = Vec::with_capacity(args.uploads);
     for device in 0..args.uploads {
         let user = stack
@@ -211,4 +222,103 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         percentile(&latencies, 100.0).as_secs_f64() * 1e3
     );
     Ok(())
+}
+
+/// One user keeps `in_flight` batches of 1,000 progress events in flight for `seconds`
+/// (each task begins its own upload, then sends batch after batch as soon as the previous
+/// one is answered, 429s included, as a misbehaving app would); a second user sends one
+/// 10-event batch at a time. Prints the second user's latency and the first user's answers.
+async fn noisy_neighbour(
+    stack: &DevStack,
+    in_flight: usize,
+    seconds: u64,
+    seed: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let noisy = stack
+        .create_user(&NewUser::new(format!("noisy-{seed}@example.test")))
+        .await?;
+    let quiet = stack
+        .create_user(&NewUser::new(format!("quiet-{seed}@example.test")))
+        .await?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(in_flight + 1)
+        .build()?;
+    let url = format!("{}/rest/v1/rpc/report_upload_events", stack.api_url());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let key = stack.anon_key().to_string();
+    let noisy_tasks: Vec<_> = (0..in_flight)
+        .map(|task| {
+            let (client, url, key) = (client.clone(), url.clone(), key.clone());
+            let token = noisy.access_token.clone();
+            let mut rng = fastrand::Rng::with_seed(seed.wrapping_add(task as u64));
+            tokio::spawn(async move {
+                let (mut ok, mut throttled, mut other) = (0u64, 0u64, 0u64);
+                let upload = Uuid::now_v7();
+                let local_id = format!("noisy_{task}");
+                // 10,000 batches is far more than any run sends: the upload never ends.
+                let mut index = 0;
+                while Instant::now() < deadline {
+                    let body = batch_events(upload, &local_id, index, 10_000, 1_000, &mut rng);
+                    match post(&client, &url, &key, &token, &body).await {
+                        200 => {
+                            ok += 1;
+                            index += 1;
+                        }
+                        429 => throttled += 1,
+                        _ => other += 1,
+                    }
+                }
+                (ok, throttled, other)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut failures = 0u64;
+    let mut upload_number = 0;
+    while Instant::now() < deadline {
+        upload_number += 1;
+        let upload = Uuid::now_v7();
+        let local_id = format!("quiet_{upload_number}");
+        for index in 0..10 {
+            let body = batch_events(upload, &local_id, index, 10, 10, &mut rng);
+            let sent = Instant::now();
+            if post(&client, &url, &key, &quiet.access_token, &body).await != 200 {
+                failures += 1;
+            }
+            latencies.push(sent.elapsed());
+        }
+    }
+    let (mut ok, mut throttled, mut other) = (0u64, 0u64, 0u64);
+    for task in noisy_tasks {
+        let (a, b, c) = task.await?;
+        ok += a;
+        throttled += b;
+        other += c;
+    }
+    latencies.sort();
+    println!(
+        "noisy user: {in_flight} batches of 1,000 events in flight for {seconds}s: \
+         {ok} applied batches, {throttled} answered 429, {other} other answers"
+    );
+    println!(
+        "quiet user: {} batches ({failures} not 200), latency p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 95.0).as_secs_f64() * 1e3,
+        percentile(&latencies, 100.0).as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// One ingest call; its HTTP status, 0 when the request itself failed.
+async fn post(client: &reqwest::Client, url: &str, key: &str, token: &str, body: &Value) -> u16 {
+    let response = client
+        .post(url)
+        .header("apikey", key)
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await;
+    response.map(|r| r.status().as_u16()).unwrap_or(0)
 }

@@ -67,18 +67,29 @@ impl Case {
             }
         };
         self.clock += rng.i64(1..5);
-        let at = base_time() + Duration::seconds(self.clock);
+        let at = match rng.u8(..50) {
+            // Outside limits.rs's [2000, 2100) device-time range: invalid_payload.
+            0 => DateTime::<Utc>::UNIX_EPOCH,
+            1 => base_time() + Duration::days(365 * 80),
+            _ => base_time() + Duration::seconds(self.clock),
+        };
         let payload = match rng.u8(..100) {
             0..=14 => EventPayload::Begin {
                 local_id: match rng.u8(..20) {
                     0 => String::new(),
+                    // At and past limits.rs's MAX_LOCAL_ID_CHARS (refused past it).
+                    1 => format!("{}{}", self.local_prefix, "é".repeat(rng.usize(240..=270))),
                     _ => format!("{}{}", self.local_prefix, rng.u8(..4)),
                 },
-                video_title: rng.bool().then(|| "Vacances d'été 🎬".to_string()),
-                filename: if rng.u8(..20) == 0 {
-                    String::new()
-                } else {
-                    "IMG_0001.MOV".into()
+                video_title: match rng.u8(..10) {
+                    0 => Some("🎬".repeat(rng.usize(490..=520))),
+                    1..=4 => Some("Vacances d'été 🎬".to_string()),
+                    _ => None,
+                },
+                filename: match rng.u8(..20) {
+                    0 => String::new(),
+                    1 => "é".repeat(rng.usize(990..=1010)),
+                    _ => "IMG_0001.MOV".into(),
                 },
                 file_size: match rng.u8(..10) {
                     0 => None,
@@ -90,17 +101,24 @@ impl Case {
                     1 => Some(UploadSource::Recorded),
                     _ => Some(UploadSource::Imported),
                 },
-                metadata: match rng.u8(..4) {
+                metadata: match rng.u8(..5) {
                     0 => None,
                     1 => Some(json!({"duration": 12.5, "isRecorded": true})),
                     2 => Some(json!([1, "x"])),
+                    // One byte under, at and over MAX_METADATA_BYTES as PostgreSQL prints jsonb:
+                    // {"k": "…", "n": 0.00000015} is 26 bytes plus the string (1.5e-7 is
+                    // printed in plain notation).
+                    3 => Some(json!({
+                        "k": "x".repeat(16 * 1024 - 26 + rng.usize(0..=2) - 1),
+                        "n": 1.5e-7,
+                    })),
                     _ => Some(json!({"duration": "long", "orientation": "portrait"})),
                 },
                 device: rng.bool().then(|| DeviceInfo {
                     platform: Some("ios".into()),
                     os_version: rng.bool().then(|| "18.1".into()),
                     app_version: Some("3.2.0".into()),
-                    model: None,
+                    model: rng.bool().then(|| "Pixel ".repeat(rng.usize(10..=30))),
                 }),
                 user_id: match rng.u8(..10) {
                     0 => Some(self.other),
@@ -115,9 +133,11 @@ impl Case {
                 } else {
                     rng.i32(0..=100)
                 },
-                upload_speed: match rng.u8(..5) {
+                upload_speed: match rng.u8(..6) {
                     0 => None,
                     1 => Some(-0.5),
+                    // Past MAX_UPLOAD_SPEED_MBPS: out_of_range.
+                    2 => Some(if rng.bool() { 100_000.0 } else { 100_000.5 }),
                     _ => Some(f64::from(rng.u16(..800)) / 100.0),
                 },
             },
@@ -126,7 +146,11 @@ impl Case {
             },
             65..=72 => EventPayload::Complete { video_id: None },
             73..=87 => EventPayload::Fail {
-                error_code: if rng.bool() { "network" } else { "timeout" }.into(),
+                error_code: match rng.u8(..10) {
+                    0 => "ε".repeat(rng.usize(95..=105)),
+                    1..=5 => "network".into(),
+                    _ => "timeout".into(),
+                },
                 error_message: if rng.u8(..10) == 0 {
                     "é".repeat(4_100)
                 } else {

@@ -319,3 +319,190 @@ async fn one_call_takes_a_full_sdk_batch_of_500_events_over_ten_uploads() {
         );
     }
 }
+
+/// While one batch of a user holds that user's ingest lock (here: a session holding it, as a
+/// long batch would), another batch of the same user is answered at once with 429 and
+/// `Retry-After` instead of waiting on a pooled connection; another user's batch goes
+/// through meanwhile; and the first user's batch is applied once the lock is free.
+#[tokio::test]
+async fn a_busy_user_gets_429_with_retry_after_and_never_holds_up_another_user() {
+    let stack = stack();
+    let busy = stack
+        .create_user(&NewUser::new(unique_email("busy")))
+        .await
+        .expect("a busy user");
+    let other = stack
+        .create_user(&NewUser::new(unique_email("other")))
+        .await
+        .expect("another user");
+    let begin = |upload: Uuid| {
+        json!({ "events": [event(upload, 1, "begin",
+            json!({"local_id": format!("import_{upload}"), "filename": "a.mov"}))] })
+    };
+
+    let mut holder = stack.connect().await.expect("a superuser connection");
+    let tx = holder.transaction().await.expect("a transaction");
+    tx.execute(
+        "select pg_advisory_xact_lock(hashtextextended($1::text, 0))",
+        &[&busy.id.to_string()],
+    )
+    .await
+    .expect("the busy user's ingest lock");
+
+    let started = std::time::Instant::now();
+    let refused = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&busy.access_token),
+        &begin(Uuid::now_v7()),
+    )
+    .await;
+    assert_eq!(refused.status, 429, "{:?}", refused.body);
+    assert_eq!(
+        refused
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    assert_eq!(refused.body["code"], "UM429", "{:?}", refused.body);
+    // Answered without waiting for the lock (which is held until the end of this test).
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    let theirs = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&other.access_token),
+        &begin(Uuid::now_v7()),
+    )
+    .await;
+    assert_eq!(theirs.status, 200, "{:?}", theirs.body);
+
+    tx.rollback().await.expect("the lock released");
+    let upload = Uuid::now_v7();
+    let later = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&busy.access_token),
+        &begin(upload),
+    )
+    .await;
+    assert_eq!(later.status, 200, "{:?}", later.body);
+    let answer: IngestResponse = serde_json::from_value(later.body).expect("the response shape");
+    assert_eq!(answer.results[0].outcome, EventOutcome::Applied);
+}
+
+/// A batch mixing an event past a limit with a valid one: the bad event is that event's
+/// `invalid_payload`, the batch is a 200 (a 2.7 kB local_id used to fail the whole batch
+/// with 500 `54000 index row size`).
+#[tokio::test]
+async fn an_oversized_local_id_is_one_events_invalid_payload_not_a_500() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("long-id")))
+        .await
+        .expect("a user");
+    let (bad, good) = (Uuid::now_v7(), Uuid::now_v7());
+    let batch = json!([
+        event(
+            bad,
+            1,
+            "begin",
+            json!({"local_id": "x".repeat(3_000), "filename": "a.mov"})
+        ),
+        event(
+            good,
+            1,
+            "begin",
+            json!({"local_id": format!("import_{good}"), "filename": "b.mov"})
+        ),
+    ]);
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": batch }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let answer: IngestResponse = serde_json::from_value(response.body).expect("the shape");
+    let outcomes: Vec<EventOutcome> = answer.results.iter().map(|v| v.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            EventOutcome::Rejected(RejectReason::InvalidPayload),
+            EventOutcome::Applied
+        ]
+    );
+}
+
+/// The gateway's body limit fits the SDK's largest batch: 500 events with every text at its
+/// limit in monitor-core/src/limits.rs, each character a control character (6 bytes once
+/// JSON-escaped), go through in one call and are all applied.
+#[tokio::test]
+async fn a_500_event_batch_with_every_field_at_its_limit_fits_the_body_limit() {
+    use monitor_core::limits::{
+        MAX_DEVICE_FIELD_CHARS, MAX_ERROR_CODE_CHARS, MAX_ERROR_MESSAGE_CHARS, MAX_FILENAME_CHARS,
+        MAX_LOCAL_ID_CHARS, MAX_METADATA_BYTES, MAX_VIDEO_TITLE_CHARS,
+    };
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("at-limits")))
+        .await
+        .expect("a user");
+    let text = |chars: usize| "\u{1}".repeat(chars);
+    // {"k": "…"} is 9 bytes as jsonb text plus the string, each \u0001 printed in 6 bytes.
+    let metadata = json!({ "k": text((MAX_METADATA_BYTES - 9) / 6) });
+    let device = json!({
+        "platform": text(MAX_DEVICE_FIELD_CHARS), "os_version": text(MAX_DEVICE_FIELD_CHARS),
+        "app_version": text(MAX_DEVICE_FIELD_CHARS), "model": text(MAX_DEVICE_FIELD_CHARS),
+    });
+    let mut events = Vec::with_capacity(500);
+    for n in 0..250 {
+        let upload = Uuid::now_v7();
+        let mut local_id = format!("{n:03}");
+        local_id.push_str(&text(MAX_LOCAL_ID_CHARS - local_id.len()));
+        events.push(event(
+            upload,
+            1,
+            "begin",
+            json!({
+                "local_id": local_id, "filename": text(MAX_FILENAME_CHARS),
+                "video_title": text(MAX_VIDEO_TITLE_CHARS), "metadata": metadata, "device": device,
+            }),
+        ));
+        events.push(event(
+            upload,
+            2,
+            "fail",
+            json!({
+                "error_code": text(MAX_ERROR_CODE_CHARS),
+                "error_message": text(MAX_ERROR_MESSAGE_CHARS),
+            }),
+        ));
+    }
+    let body = json!({ "events": events });
+    let wire = serde_json::to_vec(&body).expect("serializes").len();
+    assert!(
+        wire > 12 * 1024 * 1024,
+        "the batch is really at the limits: {wire} bytes"
+    );
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &body,
+    )
+    .await;
+    assert_eq!(response.status, 200, "{wire} bytes: {:?}", response.body);
+    let answer: IngestResponse = serde_json::from_value(response.body).expect("the shape");
+    assert!(answer
+        .results
+        .iter()
+        .all(|v| v.outcome == EventOutcome::Applied));
+}

@@ -154,7 +154,7 @@ from unnest(array['public.report_upload_events(jsonb)', 'public.mark_stale_uploa
                   'public.request_upload_retry(uuid)', 'public.pending_retry_requests()',
                   'public.cleanup_old_upload_queue()']) as f;
 select is((select prosecdef from pg_proc where oid = 'public.report_upload_events(jsonb)'::regprocedure),
-          false, 'report_upload_events is SECURITY INVOKER: RLS decides');
+          true, 'report_upload_events is SECURITY DEFINER: the only writer, checking auth.uid() itself');
 
 -- Realtime and the fleet pace.
 select ok(exists (select 1 from pg_publication_tables where pubname = 'supabase_realtime'

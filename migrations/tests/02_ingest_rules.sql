@@ -145,7 +145,10 @@ select results_eq(
      from public.upload_queue where id = pg_temp.up(3) $$,
   $$ values ('failed'::text, 'network'::text, 'Network request failed'::text, 1, true) $$,
   'fail records the error, the retry count and completed_at');
+-- An admin's retry request (users hold no UPDATE on the table: set as the owner).
+select pg_temp.logout();
 update public.upload_queue set retry_requested_at = now() where id = pg_temp.up(3);
+select pg_temp.login('A');
 select is(pg_temp.report(pg_temp.ev(43, 3, 4, 'retry')), 'applied', 'retry of a failed upload is applied');
 select results_eq(
   $$ select status, stage, progress, bytes_sent, error_code, error_message, completed_at,

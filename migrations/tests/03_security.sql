@@ -75,8 +75,8 @@ select is((select count(*) from public.upload_queue where id = pg_temp.up(1)), 0
           'B cannot read A''s upload');
 select is((select count(*) from public.upload_events where upload_id = pg_temp.up(1)), 0::bigint,
           'B cannot read A''s upload log');
-select is_empty($$ update public.upload_queue set status = 'failed' where id = pg_temp.up(1)
-                   returning id $$, 'B cannot update A''s upload');
+select throws_ok($$ update public.upload_queue set status = 'failed' where id = pg_temp.up(1) $$,
+                 '42501', null, 'B cannot update A''s upload (users hold no UPDATE at all)');
 select throws_ok($$ delete from public.upload_queue where id = pg_temp.up(1) $$, '42501', null,
                  'B cannot delete A''s upload (no deletes through the API at all)');
 select throws_ok($$ delete from public.upload_queue where id = pg_temp.up(2) $$, '42501', null,
@@ -149,8 +149,8 @@ select pg_temp.login('admin');
 select is((select count(*) from public.upload_queue where id in (pg_temp.up(1), pg_temp.up(2))),
           2::bigint, 'an admin reads every user''s uploads');
 select ok((select count(*) from public.upload_events) >= 3, 'an admin reads every user''s log');
-select is_empty($$ update public.upload_queue set status = 'failed' where id = pg_temp.up(1)
-                   returning id $$, 'an admin cannot rewrite a user''s upload');
+select throws_ok($$ update public.upload_queue set status = 'failed' where id = pg_temp.up(1) $$,
+                 '42501', null, 'an admin cannot rewrite a user''s upload');
 select is(pg_temp.report(pg_temp.ev(10, 1, 7, 'complete')), 'rejected:unknown_upload',
           'an admin cannot report events about a user''s upload');
 select isnt_empty($$ update public.monitor_settings set min_progress_interval_ms = 2000 returning 1 $$,

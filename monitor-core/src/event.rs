@@ -58,7 +58,8 @@
 //!   `retry_count + 1`.
 //!
 //! Every accepted event sets `last_seq = seq` and `client_updated_at = at`. Text fields are
-//! stored as given (never interpreted as SQL); oversize messages are truncated, not refused.
+//! stored as given (never interpreted as SQL), within the limits of [`crate::limits`]:
+//! display texts too long are cut, identifiers and metadata too long are refused.
 //!
 //! ## Precisely (the order checks run in; the first that matches answers)
 //!
@@ -67,11 +68,13 @@
 //! with `row` the upload's current row (if any) and `caller` = `auth.uid()`:
 //!
 //! 0. `duplicate` (see "Batches" below).
-//! 1. `invalid_payload` when the event is malformed whatever the state: `seq < 1`; a
-//!    `begin` with an empty `local_id` or `filename`, a negative `file_size` or a
-//!    `metadata` that is not a JSON object (`null` counts as absent); a `fail` with a
-//!    negative `retry_count`. (Missing fields and wrong JSON types are also
-//!    `invalid_payload`: the SQL answers it where serde would fail to parse.)
+//! 1. `invalid_payload` when the event is malformed whatever the state: `seq < 1`; an `at`
+//!    outside 2000-01-01..2100-01-01 ([`crate::limits`]); a `begin` with an empty
+//!    `local_id` or `filename`, a `local_id` longer than 255 characters, a negative
+//!    `file_size`, a `metadata` that is not a JSON object (`null` counts as absent) or is
+//!    longer than 16 KiB as PostgreSQL prints it; a `fail` with a negative `retry_count`.
+//!    (Missing fields and wrong JSON types are also `invalid_payload`: the SQL answers it
+//!    where serde would fail to parse, e.g. an `upload_speed` beyond `f64`.)
 //! 2. `forbidden` when a `begin` carries a `user_id` other than `caller`.
 //! 3. No row: a `begin` is `local_id_conflict` when another upload of `caller` has the same
 //!    `local_id` (an upload created earlier in the same batch counts), else applied (SQL
@@ -86,15 +89,16 @@
 //!    `retry` not on `failed`: `invalid_transition`; on `failed` with
 //!    `retry_count >= 3`: `retry_limit`.
 //! 8. Kind checks: `progress` with `progress` outside 0–100, `bytes_sent < 0`,
-//!    `bytes_sent > file_size` (when `file_size` is known) or a negative `upload_speed`:
-//!    `out_of_range`. `stage` before the row's stage: `stage_order` (the same stage again
+//!    `bytes_sent > file_size` (when `file_size` is known) or an `upload_speed` that is
+//!    negative or above 100,000 MB/s: `out_of_range`. `stage` before the row's stage: `stage_order` (the same stage again
 //!    is accepted; a row without a stage accepts any). `fail` with `retry_count > 3`:
 //!    `retry_limit`.
 //!
 //! What an applied event writes (`now` is the server's clock; every applied event also
 //! sets `last_seq = seq`, `client_updated_at = at`, `updated_at = now`):
 //!
-//! - `begin`: `user_id = caller`, the begin's fields, `metadata` = the given object or
+//! - `begin`: `user_id = caller`, the begin's fields (`video_title` cut to 500 characters,
+//!   `filename` to 1,000, each `device` field to 100), `metadata` = the given object or
 //!   `{}`, `device_info` = `device` as [`DeviceInfo`] serializes it (its four fields, nulls
 //!   dropped; null when absent), status `pending`, stage
 //!   `validating`, progress 0, `bytes_sent` 0, `retry_count` 0, `started_at = now`,
@@ -112,7 +116,7 @@
 //!   given (SQL only: and when that `videos` row exists and the caller can see it, since
 //!   the column is a foreign key; otherwise the completion applies without it); the stage
 //!   is left as last reported.
-//! - `fail`: status `failed`, `error_code` as given, `error_message` = its first 4000
+//! - `fail`: status `failed`, `error_code` = its first 100 characters, `error_message` = its first 4000
 //!   characters (characters, not bytes: `left(msg, 4000)`), `retry_count =
 //!   greatest(row.retry_count, coalesce(event.retry_count, 0))`, `completed_at = now`;
 //!   progress, bytes, speed and stage are kept (they show how far the attempt went).
@@ -158,32 +162,8 @@ use uuid::Uuid;
 
 use crate::status::{UploadSource, UploadStage};
 
-/// The longest `error_message` kept, in characters; longer ones are cut, never rejected, so
-/// a 10 MB stack trace cannot make a failure report undeliverable.
-///
-/// ```
-/// use chrono::{DateTime, Utc};
-/// use monitor_core::event::MAX_ERROR_MESSAGE_CHARS;
-/// use monitor_core::state_machine::{apply, Step};
-/// use monitor_core::{EventPayload, UploadEvent};
-/// use uuid::Uuid;
-/// let (user, now): (Uuid, DateTime<Utc>) = (Uuid::from_u128(1), "2026-11-24T09:00:00Z".parse().unwrap());
-/// let event = |seq: i64, payload: EventPayload| UploadEvent {
-///     id: Uuid::from_u128(100 + seq as u128), upload_id: Uuid::from_u128(10), seq, at: now, payload,
-/// };
-/// let begin = event(1, EventPayload::Begin {
-///     local_id: "import_1_0".into(), video_title: None, filename: "a.mov".into(),
-///     file_size: None, source: None, metadata: None, device: None, user_id: None,
-/// });
-/// let Ok(Step::Applied { record, .. }) = apply(None, &begin, user, now) else { panic!() };
-/// // A 10,000-character message is cut to 4,000 characters (not bytes), not refused.
-/// let fail = event(2, EventPayload::Fail {
-///     error_code: "crash".into(), error_message: "é".repeat(10_000), retry_count: None,
-/// });
-/// let Ok(Step::Applied { record, .. }) = apply(Some(&record), &fail, user, now) else { panic!() };
-/// assert_eq!(record.error_message.unwrap().chars().count(), MAX_ERROR_MESSAGE_CHARS);
-/// ```
-pub const MAX_ERROR_MESSAGE_CHARS: usize = 4_000;
+/// The longest `error_message` kept (see [`crate::limits`], where every limit is listed).
+pub use crate::limits::MAX_ERROR_MESSAGE_CHARS;
 
 /// Retries allowed per upload ("Tentative n/3").
 ///
@@ -327,6 +307,77 @@ impl EventPayload {
             EventPayload::Complete { .. } => "complete",
             EventPayload::Fail { .. } => "fail",
             EventPayload::Retry => "retry",
+        }
+    }
+
+    /// Makes the payload fit [`crate::limits`]: removes NUL from every string (metadata keys
+    /// and values included) except `local_id`, and cuts the display texts (title, filename,
+    /// device fields, error code and message) to their limits, as the server would store
+    /// them. What cannot be cut (`local_id`, `metadata` size) is left for
+    /// [`crate::state_machine::validate_event`] to refuse. The SDK calls it on every event
+    /// it builds, so an event in its outbox is one the server can store.
+    ///
+    /// ```
+    /// use monitor_core::limits::MAX_VIDEO_TITLE_CHARS;
+    /// use monitor_core::EventPayload;
+    /// let mut fail = EventPayload::Fail {
+    ///     error_code: "net\0work".into(), error_message: "x".repeat(5_000), retry_count: None,
+    /// };
+    /// fail.normalize();
+    /// let EventPayload::Fail { error_code, error_message, .. } = fail else { unreachable!() };
+    /// assert_eq!((error_code.as_str(), error_message.len()), ("network", 4_000));
+    /// # let _ = MAX_VIDEO_TITLE_CHARS;
+    /// ```
+    pub fn normalize(&mut self) {
+        use crate::limits::{
+            cut_in_place, strip_nul, strip_nul_json, MAX_DEVICE_FIELD_CHARS, MAX_ERROR_CODE_CHARS,
+            MAX_ERROR_MESSAGE_CHARS, MAX_FILENAME_CHARS, MAX_VIDEO_TITLE_CHARS,
+        };
+        let fit = |text: &mut String, max: usize| {
+            strip_nul(text);
+            cut_in_place(text, max);
+        };
+        match self {
+            EventPayload::Begin {
+                video_title,
+                filename,
+                metadata,
+                device,
+                ..
+            } => {
+                if let Some(title) = video_title {
+                    fit(title, MAX_VIDEO_TITLE_CHARS);
+                }
+                fit(filename, MAX_FILENAME_CHARS);
+                if let Some(metadata) = metadata {
+                    strip_nul_json(metadata);
+                }
+                if let Some(device) = device {
+                    for field in [
+                        &mut device.platform,
+                        &mut device.os_version,
+                        &mut device.app_version,
+                        &mut device.model,
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        fit(field, MAX_DEVICE_FIELD_CHARS);
+                    }
+                }
+            }
+            EventPayload::Fail {
+                error_code,
+                error_message,
+                ..
+            } => {
+                fit(error_code, MAX_ERROR_CODE_CHARS);
+                fit(error_message, MAX_ERROR_MESSAGE_CHARS);
+            }
+            EventPayload::Progress { .. }
+            | EventPayload::Stage { .. }
+            | EventPayload::Complete { .. }
+            | EventPayload::Retry => {}
         }
     }
 

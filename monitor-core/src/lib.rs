@@ -23,6 +23,7 @@ pub mod async_storage;
 pub mod derive;
 pub mod display;
 pub mod event;
+pub mod limits;
 pub mod monitoring;
 pub mod record;
 pub mod rows;

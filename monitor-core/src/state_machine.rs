@@ -10,7 +10,12 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::event::{EventPayload, UploadEvent, MAX_ERROR_MESSAGE_CHARS, MAX_RETRIES};
+use crate::event::{EventPayload, UploadEvent, MAX_RETRIES};
+use crate::limits::{
+    check_local_id, check_metadata, cut_chars, speed_in_range, time_in_range,
+    MAX_DEVICE_FIELD_CHARS, MAX_ERROR_CODE_CHARS, MAX_ERROR_MESSAGE_CHARS, MAX_FILENAME_CHARS,
+    MAX_VIDEO_TITLE_CHARS,
+};
 use crate::record::UploadRecord;
 use crate::status::{UploadSource, UploadStage, UploadStatus};
 use crate::verdict::{EventOutcome, EventVerdict, RejectReason};
@@ -195,8 +200,8 @@ pub fn apply(
                 return Err(RejectReason::RetryLimit);
             }
             next.status = UploadStatus::Failed;
-            next.error_code = Some(error_code.clone());
-            next.error_message = Some(truncate_chars(error_message, MAX_ERROR_MESSAGE_CHARS));
+            next.error_code = Some(cut_chars(error_code, MAX_ERROR_CODE_CHARS));
+            next.error_message = Some(cut_chars(error_message, MAX_ERROR_MESSAGE_CHARS));
             next.retry_count = row.retry_count.max(retry_count.unwrap_or(0));
             next.completed_at = Some(now);
             true
@@ -386,6 +391,7 @@ pub fn validate_event(event: &UploadEvent) -> Result<(), RejectReason> {
 /// Stateless checks: what makes an event malformed whatever the upload's state.
 fn check_shape(event: &UploadEvent) -> Result<(), RejectReason> {
     let well_formed = event.seq >= 1
+        && time_in_range(event.at)
         && match &event.payload {
             EventPayload::Begin {
                 local_id,
@@ -394,10 +400,12 @@ fn check_shape(event: &UploadEvent) -> Result<(), RejectReason> {
                 metadata,
                 ..
             } => {
-                !local_id.is_empty()
+                check_local_id(local_id).is_ok()
                     && !filename.is_empty()
                     && file_size.is_none_or(|size| size >= 0)
-                    && metadata.as_ref().is_none_or(|m| m.is_object())
+                    && metadata
+                        .as_ref()
+                        .is_none_or(|m| m.is_object() && check_metadata(m).is_ok())
             }
             EventPayload::Fail { retry_count, .. } => retry_count.is_none_or(|n| n >= 0),
             _ => true,
@@ -409,12 +417,11 @@ fn check_shape(event: &UploadEvent) -> Result<(), RejectReason> {
     }
 }
 
-/// A progress report's own ranges: percent 0–100, bytes not negative, speed finite and not
-/// negative (bytes against the file size need the row).
+/// A progress report's own ranges: percent 0–100, bytes not negative, speed finite, not
+/// negative and not absurd ([`crate::limits::MAX_UPLOAD_SPEED_MBPS`]); bytes against the
+/// file size need the row.
 fn progress_in_range(bytes_sent: i64, progress: i32, upload_speed: Option<f64>) -> bool {
-    (0..=100).contains(&progress)
-        && bytes_sent >= 0
-        && upload_speed.is_none_or(|s| s.is_finite() && s >= 0.0)
+    (0..=100).contains(&progress) && bytes_sent >= 0 && upload_speed.is_none_or(speed_in_range)
 }
 
 fn refuse_terminal(row: &UploadRecord) -> Result<(), RejectReason> {
@@ -451,12 +458,23 @@ fn begin_record(event: &UploadEvent, caller: Uuid, now: DateTime<Utc>) -> Upload
             _ => (String::new(), None, String::new(), None, None, None, &None),
         };
     let metadata = metadata.unwrap_or_else(|| serde_json::Value::Object(Default::default()));
+    let cut_device = |field: &Option<String>| {
+        field
+            .as_deref()
+            .map(|text| cut_chars(text, MAX_DEVICE_FIELD_CHARS))
+    };
+    let device = device.as_ref().map(|d| crate::event::DeviceInfo {
+        platform: cut_device(&d.platform),
+        os_version: cut_device(&d.os_version),
+        app_version: cut_device(&d.app_version),
+        model: cut_device(&d.model),
+    });
     UploadRecord {
         id: event.upload_id,
         user_id: caller,
         local_id,
-        video_title,
-        filename,
+        video_title: video_title.map(|title| cut_chars(&title, MAX_VIDEO_TITLE_CHARS)),
+        filename: cut_chars(&filename, MAX_FILENAME_CHARS),
         file_size,
         status: UploadStatus::Pending,
         stage: Some(UploadStage::Validating),
@@ -498,22 +516,10 @@ pub fn duration_from_metadata(metadata: &serde_json::Value) -> Option<i32> {
     i32::try_from(rounded).ok()
 }
 
-/// The first `max` characters of `text` (characters, not bytes, as SQL's `left()`).
-///
-/// ```
-/// use monitor_core::state_machine::truncate_chars;
-/// assert_eq!(truncate_chars("Échec réseau", 5), "Échec");
-/// ```
-pub fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::{jsonb_text_len, MAX_LOCAL_ID_CHARS, MAX_METADATA_BYTES};
 
     /// The uploading phone's user.
     const USER: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);
@@ -669,6 +675,133 @@ mod tests {
                 RejectReason::InvalidPayload
             );
         }
+    }
+
+    fn begin_with(local_id: String, metadata: Option<serde_json::Value>) -> EventPayload {
+        EventPayload::Begin {
+            local_id,
+            video_title: None,
+            filename: "a.mov".into(),
+            file_size: None,
+            source: None,
+            metadata,
+            device: None,
+            user_id: None,
+        }
+    }
+
+    #[test]
+    fn a_local_id_longer_than_its_limit_is_invalid_payload_not_a_failed_batch() {
+        let at_limit = "é".repeat(MAX_LOCAL_ID_CHARS);
+        applied(None, &event(1, 1, begin_with(at_limit, None)));
+        let too_long = "x".repeat(MAX_LOCAL_ID_CHARS + 1);
+        assert_eq!(
+            rejected(None, &event(1, 1, begin_with(too_long, None))),
+            RejectReason::InvalidPayload
+        );
+    }
+
+    #[test]
+    fn metadata_larger_than_its_limit_is_invalid_payload() {
+        // {"k": "xxx…"} is 9 bytes plus the string: fill it to the limit exactly.
+        let fits = serde_json::json!({ "k": "x".repeat(MAX_METADATA_BYTES - 9) });
+        assert_eq!(jsonb_text_len(&fits), MAX_METADATA_BYTES);
+        applied(None, &event(1, 1, begin_with("a".into(), Some(fits))));
+        let over = serde_json::json!({ "k": "x".repeat(MAX_METADATA_BYTES - 8) });
+        assert_eq!(
+            rejected(None, &event(1, 1, begin_with("a".into(), Some(over)))),
+            RejectReason::InvalidPayload
+        );
+    }
+
+    #[test]
+    fn long_display_texts_are_cut_when_stored_not_refused() {
+        let payload = EventPayload::Begin {
+            local_id: "a".into(),
+            video_title: Some("t".repeat(MAX_VIDEO_TITLE_CHARS * 3)),
+            filename: "f".repeat(MAX_FILENAME_CHARS + 1),
+            file_size: None,
+            source: None,
+            metadata: None,
+            device: Some(crate::event::DeviceInfo {
+                model: Some("m".repeat(1_000_000)),
+                ..Default::default()
+            }),
+            user_id: None,
+        };
+        let row = applied(None, &event(1, 1, payload));
+        assert_eq!(
+            row.video_title.as_ref().map(String::len),
+            Some(MAX_VIDEO_TITLE_CHARS)
+        );
+        assert_eq!(row.filename.len(), MAX_FILENAME_CHARS);
+        assert_eq!(
+            row.device_info,
+            Some(serde_json::json!({ "model": "m".repeat(MAX_DEVICE_FIELD_CHARS) }))
+        );
+        let failure = EventPayload::Fail {
+            error_code: "c".repeat(MAX_ERROR_CODE_CHARS + 5),
+            error_message: "boom".into(),
+            retry_count: None,
+        };
+        let row = applied(Some(&row), &event(2, 2, failure));
+        assert_eq!(row.error_code.map(|c| c.len()), Some(MAX_ERROR_CODE_CHARS));
+    }
+
+    #[test]
+    fn a_device_time_outside_2000_to_2100_is_invalid_payload() {
+        let row = begun();
+        for at in [
+            "1970-01-01T00:00:00Z",
+            "2100-01-01T00:00:00Z",
+            "9999-12-31T23:59:59Z",
+        ] {
+            let mut e = event(2, 2, progress(1, 1));
+            e.at = at.parse().unwrap();
+            assert_eq!(
+                rejected(Some(&row), &e),
+                RejectReason::InvalidPayload,
+                "{at}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_absurd_upload_speed_is_out_of_range() {
+        let row = begun();
+        let too_fast = EventPayload::Progress {
+            bytes_sent: 10,
+            progress: 1,
+            upload_speed: Some(crate::limits::MAX_UPLOAD_SPEED_MBPS * 2.0),
+        };
+        assert_eq!(
+            rejected(Some(&row), &event(2, 2, too_fast)),
+            RejectReason::OutOfRange
+        );
+    }
+
+    #[test]
+    fn normalize_removes_nul_everywhere_and_cuts_to_what_the_server_stores() {
+        let mut payload = EventPayload::Begin {
+            local_id: "a".into(),
+            video_title: Some("Va\0cances".into()),
+            filename: "a\0.mov".into(),
+            file_size: None,
+            source: None,
+            metadata: Some(serde_json::json!({"n\u{0}": {"deep": ["x\u{0}y"]}})),
+            device: Some(crate::event::DeviceInfo {
+                os_version: Some("1\u{0}7".into()),
+                ..Default::default()
+            }),
+            user_id: None,
+        };
+        payload.normalize();
+        let printed = serde_json::to_string(&payload).unwrap();
+        assert!(!printed.contains("\\u0000"), "{printed}");
+        let row = applied(None, &event(1, 1, payload));
+        assert_eq!(row.video_title.as_deref(), Some("Vacances"));
+        assert_eq!(row.filename, "a.mov");
+        assert_eq!(row.metadata, serde_json::json!({"n": {"deep": ["xy"]}}));
     }
 
     #[test]
@@ -1100,9 +1233,9 @@ mod tests {
     }
 
     #[test]
-    fn truncate_chars_keeps_short_text_whole() {
-        assert_eq!(truncate_chars("abc", 3), "abc");
-        assert_eq!(truncate_chars("abc", 0), "");
+    fn cut_chars_keeps_short_text_whole() {
+        assert_eq!(cut_chars("abc", 3), "abc");
+        assert_eq!(cut_chars("abc", 0), "");
     }
 
     #[test]

@@ -370,6 +370,10 @@ impl Engine {
     /// upload: `local_id_conflict`; retries used up), storage errors.
     pub fn begin_upload(&self, new: NewUpload) -> Result<Uuid, SdkError> {
         self.live()?;
+        // Refused at the call, named: an id the server cannot store would orphan every
+        // later event of the upload.
+        monitor_core::limits::check_local_id(&new.local_id)
+            .map_err(|e| SdkError::InvalidArgument(e.to_string()))?;
         self.shared.log(
             LogLevel::Debug,
             format!("begin_upload local_id={}", new.local_id),
@@ -421,22 +425,36 @@ impl Engine {
             };
         }
         let id = Uuid::now_v7();
-        let metadata_json = metadata.as_ref().map(|m| m.to_string());
+        let mut payload = EventPayload::Begin {
+            local_id: new.local_id,
+            video_title: new.title,
+            filename: new.filename,
+            file_size,
+            source,
+            metadata,
+            device: None,
+            user_id: None,
+        };
+        // NUL removed and display texts cut to what the server stores, before anything is
+        // stored: an event in the outbox is one the server can take.
+        payload.normalize();
+        let metadata_json = match &payload {
+            EventPayload::Begin {
+                metadata: Some(metadata),
+                ..
+            } => {
+                monitor_core::limits::check_metadata(metadata)
+                    .map_err(|e| SdkError::InvalidArgument(e.to_string()))?;
+                Some(metadata.to_string())
+            }
+            _ => None,
+        };
         let event = UploadEvent {
             id: Uuid::now_v7(),
             upload_id: id,
             seq: 1,
             at: Utc::now(),
-            payload: EventPayload::Begin {
-                local_id: new.local_id,
-                video_title: new.title.map(strip_nul),
-                filename: new.filename,
-                file_size,
-                source,
-                metadata,
-                device: None,
-                user_id: None,
-            },
+            payload,
         };
         let record = validate(None, &event)?;
         lock(&self.shared.outbox).enqueue(
@@ -560,16 +578,19 @@ impl Engine {
     ) -> Result<(), SdkError> {
         let retry_count = i32::try_from(retry_count)
             .map_err(|_| SdkError::Rejected(monitor_core::RejectReason::RetryLimit))?;
-        if error_code.trim().is_empty() {
-            return Err(SdkError::InvalidArgument(
-                "error_code must not be empty".into(),
-            ));
-        }
-        let payload = EventPayload::Fail {
-            error_code: strip_nul(error_code.to_string()),
-            error_message: strip_nul(message.to_string()),
+        let mut payload = EventPayload::Fail {
+            error_code: error_code.to_string(),
+            error_message: message.to_string(),
             retry_count: Some(retry_count),
         };
+        // A 10 MB trace is cut here, before it is stored, as the server would cut it.
+        payload.normalize();
+        if matches!(&payload, EventPayload::Fail { error_code, .. } if error_code.trim().is_empty())
+        {
+            return Err(SdkError::InvalidArgument(
+                "error_code must not be empty (NUL characters do not count)".into(),
+            ));
+        }
         self.terminal_like(upload, payload, true)
     }
 
@@ -838,16 +859,6 @@ async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkE
         Err(_) => Err(SdkError::Timeout(
             u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
         )),
-    }
-}
-
-/// PostgreSQL's jsonb refuses `\u0000`: one NUL in a message would make a whole batch
-/// undeliverable, so text from the app is stripped of them.
-pub(crate) fn strip_nul(text: String) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "")
-    } else {
-        text
     }
 }
 

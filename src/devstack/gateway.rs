@@ -32,9 +32,12 @@ use super::DevStackError;
 /// The port `supabase start` serves its API on; tried first so URLs match the CLI's.
 pub const SUPABASE_API_PORT: u16 = 54321;
 
-/// Largest request body: batches of 500 events are ~300 KB, and the tests send a 10 MB error
-/// message (which JSON escaping can grow); 32 MiB leaves room for both.
-const BODY_LIMIT: usize = 32 * 1024 * 1024;
+/// Largest request body: what the SDK's largest batch needs with every field at its limit
+/// (monitor-core/src/limits.rs). A `begin` at the limits is ~30 KB on the wire even when
+/// every character is a control character escaped as `\u00XX` (6 bytes): its texts hold
+/// 2,155 characters and its metadata 16 KiB. A `fail` is ~25 KB (4,100 characters). The
+/// SDK's batch of 500 is then ~15 MB, hence 16 MiB. Typical batches are ~300 KB.
+const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Pooled connections: on 2 cores a few more than the cores keeps PostgreSQL busy while the
 /// gateway parses the next requests; 16 also absorbs clients that hold requests open.
