@@ -65,13 +65,16 @@ fn documented_functions(page: &str) -> Result<BTreeMap<String, Vec<String>>, Vec
                 None => break None,
             }
         };
-        let roles = roles_line.as_deref().and_then(|l| l.strip_prefix("Roles: ")).map(|l| {
-            l.split('`')
-                .skip(1)
-                .step_by(2)
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        });
+        let roles = roles_line
+            .as_deref()
+            .and_then(|l| l.strip_prefix("Roles: "))
+            .map(|l| {
+                l.split('`')
+                    .skip(1)
+                    .step_by(2)
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            });
         match roles {
             Some(roles) => {
                 if documented.insert(signature.to_string(), roles).is_some() {

@@ -103,7 +103,9 @@ fn nothing_under_supabase_reaches_the_local_shim() {
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("a readable directory") {
             let path = entry.expect("a directory entry").path();
-            let resolved = path.canonicalize().expect("every link under supabase/ resolves");
+            let resolved = path
+                .canonicalize()
+                .expect("every link under supabase/ resolves");
             if resolved.starts_with(&shim) {
                 reached.push(path.display().to_string());
             } else if resolved.is_dir() {
