@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example dashboard                 # dev stack + demo admin, http://127.0.0.1:3000
-//! cargo run --example dashboard -- --port 0     # any free port (printed)
+//! cargo run --example dashboard -- --port 8080  # another port; 0 = any free port (printed)
 //! ```
 //!
 //! Without `SUPABASE_URL` it starts the local dev stack, creates a demo admin
@@ -13,6 +13,9 @@
 //! either `MONITORING_ADMIN_JWT` (an admin's access token) with `SUPABASE_ANON_KEY`, or
 //! `SUPABASE_SERVICE_ROLE_KEY`. The credential stays in this process: the page calls this
 //! server, never Supabase.
+//!
+//! When the port is taken (another dashboard, a dev server), any free port is used and the
+//! URL printed says which.
 //!
 //! It listens on 127.0.0.1 only: the page has no login of its own, so anyone who could reach
 //! the port would act as the admin (see `server.rs`).
@@ -30,7 +33,8 @@ use tokio::net::TcpListener;
 #[derive(Debug, Parser)]
 #[command(about = "The /monitoring admin page with live updates")]
 struct Args {
-    /// Port on 127.0.0.1 (0 = any free port).
+    /// Port on 127.0.0.1; when it is taken, any free port is used (and printed). 0 = any
+    /// free port.
     #[arg(long, default_value_t = 3000)]
     port: u16,
 }
@@ -56,15 +60,24 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    // Bound before the stack starts, so a busy port fails in a second, not after start-up.
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, args.port))
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on 127.0.0.1:{}: {e} (pass --port 0 for any free port)",
-                args.port
-            )
-        })?;
+    // Bound before the stack starts, so a port problem shows in a second, not after start-up.
+    // The chosen port taken (another dashboard, a dev server): any free one, printed, as
+    // `simulated_upload` does with its dashboard and the dev stack with 54321.
+    let bind = |port: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, port));
+    let listener = match bind(args.port).await {
+        Err(e) if args.port != 0 => {
+            let listener = bind(0)
+                .await
+                .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
+            println!(
+                "Port {} is taken ({e}); using {} instead.",
+                args.port,
+                listener.local_addr()?.port()
+            );
+            listener
+        }
+        other => other.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?,
+    };
     let address = listener.local_addr()?;
     let connection = credentials::connect().await?;
     if let Some(stack) = &connection.dev_stack {

@@ -29,16 +29,21 @@ fn sdk_library() -> PathBuf {
 }
 
 fn generate(language: &str, out: &Path) {
-    let status = Command::new(env!("CARGO_BIN_EXE_uniffi-bindgen"))
+    // Output captured, not inherited: the generator prints "writing out <dir>" for each run,
+    // which would land between the test harness's own lines. Shown only when it fails.
+    let output = Command::new(env!("CARGO_BIN_EXE_uniffi-bindgen"))
         .args(["generate", "--library"])
         .arg(sdk_library())
         .args(["--language", language, "--no-format", "--out-dir"])
         .arg(out)
-        .status()
+        .output()
         .expect("uniffi-bindgen runs");
     assert!(
-        status.success(),
-        "uniffi-bindgen generate --language {language}"
+        output.status.success(),
+        "uniffi-bindgen generate --language {language} failed ({}):\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -1,0 +1,1 @@
+../../migrations/20261124090000_baseline_app_tables.sql

@@ -1,0 +1,1 @@
+../../migrations/20261124091000_upload_queue.sql

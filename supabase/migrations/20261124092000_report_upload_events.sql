@@ -1,0 +1,1 @@
+../../migrations/20261124092000_report_upload_events.sql

@@ -1,0 +1,1 @@
+../../migrations/20261124093000_stale_and_retry.sql

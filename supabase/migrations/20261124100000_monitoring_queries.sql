@@ -1,0 +1,1 @@
+../../migrations/20261124100000_monitoring_queries.sql

@@ -1,0 +1,1 @@
+../../migrations/20261201080000_monitoring_cards_as_text.sql

@@ -1,0 +1,1 @@
+../../migrations/20261201090000_monitoring_counts_in_one_ordered_write.sql

@@ -1,0 +1,1 @@
+../../migrations/20261201100000_monitoring_upload_log.sql

@@ -1,0 +1,1 @@
+../../migrations/20261201110000_monitoring_admin_path_uses_indexes.sql

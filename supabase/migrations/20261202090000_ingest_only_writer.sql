@@ -1,0 +1,1 @@
+../../migrations/20261202090000_ingest_only_writer.sql
