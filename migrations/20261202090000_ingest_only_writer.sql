@@ -244,6 +244,19 @@ begin
       message = 'report_upload_events needs a signed-in user (a JWT with a sub claim)';
   end if;
 
+  -- One batch per user at a time: a batch replayed while the first copy is still running
+  -- (client timeout) must not race it on the same upload ids. Never *wait* for the lock:
+  -- a waiting call holds one of the API's pooled connections, so one user sending many
+  -- batches at once would make everyone else queue. The loser answers 429 with
+  -- Retry-After (PostgREST's custom-status error form), which the SDK already honours;
+  -- nothing has been written yet. Tried first, so a refused call costs next to nothing.
+  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended(v_uid::text, 0)) then
+    raise sqlstate 'PGRST' using
+      message = '{"code":"UM429","message":"another batch of this user is being applied",'
+                '"details":null,"hint":"send it again after Retry-After seconds"}',
+      detail = '{"status":429,"headers":{"Retry-After":"1"}}';
+  end if;
+
   -- The batch's shape. Anything that leaves an event without an id to answer for, or without
   -- an upload and seq to order it by, refuses the whole batch before anything is written.
   if events is null or jsonb_typeof(events) <> 'array' then
@@ -283,18 +296,6 @@ begin
     into v_event_ids
   from jsonb_array_elements(events) with ordinality as t(e, ord);
 
-  -- One batch per user at a time: a batch replayed while the first copy is still running
-  -- (client timeout) must not race it on the same upload ids. Never *wait* for the lock:
-  -- a waiting call holds one of the API's pooled connections, so one user sending many
-  -- batches at once would make everyone else queue. The loser answers 429 with
-  -- Retry-After (PostgREST's custom-status error form), which the SDK already honours;
-  -- nothing has been written yet.
-  if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtextextended(v_uid::text, 0)) then
-    raise sqlstate 'PGRST' using
-      message = '{"code":"UM429","message":"another batch of this user is being applied",'
-                '"details":null,"hint":"send it again after Retry-After seconds"}',
-      detail = '{"status":429,"headers":{"Retry-After":"1"}}';
-  end if;
 
   -- Lock the caller's uploads of this batch, in id order so two batches cannot deadlock, so
   -- that mark_stale_uploads or an admin's retry request cannot be lost between read and write.
