@@ -2,7 +2,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use monitor_core::aggregate::{monitoring_stats, recent_bugs, top_errors, upload_list};
 
 #[path = "common/mod.rs"]

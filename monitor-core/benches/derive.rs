@@ -2,7 +2,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{Criterion, criterion_group, criterion_main};
 use monitor_core::derive::{derive_item, derive_status};
 
 #[path = "common/mod.rs"]

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 
 use chrono::Duration;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use monitor_core::state_machine::{apply, apply_batch};
 use monitor_core::{EventPayload, UploadEvent};
 use uuid::Uuid;

@@ -666,7 +666,7 @@ fn item_metadata(outer: &Fields<'_>, map: &Map<String, Value>) -> Res<ItemMetada
                     allowed: "'portrait', 'landscape'",
                     got: other.to_owned(),
                 },
-            ))
+            ));
         }
     };
     Ok(ItemMetadata {
@@ -701,7 +701,7 @@ fn import_item(index: usize, value: &Value) -> Res<ImportVideoItem> {
                     allowed: "'pending', 'uploading', 'completed', 'failed'",
                     got: other.to_owned(),
                 },
-            ))
+            ));
         }
     };
     let progress = f
@@ -803,7 +803,7 @@ pub fn parse_pending_videos_lenient(
                 problem: Problem::WrongType {
                     expected: "an array of PendingVideo",
                 },
-            })
+            });
         }
     };
     let mut videos = Vec::with_capacity(items.len());

@@ -20,7 +20,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::monitoring::{seconds_between, ItemOrigin, UploadMonitorItem};
+use crate::monitoring::{ItemOrigin, UploadMonitorItem, seconds_between};
 use crate::rows::{Profile, TranscriptionJob, VideoRow};
 use crate::stale::{STALE_AFTER, STALE_ERROR_CODE};
 use crate::status::{UploadSource, UploadStatus};

@@ -330,8 +330,8 @@ impl EventPayload {
     /// ```
     pub fn normalize(&mut self) {
         use crate::limits::{
-            cut_in_place, strip_nul, strip_nul_json, MAX_DEVICE_FIELD_CHARS, MAX_ERROR_CODE_CHARS,
-            MAX_ERROR_MESSAGE_CHARS, MAX_FILENAME_CHARS, MAX_VIDEO_TITLE_CHARS,
+            MAX_DEVICE_FIELD_CHARS, MAX_ERROR_CODE_CHARS, MAX_ERROR_MESSAGE_CHARS,
+            MAX_FILENAME_CHARS, MAX_VIDEO_TITLE_CHARS, cut_in_place, strip_nul, strip_nul_json,
         };
         let fit = |text: &mut String, max: usize| {
             strip_nul(text);

@@ -39,6 +39,6 @@ pub mod client;
 
 pub use event::{DeviceInfo, EventPayload, UploadEvent};
 pub use record::UploadRecord;
-pub use state_machine::{apply, apply_batch, Step};
+pub use state_machine::{Step, apply, apply_batch};
 pub use status::{UploadSource, UploadStage, UploadStatus};
 pub use verdict::{EventOutcome, EventVerdict, IngestResponse, RejectReason};

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::record::UploadRecord;
 use crate::rows::{Profile, TranscriptionStatus};
-use crate::stale::{is_stale, STALE_AFTER};
+use crate::stale::{STALE_AFTER, is_stale};
 use crate::status::{UploadSource, UploadStage, UploadStatus};
 
 /// Where an item's status comes from.

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::display::{Lang, BYTES_PER_MB};
+use crate::display::{BYTES_PER_MB, Lang};
 use crate::record::UploadRecord;
 use crate::status::UploadStatus;
 

@@ -10,11 +10,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::event::{EventPayload, UploadEvent, MAX_RETRIES};
+use crate::event::{EventPayload, MAX_RETRIES, UploadEvent};
 use crate::limits::{
-    check_local_id, check_metadata, cut_chars, speed_in_range, time_in_range,
     MAX_DEVICE_FIELD_CHARS, MAX_ERROR_CODE_CHARS, MAX_ERROR_MESSAGE_CHARS, MAX_FILENAME_CHARS,
-    MAX_VIDEO_TITLE_CHARS,
+    MAX_VIDEO_TITLE_CHARS, check_local_id, check_metadata, cut_chars, speed_in_range,
+    time_in_range,
 };
 use crate::record::UploadRecord;
 use crate::status::{UploadSource, UploadStage, UploadStatus};
@@ -519,7 +519,7 @@ pub fn duration_from_metadata(metadata: &serde_json::Value) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limits::{jsonb_text_len, MAX_LOCAL_ID_CHARS, MAX_METADATA_BYTES};
+    use crate::limits::{MAX_LOCAL_ID_CHARS, MAX_METADATA_BYTES, jsonb_text_len};
 
     /// The uploading phone's user.
     const USER: Uuid = Uuid::from_u128(0x0000_0000_0000_4000_8000_0000_0000_0001);

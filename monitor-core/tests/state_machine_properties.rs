@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use monitor_core::state_machine::{apply, apply_batch, Step};
+use monitor_core::state_machine::{Step, apply, apply_batch};
 use monitor_core::{
     EventOutcome, EventPayload, EventVerdict, RejectReason, UploadEvent, UploadRecord, UploadStage,
 };
