@@ -115,10 +115,9 @@ pub fn apply(
         user_id: Some(claimed),
         ..
     } = &event.payload
+        && *claimed != caller
     {
-        if *claimed != caller {
-            return Err(RejectReason::Forbidden);
-        }
+        return Err(RejectReason::Forbidden);
     }
     let current = current.filter(|row| row.id == event.upload_id);
     let Some(row) = current else {
