@@ -25,12 +25,18 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 use super::api_error::{json_response_body, ApiError};
+use super::api_keys::ProjectKeys;
 use super::function_catalog::{call_sql, not_found, pick, CallSql, FunctionCache};
 use super::jwt;
 use super::DevStackError;
 
 /// The port `supabase start` serves its API on; tried first so URLs match the CLI's.
 pub const SUPABASE_API_PORT: u16 = 54321;
+
+/// How long a request body may stall (no bytes arriving) before the client is dropped:
+/// PostgREST's HTTP server (warp) times a silent connection out after 30 s, so a phone
+/// that loses its network mid-upload does not hold a worker and a connection forever.
+pub const BODY_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Largest request body: batches of 500 events are ~300 KB, and the tests send a 10 MB error
 /// message (which JSON escaping can grow); 32 MiB leaves room for both.
@@ -55,8 +61,12 @@ pub(crate) struct GatewayConfig {
     pub(crate) pg_port: u16,
     /// HS256 secret.
     pub(crate) jwt_secret: String,
+    /// The project's API keys (anon, service_role): one must come as `apikey`.
+    pub(crate) api_keys: Vec<String>,
     /// Port to try first; 0 means any free port.
     pub(crate) preferred_port: u16,
+    /// See [`BODY_STALL_TIMEOUT`].
+    pub(crate) body_stall_timeout: std::time::Duration,
 }
 
 /// A running gateway on its own thread and runtime; dropping it stops both.
@@ -107,6 +117,7 @@ impl Gateway {
         let state = Arc::new(AppState {
             pool,
             secret: config.jwt_secret,
+            keys: ProjectKeys::new(config.api_keys),
             functions: FunctionCache::default(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -172,6 +183,7 @@ fn bind(preferred: u16) -> Result<TcpListener, DevStackError> {
 struct AppState {
     pool: Pool,
     secret: String,
+    keys: ProjectKeys,
     functions: FunctionCache,
 }
 
@@ -259,9 +271,9 @@ struct Caller {
     claims: String,
 }
 
-/// Reads the token as Supabase's gateway does (`Authorization: Bearer`, else the `apikey`)
-/// and verifies it.
-fn authenticate(headers: &HeaderMap, secret: &str) -> Result<Caller, ApiError> {
+/// Reads the token as Supabase's gateway passes it on (`Authorization: Bearer`, else the
+/// `apikey` the key check accepted) and verifies it.
+fn authenticate(headers: &HeaderMap, apikey: &str, secret: &str) -> Result<Caller, ApiError> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -269,16 +281,7 @@ fn authenticate(headers: &HeaderMap, secret: &str) -> Result<Caller, ApiError> {
             let (scheme, token) = v.trim().split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
         });
-    let apikey = headers.get("apikey").and_then(|v| v.to_str().ok());
-    let Some(token) = bearer.or(apikey) else {
-        let mut e = ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "PGRST301",
-            "No API key found in request",
-        );
-        e.body.hint = Some("No `apikey` request header or url param was found.".into());
-        return Err(e);
-    };
+    let token = bearer.unwrap_or(apikey);
     let claims = jwt::decode(token, secret, jwt::now()).map_err(|e| ApiError::jwt(&e))?;
     let role_name = claims
         .get("role")
@@ -318,10 +321,17 @@ async fn rpc(
             .into_response()
         }
     };
-    let caller = match authenticate(&headers, &state.secret) {
+    let apikey = match state.keys.check(&headers, &query) {
+        Ok(key) => key,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let caller = match authenticate(&headers, &apikey, &state.secret) {
         Ok(caller) => caller,
         Err(e) => return e.into_response(),
     };
+    // A key in the url is the gateway's, not an argument or a filter: Supabase's hosted
+    // gateway does not pass it on (a `?apikey=` url works there).
+    let query: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k != "apikey").collect();
     let args = match call_arguments(read_only, &query, &body) {
         Ok(args) => args,
         Err(e) => return e.into_response(),
