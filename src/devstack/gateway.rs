@@ -26,6 +26,7 @@ use tokio_postgres::NoTls;
 
 use super::api_error::{json_response_body, ApiError};
 use super::api_keys::ProjectKeys;
+use super::role_settings::RoleSettings;
 use super::function_catalog::{call_sql, not_found, pick, CallSql, FunctionCache};
 use super::jwt;
 use super::DevStackError;
@@ -114,8 +115,16 @@ impl Gateway {
             .max_size(POOL_SIZE)
             .build()
             .map_err(|e| DevStackError::Gateway(format!("building the pool: {e}")))?;
+        // Read once, as PostgREST reads them with its schema cache.
+        let role_settings = runtime
+            .block_on(async {
+                let client = pool.get().await.map_err(|e| e.to_string())?;
+                RoleSettings::load(&client).await.map_err(|e| e.to_string())
+            })
+            .map_err(|e| DevStackError::Gateway(format!("reading the API roles' settings: {e}")))?;
         let state = Arc::new(AppState {
             pool,
+            role_settings,
             secret: config.jwt_secret,
             keys: ProjectKeys::new(config.api_keys),
             functions: FunctionCache::default(),
@@ -182,6 +191,7 @@ fn bind(preferred: u16) -> Result<TcpListener, DevStackError> {
 
 struct AppState {
     pool: Pool,
+    role_settings: RoleSettings,
     secret: String,
     keys: ProjectKeys,
     functions: FunctionCache,
@@ -433,7 +443,12 @@ struct Request {
     args: CallArgs,
 }
 
-const SETUP_SQL: &str = "select set_config('role', $1, true), \
+/// The role's own settings first (`$6` names, `$7` values: its `statement_timeout`...), then
+/// the role and the request, in PostgREST's order. (The two-array `unnest` is FROM-clause
+/// syntax that cannot be schema-qualified; pg_catalog comes first in any search path.)
+const SETUP_SQL: &str = "select (select pg_catalog.count(pg_catalog.set_config(s.k, s.v, true)) \
+       from unnest($6::text[], $7::text[]) as s(k, v)), \
+     set_config('role', $1, true), \
      set_config('request.jwt.claims', $2, true), \
      set_config('request.method', $3, true), \
      set_config('request.path', $4, true), \
@@ -475,7 +490,15 @@ async fn execute(state: &AppState, request: &Request) -> Result<Outcome, ApiErro
             continue;
         };
         let call = call_sql(&request.function, overload, &request.args.keys);
-        match run(&client, request, overload.returns_void, &call).await {
+        match run(
+            &client,
+            &state.role_settings,
+            request,
+            overload.returns_void,
+            &call,
+        )
+        .await
+        {
             Err(e)
                 if !fresh_lookup
                     && e.as_db_error()
@@ -571,6 +594,7 @@ fn parse_guc_headers(text: &str) -> Option<Vec<(header::HeaderName, HeaderValue)
 /// them in order).
 async fn run(
     client: &deadpool_postgres::Object,
+    role_settings: &RoleSettings,
     request: &Request,
     returns_void: bool,
     call_sql: &CallSql,
@@ -589,12 +613,15 @@ async fn run(
         "begin"
     };
     let role = request.role.as_str();
-    let setup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+    let settings = role_settings.of(request.role);
+    let setup_params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
         &role,
         &request.claims,
         &request.method,
         &request.path,
         &request.headers,
+        &settings.names,
+        &settings.values,
     ];
     let call_params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = if call_sql.binds_args {
         vec![&request.args.json]
