@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -26,6 +26,7 @@ use tokio_postgres::NoTls;
 
 use super::api_error::{json_response_body, ApiError};
 use super::api_keys::ProjectKeys;
+use super::request_body;
 use super::role_settings::RoleSettings;
 use super::function_catalog::{call_sql, not_found, pick, CallSql, FunctionCache};
 use super::jwt;
@@ -127,6 +128,7 @@ impl Gateway {
             role_settings,
             secret: config.jwt_secret,
             keys: ProjectKeys::new(config.api_keys),
+            body_stall_timeout: config.body_stall_timeout,
             functions: FunctionCache::default(),
         });
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -194,6 +196,7 @@ struct AppState {
     role_settings: RoleSettings,
     secret: String,
     keys: ProjectKeys,
+    body_stall_timeout: std::time::Duration,
     functions: FunctionCache,
 }
 
@@ -201,7 +204,6 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/rest/v1/rpc/{function}", any(rpc))
         .fallback(not_served)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::map_response(allow_any_origin))
         .with_state(state)
 }
@@ -316,7 +318,7 @@ async fn rpc(
     method: Method,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let read_only = match method {
         Method::POST => false,
@@ -342,6 +344,12 @@ async fn rpc(
     // A key in the url is the gateway's, not an argument or a filter: Supabase's hosted
     // gateway does not pass it on (a `?apikey=` url works there).
     let query: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k != "apikey").collect();
+    // Read here, not by an extractor: the body must arrive within the stall timeout
+    // (BODY_LIMIT still applies, counted as it arrives).
+    let body = match request_body::read(body, &headers, BODY_LIMIT, state.body_stall_timeout).await {
+        Ok(body) => body,
+        Err(e) => return e.into_response(),
+    };
     let args = match call_arguments(read_only, &query, &body) {
         Ok(args) => args,
         Err(e) => return e.into_response(),

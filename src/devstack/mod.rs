@@ -27,6 +27,7 @@ pub mod jwt;
 mod migrate;
 mod os_user;
 mod pg_binaries;
+mod request_body;
 mod role_settings;
 mod target;
 mod users;
