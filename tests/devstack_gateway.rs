@@ -599,7 +599,10 @@ async fn a_client_that_stalls_mid_body_is_dropped() {
     .await
     .expect("the gateway drops a stalled client instead of waiting for it");
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
     // A slow body that keeps coming is read to the end, however long it takes in total.
     let addr = stack.api_url().trim_start_matches("http://").to_string();
     let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
@@ -706,5 +709,8 @@ async fn a_pgrst_raise_chooses_status_headers_and_body_as_postgrest_parses_it() 
     )
     .await
     .expect("an answer");
-    assert!(answer.starts_with("HTTP/1.1 420 Enhance Your Calm\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 420 Enhance Your Calm\r\n"),
+        "{answer}"
+    );
 }

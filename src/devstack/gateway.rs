@@ -26,10 +26,10 @@ use tokio_postgres::NoTls;
 
 use super::api_error::{json_response_body, ApiError};
 use super::api_keys::ProjectKeys;
-use super::request_body;
-use super::role_settings::RoleSettings;
 use super::function_catalog::{call_sql, not_found, pick, CallSql, FunctionCache};
 use super::jwt;
+use super::request_body;
+use super::role_settings::RoleSettings;
 use super::DevStackError;
 
 /// The port `supabase start` serves its API on; tried first so URLs match the CLI's.
@@ -346,7 +346,8 @@ async fn rpc(
     let query: Vec<(String, String)> = query.into_iter().filter(|(k, _)| k != "apikey").collect();
     // Read here, not by an extractor: the body must arrive within the stall timeout
     // (BODY_LIMIT still applies, counted as it arrives).
-    let body = match request_body::read(body, &headers, BODY_LIMIT, state.body_stall_timeout).await {
+    let body = match request_body::read(body, &headers, BODY_LIMIT, state.body_stall_timeout).await
+    {
         Ok(body) => body,
         Err(e) => return e.into_response(),
     };

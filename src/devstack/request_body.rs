@@ -116,7 +116,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_never_ends_is_a_stall() {
-        let body = Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
+        let body =
+            Body::from_stream(futures_util::stream::pending::<Result<Bytes, std::io::Error>>());
         let outcome = read(body, &HeaderMap::new(), 10, Duration::from_millis(50)).await;
         assert_eq!(outcome, Err(BodyError::Stalled));
     }

@@ -50,7 +50,9 @@ impl RoleSettings {
     /// # Errors
     ///
     /// The database's error when the catalogue cannot be read.
-    pub(super) async fn load(client: &tokio_postgres::Client) -> Result<Self, tokio_postgres::Error> {
+    pub(super) async fn load(
+        client: &tokio_postgres::Client,
+    ) -> Result<Self, tokio_postgres::Error> {
         let mut settings = RoleSettings::default();
         for row in client.query(ROLE_SETTINGS_SQL, &[]).await? {
             let role: String = row.try_get(0)?;

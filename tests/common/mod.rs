@@ -128,7 +128,10 @@ pub async fn raw_http(api_url: &str, request: &[u8], wait: std::time::Duration) 
     let mut socket = tokio::net::TcpStream::connect(addr)
         .await
         .expect("the gateway accepts connections");
-    socket.write_all(request).await.expect("the request is sent");
+    socket
+        .write_all(request)
+        .await
+        .expect("the request is sent");
     let mut answer = Vec::new();
     match tokio::time::timeout(wait, socket.read_to_end(&mut answer)).await {
         // A reset after the answer is still a dropped connection: keep what was read.
