@@ -8,7 +8,7 @@ use super::gateway::ApiRole;
 use super::jwt::JwtError;
 
 /// An error answered as PostgREST does: `{code, message, details, hint}` and a status.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct ApiError {
     pub(super) status: StatusCode,
     /// Boxed: errors travel in `Result`s on the hot path, which stay small this way.
@@ -16,7 +16,7 @@ pub(super) struct ApiError {
 }
 
 /// The JSON body PostgREST answers with, and the headers that go with it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct ErrorBody {
     /// SQLSTATE or PGRSTxxx.
     pub(super) code: String,
@@ -224,6 +224,20 @@ impl ApiError {
                 e
             }
         }
+    }
+}
+
+impl ApiError {
+    /// The JSON body alone (`{code, message, details, hint}`), for an answer that is not
+    /// an error response (PostgREST's 416 past a counted result's end).
+    pub(super) fn json_body(&self) -> String {
+        serde_json::json!({
+            "code": self.body.code,
+            "details": self.body.details,
+            "hint": self.body.hint,
+            "message": self.body.message,
+        })
+        .to_string()
     }
 }
 
