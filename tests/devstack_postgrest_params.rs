@@ -39,6 +39,7 @@ async fn create_functions(stack: &DevStack) {
         create or replace function public.pp_numbers() returns setof int language sql stable as $$
           select generate_series(1, 5)
         $$;
+        create or replace function public.pp_nothing() returns void language sql as $$ select $$;
         create table if not exists public.pp_log (n int);
         grant select, insert on public.pp_log to service_role;
         create or replace function public.pp_log_and_list() returns setof int language sql as $$
@@ -273,6 +274,10 @@ async fn count_exact_reports_the_total_with_206_for_a_partial_page() {
     let scalar = post("monitor_api_version", &[], &[("prefer", "count=exact")]).await;
     assert_eq!(scalar.status, 200);
     assert_eq!(scalar.header("content-range"), "0-0/1");
+    // Void answers 204 however it is asked, with the one row it counts.
+    let void = post("pp_nothing", &[], &[("prefer", "count=exact")]).await;
+    assert_eq!(void.status, 204, "{}", void.text);
+    assert_eq!(void.header("content-range"), "0-0/1");
     // A plain call reports its page without a total, as PostgREST always does.
     let plain = post("pp_numbers", &[], &[]).await;
     assert_eq!(plain.header("content-range"), "0-4/*");
