@@ -5,7 +5,7 @@ mod common;
 
 use common::{rpc, rpc_get, stack, unique_email};
 use serde_json::json;
-use upload_monitor::devstack::{DevStack, NewUser};
+use upload_monitor::devstack::{DevStack, DevStackOptions, NewUser};
 
 /// Creates this test's functions under names unique to it (tests share one stack).
 async fn create(stack: &DevStack, sql: &str) {
@@ -464,4 +464,253 @@ async fn functions_choose_status_and_headers_as_postgrest_lets_them() {
         assert_eq!(plain.status, 200);
         assert!(plain.headers.get("x-pace-ms").is_none());
     }
+}
+
+#[tokio::test]
+async fn a_bearer_token_without_a_project_apikey_is_refused_as_supabase_refuses_it() {
+    let stack = stack();
+    let url = format!("{}/rest/v1/rpc/monitor_api_version", stack.api_url());
+    let http = reqwest::Client::new();
+    let answer = |request: reqwest::RequestBuilder| async move {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    // A valid token is not enough: Supabase's gateway wants the project's key beside it.
+    let (status, body) = answer(http.post(&url).bearer_auth(stack.service_role_key())).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body,
+        json!({"message": "No API key found in request",
+               "hint": "No `apikey` request header or url param was found."})
+    );
+    let user = stack
+        .create_user(&NewUser::new(unique_email("apikey")))
+        .await
+        .unwrap();
+    // Neither a made-up key nor a user's (valid) access token is one of the project's keys.
+    for key in ["not-a-key", user.access_token.as_str()] {
+        let (status, body) = answer(
+            http.post(&url)
+                .header("apikey", key)
+                .bearer_auth(stack.service_role_key()),
+        )
+        .await;
+        assert_eq!(status, 401, "{key}");
+        assert_eq!(
+            body,
+            json!({"message": "Invalid API key",
+                   "hint": "Double check your Supabase `anon` or `service_role` API key."})
+        );
+    }
+    // The key may also come as the `apikey` url parameter, as Kong's key-auth allows.
+    let (status, body) = answer(
+        http.post(&url)
+            .query(&[("apikey", stack.anon_key())])
+            .bearer_auth(&user.access_token),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!("1"));
+}
+
+#[tokio::test]
+async fn api_roles_run_under_supabases_statement_timeouts() {
+    let stack = stack();
+    create(
+        stack,
+        "create or replace function public.gw_statement_timeout() returns text language sql stable as $$
+           select current_setting('statement_timeout')
+         $$;
+         grant execute on function public.gw_statement_timeout() to anon, authenticated, service_role;
+         create or replace function public.gw_sleep(seconds float8) returns void language sql as $$
+           select pg_sleep(seconds)
+         $$;
+         grant execute on function public.gw_sleep(float8) to anon;",
+    )
+    .await;
+    let user = stack
+        .create_user(&NewUser::new(unique_email("timeout")))
+        .await
+        .unwrap();
+    let setting = |bearer: Option<String>| async move {
+        let response = rpc(
+            stack.api_url(),
+            "gw_statement_timeout",
+            stack.anon_key(),
+            bearer.as_deref(),
+            &json!({}),
+        )
+        .await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        response.body
+    };
+    assert_eq!(setting(None).await, json!("3s"), "anon");
+    assert_eq!(setting(Some(user.access_token.clone())).await, json!("8s"));
+    // service_role has none of its own: the authenticator's 8 s apply.
+    assert_eq!(
+        setting(Some(stack.service_role_key().to_string())).await,
+        json!("8s")
+    );
+    let started = std::time::Instant::now();
+    let slow = rpc(
+        stack.api_url(),
+        "gw_sleep",
+        stack.anon_key(),
+        None,
+        &json!({"seconds": 3.5}),
+    )
+    .await;
+    assert_eq!(slow.status, 500, "{:?}", slow.body);
+    assert_eq!(slow.body["code"], "57014");
+    assert_eq!(
+        slow.body["message"],
+        "canceling statement due to statement timeout"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_millis(3400));
+}
+
+#[tokio::test]
+async fn a_client_that_stalls_mid_body_is_dropped() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stack = DevStack::start_with(DevStackOptions {
+        api_port: 0,
+        body_stall_timeout: Duration::from_secs(1),
+        ..DevStackOptions::default()
+    })
+    .await
+    .unwrap();
+    let head = |length: usize| {
+        format!(
+            "POST /rest/v1/rpc/monitor_api_version HTTP/1.1\r\nhost: localhost\r\n\
+             apikey: {key}\r\nauthorization: Bearer {key}\r\ncontent-type: application/json\r\n\
+             content-length: {length}\r\n\r\n",
+            key = stack.service_role_key()
+        )
+    };
+    // Half a body, then nothing: the gateway hangs up after the stall timeout.
+    let started = Instant::now();
+    let answer = common::raw_http(
+        stack.api_url(),
+        format!("{}{{\"a\":", head(100)).as_bytes(),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the gateway drops a stalled client instead of waiting for it");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    // A slow body that keeps coming is read to the end, however long it takes in total.
+    let addr = stack.api_url().trim_start_matches("http://").to_string();
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket.write_all(head(2).as_bytes()).await.unwrap();
+    for part in [b"{", b"}"] {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        socket.write_all(part).await.unwrap();
+    }
+    let mut reply = vec![0; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply[..read]);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_pgrst_raise_chooses_status_headers_and_body_as_postgrest_parses_it() {
+    let stack = stack();
+    create(
+        stack,
+        r#"create or replace function public.gw_busy(kind text) returns void language plpgsql as $$
+           begin
+             if kind = 'busy' then
+               raise sqlstate 'PGRST' using
+                 message = '{"code":"UM429","message":"Another batch of this user is being applied"}',
+                 detail = '{"status":429,"headers":{"Retry-After":"1"}}';
+             elsif kind = 'no_headers' then
+               raise sqlstate 'PGRST' using message = '{"code":"X","message":"m"}', detail = '{"status":429}';
+             elsif kind = 'no_detail' then
+               raise sqlstate 'PGRST' using message = '{"code":"X","message":"m"}';
+             elsif kind = 'no_code' then
+               raise sqlstate 'PGRST' using message = '{"message":"m"}', detail = '{"status":429,"headers":{}}';
+             elsif kind = 'status_text' then
+               raise sqlstate 'PGRST' using message = '{"code":"X","message":"m"}',
+                 detail = '{"status":420,"status_text":"Enhance Your Calm","headers":{}}';
+             end if;
+           end $$;"#,
+    )
+    .await;
+    let call = |kind: &'static str| async move {
+        rpc(
+            stack.api_url(),
+            "gw_busy",
+            stack.anon_key(),
+            Some(stack.service_role_key()),
+            &json!({ "kind": kind }),
+        )
+        .await
+    };
+    // The form report_upload_events raises when another batch of the user holds its lock.
+    let busy = call("busy").await;
+    assert_eq!(busy.status, 429, "{:?}", busy.body);
+    assert_eq!(busy.headers["retry-after"], "1");
+    assert_eq!(busy.headers["proxy-status"], "PostgREST; error=UM429");
+    assert_eq!(
+        busy.body,
+        json!({"code": "UM429", "message": "Another batch of this user is being applied",
+               "details": null, "hint": null})
+    );
+    let detail_hint = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
+    let cases = [
+        (
+            "no_headers",
+            r#"Invalid JSON value for DETAIL: '{"status":429}'"#,
+            detail_hint,
+        ),
+        (
+            "no_detail",
+            "DETAIL is missing in the RAISE statement",
+            detail_hint,
+        ),
+        (
+            "no_code",
+            r#"Invalid JSON value for MESSAGE: '{"message":"m"}'"#,
+            "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'.",
+        ),
+    ];
+    for (kind, details, hint) in cases {
+        let response = call(kind).await;
+        assert_eq!(response.status, 500, "{kind}");
+        assert_eq!(
+            response.body,
+            json!({"code": "PGRST121",
+                   "message": "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+                   "details": details, "hint": hint}),
+            "{kind}"
+        );
+    }
+    // status_text becomes the reason phrase, which only the raw status line shows.
+    let body = r#"{"kind":"status_text"}"#;
+    let request = format!(
+        "POST /rest/v1/rpc/gw_busy HTTP/1.1\r\nhost: localhost\r\napikey: {key}\r\n\
+         authorization: Bearer {key}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len(),
+        key = stack.service_role_key()
+    );
+    let answer = common::raw_http(
+        stack.api_url(),
+        request.as_bytes(),
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .expect("an answer");
+    assert!(
+        answer.starts_with("HTTP/1.1 420 Enhance Your Calm\r\n"),
+        "{answer}"
+    );
 }

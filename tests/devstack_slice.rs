@@ -45,6 +45,8 @@ async fn the_anon_key_alone_is_refused_with_401() {
         response.body["message"],
         "permission denied for function monitor_api_version"
     );
+    // PostgREST asks an anonymous caller the database refused for a token.
+    assert_eq!(response.headers["www-authenticate"], "Bearer");
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use super::gateway::ApiRole;
 use super::jwt::JwtError;
 
 /// An error answered as PostgREST does: `{code, message, details, hint}` and a status.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct ApiError {
     pub(super) status: StatusCode,
     /// Boxed: errors travel in `Result`s on the hot path, which stay small this way.
@@ -16,7 +16,7 @@ pub(super) struct ApiError {
 }
 
 /// The JSON body PostgREST answers with, and the headers that go with it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct ErrorBody {
     /// SQLSTATE or PGRSTxxx.
     pub(super) code: String,
@@ -30,6 +30,8 @@ pub(super) struct ErrorBody {
     pub(super) www_authenticate: Option<String>,
     /// Headers a function asked for with `RAISE sqlstate 'PGRST'`.
     pub(super) headers: Vec<(String, String)>,
+    /// The reason phrase a function asked for (`status_text`), instead of the standard one.
+    pub(super) reason: Option<String>,
 }
 
 impl ApiError {
@@ -44,6 +46,7 @@ impl ApiError {
                 hint: None,
                 www_authenticate: None,
                 headers: Vec::new(),
+                reason: None,
             }),
         }
     }
@@ -75,66 +78,166 @@ impl ApiError {
         if code == "PGRST" {
             return ApiError::raised(db.message(), db.detail());
         }
+        let status = status_for_sqlstate(code, role);
         ApiError {
-            status: status_for_sqlstate(code, role),
+            status,
             body: Box::new(ErrorBody {
                 code: code.to_string(),
                 message: db.message().to_string(),
                 details: db.detail().map(str::to_string),
                 hint: db.hint().map(str::to_string),
-                www_authenticate: None,
+                // PostgREST's answer to an anonymous caller refused by the database.
+                www_authenticate: (status == StatusCode::UNAUTHORIZED)
+                    .then(|| "Bearer".to_string()),
                 headers: Vec::new(),
+                reason: None,
             }),
         }
     }
 }
 
+/// Why a `RAISE sqlstate 'PGRST'` could not be read (PostgREST's `RaiseError`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RaiseParseError {
+    /// MESSAGE is not `{"code": text, "message": text, "details"?: text, "hint"?: text}`.
+    Message(String),
+    /// No DETAIL at all.
+    NoDetail,
+    /// DETAIL is not `{"status": int, "status_text"?: text, "headers": {text: text}}`.
+    Detail(String),
+}
+
+/// What a well-formed `RAISE sqlstate 'PGRST'` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Raised {
+    status: StatusCode,
+    reason: Option<String>,
+    code: String,
+    message: String,
+    details: Option<String>,
+    hint: Option<String>,
+    headers: Vec<(String, String)>,
+}
+
+/// An optional text field as aeson's `.:?` reads it into `Maybe Text`: absent or null is
+/// none, a string is some, anything else fails the whole parse.
+fn optional_text(
+    object: &serde_json::Map<String, serde_json::Value>,
+    key: &str,
+) -> Option<Option<String>> {
+    match object.get(key) {
+        None | Some(serde_json::Value::Null) => Some(None),
+        Some(serde_json::Value::String(s)) => Some(Some(s.clone())),
+        Some(_) => None,
+    }
+}
+
+/// PostgREST's `parseRaisePGRST`: MESSAGE first, then DETAIL's presence, then DETAIL.
+fn parse_raise(message: &str, detail: Option<&str>) -> Result<Raised, RaiseParseError> {
+    let body = (|| {
+        let value: serde_json::Value = serde_json::from_str(message).ok()?;
+        let object = value.as_object()?;
+        Some((
+            object.get("code")?.as_str()?.to_string(),
+            object.get("message")?.as_str()?.to_string(),
+            optional_text(object, "details")?,
+            optional_text(object, "hint")?,
+        ))
+    })()
+    .ok_or_else(|| RaiseParseError::Message(message.to_string()))?;
+    let detail = detail.ok_or(RaiseParseError::NoDetail)?;
+    let asked = (|| {
+        let value: serde_json::Value = serde_json::from_str(detail).ok()?;
+        let object = value.as_object()?;
+        let status = object.get("status")?;
+        // An aeson Int: integral numbers only (429, 4.29e2), which HTTP can carry.
+        let status = status.as_u64().or_else(|| {
+            status
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0)
+                .map(|f| f as u64)
+        })?;
+        let status = StatusCode::from_u16(u16::try_from(status).ok()?).ok()?;
+        let reason = optional_text(object, "status_text")?;
+        let headers = object
+            .get("headers")?
+            .as_object()?
+            .iter()
+            .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect::<Option<Vec<_>>>()?;
+        Some((status, reason, headers))
+    })()
+    .ok_or_else(|| RaiseParseError::Detail(detail.to_string()))?;
+    let (code, message, details, hint) = body;
+    let (status, reason, headers) = asked;
+    Ok(Raised {
+        status,
+        reason,
+        code,
+        message,
+        details,
+        hint,
+        headers,
+    })
+}
+
 impl ApiError {
     /// `RAISE sqlstate 'PGRST' USING message = '{"code":..,"message":..}', detail =
-    /// '{"status":..,"headers":{..}}'`: the function chooses body, status and headers
-    /// (PGRST121 when either JSON is unreadable), as PostgREST documents.
+    /// '{"status":..,"headers":{..}}'`: the function chooses body, status (and its reason
+    /// phrase, `status_text`) and headers, or gets PGRST121 saying what it wrote wrong,
+    /// exactly as PostgREST parses it (`headers` is required, `details`/`hint` are text).
     pub(super) fn raised(message: &str, detail: Option<&str>) -> Self {
-        let parsed = (|| {
-            let body: serde_json::Value = serde_json::from_str(message).ok()?;
-            let detail: serde_json::Value = serde_json::from_str(detail?).ok()?;
-            let status =
-                StatusCode::from_u16(u16::try_from(detail.get("status")?.as_u64()?).ok()?).ok()?;
-            let text = |key: &str| body.get(key).and_then(|v| v.as_str()).map(str::to_string);
-            let headers = match detail.get("headers") {
-                None => Vec::new(),
-                Some(h) => h
-                    .as_object()?
-                    .iter()
-                    .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect::<Option<Vec<_>>>()?,
-            };
-            Some((
-                status,
-                text("code"),
-                text("message"),
-                text("details"),
-                text("hint"),
-                headers,
-            ))
-        })();
-        let Some((status, code, message, details, hint, headers)) = parsed else {
-            return ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "PGRST121",
-                "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
-            );
-        };
-        ApiError {
-            status,
-            body: Box::new(ErrorBody {
-                code: code.unwrap_or_default(),
-                message: message.unwrap_or_default(),
-                details,
-                hint,
-                www_authenticate: None,
-                headers,
-            }),
+        match parse_raise(message, detail) {
+            Ok(r) => ApiError {
+                status: r.status,
+                body: Box::new(ErrorBody {
+                    code: r.code,
+                    message: r.message,
+                    details: r.details,
+                    hint: r.hint,
+                    www_authenticate: None,
+                    headers: r.headers,
+                    reason: r.reason,
+                }),
+            },
+            Err(why) => {
+                let mut e = ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "PGRST121",
+                    "Could not parse JSON in the \"RAISE SQLSTATE 'PGRST'\" error",
+                );
+                let detail_hint = "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
+                let (details, hint) = match why {
+                    RaiseParseError::Message(m) => (
+                        format!("Invalid JSON value for MESSAGE: '{m}'"),
+                        "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'.",
+                    ),
+                    RaiseParseError::NoDetail => {
+                        ("DETAIL is missing in the RAISE statement".to_string(), detail_hint)
+                    }
+                    RaiseParseError::Detail(d) => {
+                        (format!("Invalid JSON value for DETAIL: '{d}'"), detail_hint)
+                    }
+                };
+                e.body.details = Some(details);
+                e.body.hint = Some(hint.to_string());
+                e
+            }
         }
+    }
+}
+
+impl ApiError {
+    /// The JSON body alone (`{code, message, details, hint}`), for an answer that is not
+    /// an error response (PostgREST's 416 past a counted result's end).
+    pub(super) fn json_body(&self) -> String {
+        serde_json::json!({
+            "code": self.body.code,
+            "details": self.body.details,
+            "hint": self.body.hint,
+            "message": self.body.message,
+        })
+        .to_string()
     }
 }
 
@@ -147,6 +250,7 @@ impl IntoResponse for ApiError {
             hint,
             www_authenticate,
             headers,
+            reason,
         } = *self.body;
         // Client errors are the caller's business; server errors are ours to see.
         if self.status.is_server_error() {
@@ -161,6 +265,15 @@ impl IntoResponse for ApiError {
             "message": message,
         });
         let mut response = (self.status, json_response_body(body.to_string())).into_response();
+        // PostgREST names the error's code in every error response it makes itself.
+        if let Ok(value) = HeaderValue::from_str(&format!("PostgREST; error={code}")) {
+            response.headers_mut().insert("proxy-status", value);
+        }
+        if let Some(reason) =
+            reason.and_then(|r| hyper::ext::ReasonPhrase::try_from(r.into_bytes()).ok())
+        {
+            response.extensions_mut().insert(reason);
+        }
         if let Some(value) = www_authenticate.and_then(|v| HeaderValue::from_str(&v).ok()) {
             response
                 .headers_mut()
@@ -251,12 +364,38 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_pgrst_raise_is_pgrst121() {
-        let e = ApiError::raised("not json", Some(r#"{"status":429}"#));
+    fn a_pgrst_raise_is_read_as_postgrest_reads_it() {
+        let e = ApiError::raised("not json", Some(r#"{"status":429,"headers":{}}"#));
         assert_eq!(e.status, 500);
         assert_eq!(e.body.code, "PGRST121");
-        let e = ApiError::raised(r#"{"code":"X","message":"m"}"#, Some(r#"{"status":429}"#));
+        // `headers` is obligatory, `details` must be text.
+        for (message, detail) in [
+            (r#"{"code":"X","message":"m"}"#, r#"{"status":429}"#),
+            (
+                r#"{"code":"X","message":"m","details":{"a":1}}"#,
+                r#"{"status":429,"headers":{}}"#,
+            ),
+            (
+                r#"{"code":"X","message":"m"}"#,
+                r#"{"status":429,"headers":{"A":1}}"#,
+            ),
+        ] {
+            assert_eq!(
+                ApiError::raised(message, Some(detail)).body.code,
+                "PGRST121",
+                "{message} {detail}"
+            );
+        }
+        let e = ApiError::raised(
+            r#"{"code":"X","message":"m","hint":null}"#,
+            Some(r#"{"status":429,"headers":{"Retry-After":"1"},"status_text":"Slow down"}"#),
+        );
         assert_eq!(e.status, 429);
         assert_eq!(e.body.message, "m");
+        assert_eq!(e.body.reason.as_deref(), Some("Slow down"));
+        assert_eq!(
+            e.body.headers,
+            vec![("Retry-After".to_string(), "1".to_string())]
+        );
     }
 }

@@ -1,6 +1,6 @@
-//! The callable functions of the `public` schema (the API schema): their overloads read from
-//! `pg_catalog` and cached, the overload a call's argument names select (PostgREST's rules),
-//! and the SQL that calls it with every value bound, never spliced.
+//! The callable functions of the exposed schemas: their overloads read from `pg_catalog` and
+//! cached, the overload a call's argument names select (PostgREST's rules), and the SQL that
+//! calls it with every value bound, never spliced.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use super::api_error::ApiError;
 use super::gateway::ApiRole;
 
-/// One overload of a `public` function: its IN arguments in declaration order.
+/// One overload of an exposed function: its IN arguments in declaration order.
 #[derive(Debug, Clone)]
 pub(super) struct Overload {
     /// IN arguments, in declaration order.
@@ -19,6 +19,9 @@ pub(super) struct Overload {
     pub(super) returns_set: bool,
     /// `returns void`: answered 204.
     pub(super) returns_void: bool,
+    /// Rows with columns (a table or composite type, `returns table`, OUT parameters), as
+    /// opposed to a scalar, which PostgREST names `pgrst_scalar` when it filters.
+    pub(super) returns_composite: bool,
 }
 
 /// One IN argument of an overload.
@@ -49,32 +52,38 @@ impl Overload {
     }
 }
 
-/// Overloads of one `public` function: set-returning?, void?, argument names and modes,
-/// IN argument types, number of defaults.
+/// Overloads of one function of schema `$2`: set-returning?, void?, argument names and
+/// modes, IN argument types, number of defaults, composite result?
 const LOOKUP_SQL: &str = "select p.proretset, \
        p.prorettype = 'pg_catalog.void'::pg_catalog.regtype, \
        coalesce(p.proargnames, array[]::text[]), \
        coalesce(p.proargmodes::text[], array[]::text[]), \
        array(select pg_catalog.format_type(u.t, null) \
              from unnest(p.proargtypes) with ordinality as u(t, n) order by u.n), \
-       p.pronargdefaults::int4 \
+       p.pronargdefaults::int4, \
+       t.typtype = 'c' or p.prorettype = 'pg_catalog.record'::pg_catalog.regtype \
      from pg_catalog.pg_proc p \
      join pg_catalog.pg_namespace n on n.oid = p.pronamespace \
-     where n.nspname = 'public' and p.proname = $1 and p.prokind = 'f'";
+     join pg_catalog.pg_type t on t.oid = p.prorettype \
+     where n.nspname = $2 and p.proname = $1 and p.prokind = 'f'";
 
-/// Overloads of the `public` functions seen so far. Names not found are not cached, so a
-/// function created later is found on its first call.
+/// One schema's functions: name to overloads.
+type SchemaFunctions = HashMap<String, Arc<[Overload]>>;
+
+/// Overloads of the exposed functions seen so far, per schema. Names not found are not
+/// cached, so a function created later is found on its first call.
 #[derive(Debug, Default)]
 pub(super) struct FunctionCache {
-    functions: RwLock<HashMap<String, Arc<[Overload]>>>,
+    functions: RwLock<HashMap<&'static str, SchemaFunctions>>,
 }
 
 impl FunctionCache {
-    /// The cached overloads of `function`, if any.
-    pub(super) fn cached(&self, function: &str) -> Option<Arc<[Overload]>> {
+    /// The cached overloads of `schema.function`, if any.
+    pub(super) fn cached(&self, schema: &str, function: &str) -> Option<Arc<[Overload]>> {
         self.functions
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(schema)?
             .get(function)
             .cloned()
     }
@@ -83,6 +92,7 @@ impl FunctionCache {
     pub(super) async fn lookup(
         &self,
         client: &deadpool_postgres::Object,
+        schema: &'static str,
         function: &str,
         role: ApiRole,
     ) -> Result<Arc<[Overload]>, ApiError> {
@@ -91,7 +101,7 @@ impl FunctionCache {
             .await
             .map_err(|e| ApiError::database(&e, role))?;
         let rows = client
-            .query(&statement, &[&function])
+            .query(&statement, &[&function, &schema])
             .await
             .map_err(|e| ApiError::database(&e, role))?;
         let overloads: Vec<Overload> = rows
@@ -127,14 +137,16 @@ impl FunctionCache {
                         .collect(),
                     returns_set: row.get(0),
                     returns_void: row.get(1),
+                    returns_composite: row.get::<_, Option<bool>>(6).unwrap_or(false),
                 }
             })
             .collect();
         let overloads: Arc<[Overload]> = overloads.into();
-        let mut functions = self
+        let mut all = self
             .functions
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let functions = all.entry(schema).or_default();
         if overloads.is_empty() {
             // Dropped since it was cached: forget it, so it is looked up again when it returns.
             functions.remove(function);
@@ -162,29 +174,47 @@ pub(super) fn pick<'a>(
     }
 }
 
-/// PostgREST's answer for a function (or argument set) it does not know.
-pub(super) fn not_found(function: &str, keys: &BTreeSet<String>) -> ApiError {
+/// PostgREST's answer for a function (or argument set) it does not know (PGRST202; the hint,
+/// a fuzzy "Perhaps you meant", is left out). `json_body` is true for a POST with a JSON body,
+/// which could also have matched a single unnamed json/jsonb parameter.
+pub(super) fn not_found(
+    schema: &str,
+    function: &str,
+    keys: &BTreeSet<String>,
+    json_body: bool,
+) -> ApiError {
     let list = keys.iter().cloned().collect::<Vec<_>>().join(", ");
     let mut e = ApiError::new(
         StatusCode::NOT_FOUND,
         "PGRST202",
         if keys.is_empty() {
-            format!("Could not find the function public.{function} without parameters in the schema cache")
+            format!("Could not find the function {schema}.{function} without parameters in the schema cache")
         } else {
-            format!("Could not find the function public.{function}({list}) in the schema cache")
+            format!("Could not find the function {schema}.{function}({list}) in the schema cache")
         },
     );
-    e.body.details = Some(if keys.is_empty() {
-        format!("Searched for the function public.{function} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
+    let searched = if keys.is_empty() {
+        " without parameters".to_string()
+    } else if keys.len() == 1 {
+        format!(" with parameter {list}")
     } else {
-        format!("Searched for the function public.{function} with parameters {list} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.")
-    });
+        format!(" with parameters {list}")
+    };
+    let unnamed = if json_body {
+        " or with a single unnamed json/jsonb parameter"
+    } else {
+        ""
+    };
+    e.body.details = Some(format!(
+        "Searched for the function {schema}.{function}{searched}{unnamed}, but no matches were found in the schema cache."
+    ));
     e
 }
 
-/// `name` as a quoted SQL identifier.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// `name` as a quoted SQL identifier (NUL characters dropped, as PostgREST drops them:
+/// PostgreSQL refuses them in any text).
+pub(super) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('\0', "").replace('"', "\"\""))
 }
 
 /// A call's SQL and whether it takes the arguments' JSON as `$1`.
@@ -195,9 +225,24 @@ pub(super) struct CallSql {
     pub(super) binds_args: bool,
 }
 
-/// The call's SQL: `$1` (when present) is the JSON object of arguments.
-pub(super) fn call_sql(function: &str, overload: &Overload, keys: &BTreeSet<String>) -> CallSql {
-    let function = format!("public.{}", quote_ident(function));
+/// The call as a FROM item (`... public."fn"(...) as _pgrst_r`): `$1`, when present, is the
+/// JSON object of arguments expanded with `json_to_record` into the declared types, or the
+/// whole body for a single unnamed json/jsonb argument.
+pub(super) struct CallFrom {
+    /// The FROM clause's text, without `from`.
+    pub(super) from: String,
+    /// True when `$1` is the JSON object of arguments (or the whole body).
+    pub(super) binds_args: bool,
+}
+
+/// The FROM item that calls `schema.function` with the call's `keys`.
+pub(super) fn call_from(
+    schema: &str,
+    function: &str,
+    overload: &Overload,
+    keys: &BTreeSet<String>,
+) -> CallFrom {
+    let function = format!("{}.{}", quote_ident(schema), quote_ident(function));
     let whole_body = overload.takes_whole_body() && !overload.accepts(keys);
     let (from_args, call) = if whole_body {
         (
@@ -229,16 +274,31 @@ pub(super) fn call_sql(function: &str, overload: &Overload, keys: &BTreeSet<Stri
             )
         }
     };
+    CallFrom {
+        binds_args: whole_body || !from_args.is_empty(),
+        from: format!("{from_args}{call} as _pgrst_r"),
+    }
+}
+
+/// The plain call's SQL: the result as JSON text, and for a set its row count (which
+/// `Content-Range` reports).
+pub(super) fn call_sql(
+    schema: &str,
+    function: &str,
+    overload: &Overload,
+    keys: &BTreeSet<String>,
+) -> CallSql {
+    let call = call_from(schema, function, overload, keys);
     let select = if overload.returns_void {
-        "null::text"
+        "null::text, 1::int8"
     } else if overload.returns_set {
-        "coalesce(pg_catalog.json_agg(_pgrst_r), '[]')::text"
+        "coalesce(pg_catalog.json_agg(_pgrst_r), '[]')::text, pg_catalog.count(*)"
     } else {
-        "pg_catalog.to_json(_pgrst_r)::text"
+        "pg_catalog.to_json(_pgrst_r)::text, 1::int8"
     };
     CallSql {
-        binds_args: whole_body || !from_args.is_empty(),
-        sql: format!("select {select} from {from_args}{call} as _pgrst_r"),
+        binds_args: call.binds_args,
+        sql: format!("select {select} from {}", call.from),
     }
 }
 
@@ -258,6 +318,7 @@ mod tests {
                 .collect(),
             returns_set,
             returns_void: false,
+            returns_composite: true,
         }
     }
 
@@ -271,13 +332,13 @@ mod tests {
             &[("events", "jsonb", false), ("dry \"run\"", "boolean", true)],
             false,
         );
-        let call = call_sql("report", &o, &keys(&["events"]));
+        let call = call_sql("public", "report", &o, &keys(&["events"]));
         assert!(call.binds_args);
         assert_eq!(
             call.sql,
-            "select pg_catalog.to_json(_pgrst_r)::text from pg_catalog.json_to_record($1::text::json) \
+            "select pg_catalog.to_json(_pgrst_r)::text, 1::int8 from pg_catalog.json_to_record($1::text::json) \
              as _pgrst_args(\"events\" jsonb) cross join lateral \
-             public.\"report\"(\"events\" => _pgrst_args.\"events\") as _pgrst_r"
+             \"public\".\"report\"(\"events\" => _pgrst_args.\"events\") as _pgrst_r"
         );
     }
 
@@ -294,7 +355,7 @@ mod tests {
     fn a_single_unnamed_json_argument_takes_the_whole_body() {
         let o = overload(&[("", "jsonb", false)], false);
         assert!(o.takes_whole_body());
-        let sql = call_sql("f", &o, &keys(&["x"])).sql;
-        assert!(sql.contains("public.\"f\"($1::text::jsonb)"), "{sql}");
+        let sql = call_sql("public", "f", &o, &keys(&["x"])).sql;
+        assert!(sql.contains("\"public\".\"f\"($1::text::jsonb)"), "{sql}");
     }
 }

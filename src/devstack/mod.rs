@@ -18,14 +18,22 @@
 //! watcher process cleans up).
 
 mod api_error;
+mod api_keys;
 mod cluster;
 mod error;
 mod function_catalog;
 mod gateway;
 pub mod jwt;
 mod migrate;
+mod negotiation;
 mod os_user;
 mod pg_binaries;
+mod preferences;
+mod query_params;
+mod range;
+mod request_body;
+mod result_query;
+mod role_settings;
 mod target;
 mod users;
 
@@ -36,7 +44,7 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 pub use error::DevStackError;
-pub use gateway::SUPABASE_API_PORT;
+pub use gateway::{BODY_STALL_TIMEOUT, SUPABASE_API_PORT};
 pub use jwt::{Claims, JwtError, DEMO_ANON_KEY, DEMO_JWT_SECRET, DEMO_SERVICE_ROLE_KEY};
 pub use migrate::{MigrationReport, Migrator, MIGRATIONS_DIR_ENV};
 pub use pg_binaries::{PgBinaries, SearchPaths, BINDIR_ENV};
@@ -54,6 +62,9 @@ pub struct DevStackOptions {
     pub migrations_dir: PathBuf,
     /// Gateway port to try first; 0 = any free port (default [`SUPABASE_API_PORT`]).
     pub api_port: u16,
+    /// How long the gateway waits for the next piece of a request body before it drops the
+    /// client (default [`BODY_STALL_TIMEOUT`], PostgREST's server timeout).
+    pub body_stall_timeout: std::time::Duration,
 }
 
 impl Default for DevStackOptions {
@@ -61,6 +72,7 @@ impl Default for DevStackOptions {
         DevStackOptions {
             migrations_dir: Migrator::default_dir(),
             api_port: SUPABASE_API_PORT,
+            body_stall_timeout: BODY_STALL_TIMEOUT,
         }
     }
 }
@@ -183,7 +195,9 @@ impl DevStack {
             socket_dir: cluster.socket_dir().to_path_buf(),
             pg_port: cluster.port(),
             jwt_secret: DEMO_JWT_SECRET.to_string(),
+            api_keys: vec![DEMO_ANON_KEY.to_string(), DEMO_SERVICE_ROLE_KEY.to_string()],
             preferred_port: options.api_port,
+            body_stall_timeout: options.body_stall_timeout,
         })?;
         let api_url = format!("http://{}", gateway.addr());
         tracing::info!(

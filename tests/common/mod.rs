@@ -118,3 +118,24 @@ pub async fn report_upload(
     assert_eq!(response.status, 200, "{:?}", response.body);
     upload
 }
+
+/// Sends `request` as raw bytes to the gateway and returns everything it answers until it
+/// closes the connection, or `None` when it neither answers nor closes within `wait`. For
+/// what an HTTP client hides: reason phrases and half-sent bodies.
+pub async fn raw_http(api_url: &str, request: &[u8], wait: std::time::Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = api_url.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("the gateway accepts connections");
+    socket
+        .write_all(request)
+        .await
+        .expect("the request is sent");
+    let mut answer = Vec::new();
+    match tokio::time::timeout(wait, socket.read_to_end(&mut answer)).await {
+        // A reset after the answer is still a dropped connection: keep what was read.
+        Ok(_) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        Err(_) => None,
+    }
+}
