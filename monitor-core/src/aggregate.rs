@@ -5,7 +5,10 @@
 //! Conventions shared by every function here (and by their SQL mirrors):
 //!
 //! - `now` is the server's `now()`. A window "in 24 h" is `column >= now - interval '24
-//!   hours'` (inclusive); a row whose column is null is never in a window.
+//!   hours'` (inclusive); a row whose column is null is never in a window, nor one whose
+//!   time lies outside 2000–2100 (it reads as null: [`crate::bounds`]).
+//! - Texts shown are cut as [`crate::bounds`] says (a top error's message to
+//!   [`MAX_MESSAGE_CHARS`]); groups are made on the whole text.
 //! - A finished upload's time is `finished_at = coalesce(completed_at, updated_at)`: the
 //!   SDK sets `completed_at` on `complete` and `fail`, but rows written the spec's old way
 //!   (`failUploadQueue` does not set it) still count.
@@ -21,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::bounds::{cut, sane_time, MAX_MESSAGE_CHARS};
 use crate::monitoring::{ErrorSummary, MonitoringStats};
 use crate::record::UploadRecord;
 use crate::rows::{BugErrorType, BugReport, BugSeverity, TranscriptionJob, TranscriptionStatus};
@@ -224,7 +228,7 @@ pub fn monitoring_stats(
         stats.avg_upload_speed = tenths as f64 / 10.0;
     }
     for bug in bugs {
-        if bug.created_at.is_some_and(|at| at >= since) {
+        if sane(bug.created_at).is_some_and(|at| at >= since) {
             stats.new_bugs_today += 1;
             if bug.severity == Some(BugSeverity::Critical) {
                 stats.critical_bugs_today += 1;
@@ -300,7 +304,7 @@ pub fn top_errors(bugs: &[BugReport], now: DateTime<Utc>) -> Vec<ErrorSummary> {
     let mut groups: HashMap<&str, (i64, HashSet<Uuid>)> = HashMap::new();
     let mut total = 0_i64;
     for bug in bugs {
-        if bug.created_at.is_none_or(|at| at < since) {
+        if sane(bug.created_at).is_none_or(|at| at < since) {
             continue;
         }
         total += 1;
@@ -318,7 +322,7 @@ pub fn top_errors(bugs: &[BugReport], now: DateTime<Utc>) -> Vec<ErrorSummary> {
     rows.truncate(TOP_ERRORS_LIMIT);
     rows.into_iter()
         .map(|(message, count, unique_users)| ErrorSummary {
-            message: message.to_owned(),
+            message: cut(message, MAX_MESSAGE_CHARS).to_owned(),
             count,
             unique_users,
             percentage: percent_1dp(count, total),
@@ -332,7 +336,7 @@ fn bug_order(a: &BugReport, b: &BugReport) -> std::cmp::Ordering {
     let rank = |bug: &BugReport| bug.severity.and_then(BugSeverity::rank).unwrap_or(u8::MAX);
     rank(a)
         .cmp(&rank(b))
-        .then_with(|| b.created_at.cmp(&a.created_at))
+        .then_with(|| sane(b.created_at).cmp(&sane(a.created_at)))
         .then_with(|| b.id.cmp(&a.id))
 }
 
@@ -349,7 +353,7 @@ pub fn recent_bugs(bugs: &[BugReport], now: DateTime<Utc>, limit: usize) -> Vec<
     let since = now - STATS_WINDOW;
     let in_window = bugs
         .iter()
-        .filter(|b| b.created_at.is_some_and(|at| at >= since));
+        .filter(|b| sane(b.created_at).is_some_and(|at| at >= since));
     first_sorted(in_window.collect(), limit, |a, b| bug_order(a, b))
 }
 
@@ -420,7 +424,7 @@ pub fn network_errors(bugs: &[BugReport], now: DateTime<Utc>) -> Vec<&BugReport>
     let since = now - STATS_WINDOW;
     let mut rows: Vec<&BugReport> = bugs
         .iter()
-        .filter(|b| b.created_at.is_some_and(|at| at >= since))
+        .filter(|b| sane(b.created_at).is_some_and(|at| at >= since))
         .filter(|b| {
             b.error_type == Some(BugErrorType::Network)
                 || b.error_message.to_lowercase().contains("upload")
@@ -449,7 +453,7 @@ pub fn failed_transcriptions(
     let mut rows: Vec<&TranscriptionJob> = jobs
         .iter()
         .filter(|j| j.status == TranscriptionStatus::Failed)
-        .filter(|j| j.created_at.is_some_and(|at| at >= since))
+        .filter(|j| sane(j.created_at).is_some_and(|at| at >= since))
         .collect();
     rows.sort_unstable_by(|a, b| {
         b.created_at
@@ -457,6 +461,11 @@ pub fn failed_transcriptions(
             .then_with(|| b.id.cmp(&a.id))
     });
     rows
+}
+
+/// A row's time as the windows read it: `None` outside 2000–2100 ([`sane_time`]).
+fn sane(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    at.and_then(sane_time)
 }
 
 /// The first `limit` items of `items` in `order`, sorted, in O(n + limit log limit).
