@@ -167,9 +167,20 @@ $$;
 -- ---------------------------------------------------------------------------------------------
 
 -- The top errors' covering index held whole messages: a bug report whose message does not fit
--- an index row failed to insert. The 24 h window is read through bug_reports_created_at_idx
--- (the baseline's) instead; see migrations/NOTES.md for the cost.
+-- an index row (~2.7 kB after compression) failed to insert. It is replaced by two partial
+-- indexes that never refuse a row: messages of at most 2,000 bytes (nearly all) stay covered,
+-- so the 24 h window is still an index-only scan; longer ones are found by time and read from
+-- the table. monitoring_top_errors reads the two parts with the same predicates (a partial
+-- index is only used when the query states its predicate). Measured at 1M uploads, 200k bugs,
+-- on the loaded 2-core machine: top errors ~25 ms with a covering index, ~45 ms through
+-- bug_reports_created_at_idx alone.
 drop index if exists public.idx_bug_reports_created_message;
+create index if not exists idx_bug_reports_created_short_message
+  on public.bug_reports (created_at) include (error_message, user_id)
+  where coalesce(octet_length(error_message), 0) <= 2000;
+create index if not exists idx_bug_reports_created_long_message
+  on public.bug_reports (created_at)
+  where coalesce(octet_length(error_message), 0) > 2000;
 
 -- Rule 1 for the stat counts: a bug report dated outside the range counts nowhere (the
 -- count triggers bump through this function; its minute is outside the range exactly when
@@ -349,9 +360,16 @@ begin
   -- PL/pgSQL for its cached plans (see monitoring_stats).
   return (
   with w as (
+    -- The two partial indexes' parts (see idx_bug_reports_created_short_message).
     select error_message, user_id from public.bug_reports
     where created_at >= at - interval '24 hours'
       and created_at < timestamptz '2100-01-01 00:00:00+00'
+      and coalesce(octet_length(error_message), 0) <= 2000
+    union all
+    select error_message, user_id from public.bug_reports
+    where created_at >= at - interval '24 hours'
+      and created_at < timestamptz '2100-01-01 00:00:00+00'
+      and coalesce(octet_length(error_message), 0) > 2000
   ), g as (
     select error_message, count(*) as n, count(distinct user_id) as users
     from w group by error_message
