@@ -11,10 +11,10 @@
 use chrono::{DateTime, Duration, Utc};
 use monitor_core::aggregate::{
     failed_transcriptions, failed_uploads, monitoring_stats, network_errors, recent_bugs,
-    top_errors, upload_list, RECENT_BUGS_LIMIT,
+    top_errors, upload_error_videos, upload_list, RECENT_BUGS_LIMIT,
 };
 use monitor_core::bounds::{cut, MAX_TITLE_CHARS};
-use monitor_core::derive::derive_item;
+use monitor_core::derive::{derive_item, flag_linked_card};
 use monitor_core::monitoring::{ErrorSummary, MonitoringStats, UploadMonitorItem};
 use monitor_core::rows::{BugReport, Profile, TranscriptionJob, VideoRow};
 use monitor_core::{UploadRecord, UploadStatus};
@@ -381,6 +381,12 @@ impl Oracle {
             .video_id
             .and_then(|v| self.latest_job(v))
             .map(|j| j.status);
+        if let Some(video) = row
+            .video_id
+            .and_then(|v| self.videos.iter().find(|video| video.id == v))
+        {
+            flag_linked_card(&mut item, video);
+        }
         item
     }
 
@@ -476,20 +482,13 @@ fn check_dataset(seed: u64, data: &Dataset, answers: &HashMap<&str, Value>) {
             .collect();
     assert_eq!(got, expected, "{}", ctx("transcription errors"));
 
-    // Upload errors: reported failures (7 days) and flagged videos not linked from a row.
-    let linked: HashSet<Uuid> = oracle.uploads.iter().filter_map(|u| u.video_id).collect();
+    // Upload errors: reported failures (7 days) and flagged videos no failed row links to.
     let mut expected: Vec<UploadMonitorItem> = failed_uploads(&oracle.uploads, now())
         .into_iter()
         .map(|r| oracle.reported_item(r))
         .chain(
-            oracle
-                .videos
-                .iter()
-                .filter(|v| v.upload_failed() && !linked.contains(&v.id))
-                .filter(|v| {
-                    v.created_at
-                        .is_some_and(|at| at >= now() - Duration::days(7))
-                })
+            upload_error_videos(&oracle.videos, &oracle.uploads, now())
+                .into_iter()
                 .map(|v| oracle.derived_item(v)),
         )
         .collect();

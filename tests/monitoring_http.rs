@@ -472,3 +472,53 @@ async fn the_typed_client_reads_every_answer_despite_the_worst_rows_a_writer_can
     .await
     .expect("the odd rows deleted");
 }
+
+#[tokio::test]
+async fn keyset_pages_reach_every_upload_once_even_those_without_a_start_time() {
+    let (_, client) = admin().await;
+    let user = stack()
+        .create_user(&NewUser::new(unique_email("unstarted")))
+        .await
+        .expect("a user");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(report_upload(&user, &format!("clip_{n}.mov"), false).await);
+    }
+    // A service-role writer left two of them without a start time (the column is nullable).
+    let db = stack().connect().await.expect("a database connection");
+    db.execute(
+        "update public.upload_queue set started_at = null where id = any($1)",
+        &[&ids[1..3].to_vec()],
+    )
+    .await
+    .expect("two start times gone");
+
+    let filter = UploadFilter {
+        email: Some(user.email.clone()),
+        page_size: Some(2),
+        ..UploadFilter::default()
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = client.uploads(&filter, cursor).await.expect("a page");
+        seen.extend(page.items.iter().map(|c| (c.id, c.started_at)));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut got: Vec<Uuid> = seen.iter().map(|(id, _)| *id).collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids, "every upload once");
+    let first_unstarted = seen
+        .iter()
+        .position(|(_, at)| at.is_none())
+        .expect("an upload without a start time");
+    assert_eq!(
+        first_unstarted, 3,
+        "the uploads without a start time come last"
+    );
+    assert!(seen[first_unstarted..].iter().all(|(_, at)| at.is_none()));
+}

@@ -27,7 +27,9 @@ use uuid::Uuid;
 use crate::bounds::{cut, sane_time, MAX_MESSAGE_CHARS};
 use crate::monitoring::{ErrorSummary, MonitoringStats};
 use crate::record::UploadRecord;
-use crate::rows::{BugErrorType, BugReport, BugSeverity, TranscriptionJob, TranscriptionStatus};
+use crate::rows::{
+    BugErrorType, BugReport, BugSeverity, TranscriptionJob, TranscriptionStatus, VideoRow,
+};
 use crate::status::UploadStatus;
 
 /// The stat cards' and the top errors' window: the spec's "(24h)".
@@ -411,6 +413,39 @@ pub fn failed_uploads(uploads: &[UploadRecord], now: DateTime<Utc>) -> Vec<&Uplo
     rows
 }
 
+/// The other half of "🚫 Échecs Upload": the spec's videos flagged `metadata.uploadFailed`
+/// ([`VideoRow::upload_failed`]) with `created_at >= now - 7 days`, except those that a
+/// failed `upload_queue` row links to (`video_id`): that row's card is in the tab and tells the
+/// story. A video whose linked row completed (or is still active) stays: the app's flag is the
+/// only failure there is. In no particular order (the tab sorts the two halves together).
+///
+/// ```
+/// use monitor_core::aggregate::upload_error_videos;
+/// use monitor_core::rows::VideoRow;
+/// let now = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let video: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1",
+///   "metadata":{"uploadFailed":true},"created_at":"2026-11-24T09:00:00Z"}"#).unwrap();
+/// let videos = [video];
+/// assert_eq!(upload_error_videos(&videos, &[], now).len(), 1);
+/// ```
+pub fn upload_error_videos<'a>(
+    videos: &'a [VideoRow],
+    uploads: &[UploadRecord],
+    now: DateTime<Utc>,
+) -> Vec<&'a VideoRow> {
+    let since = now - ERROR_TAB_WINDOW;
+    let told: HashSet<Uuid> = uploads
+        .iter()
+        .filter(|u| u.status == UploadStatus::Failed)
+        .filter_map(|u| u.video_id)
+        .collect();
+    videos
+        .iter()
+        .filter(|v| v.upload_failed() && !told.contains(&v.id))
+        .filter(|v| sane(v.created_at).is_some_and(|at| at >= since))
+        .collect()
+}
+
 /// "⚠️ Erreurs Réseau": the spec's query: reports with `created_at >= now - 24h` and
 /// (`error_type = 'network'` or `error_message ILIKE '%upload%'`), newest first, then `id`
 /// desc. The case-insensitive match lower-cases with Unicode rules, as PostgreSQL does in
@@ -749,6 +784,27 @@ mod tests {
             .map(|j| j.id.as_u128())
             .collect();
         assert_eq!(ids, [4, 1]);
+    }
+
+    #[test]
+    fn a_flagged_video_leaves_the_tab_only_to_a_failed_linked_upload() {
+        let video = |n: u128| -> VideoRow {
+            serde_json::from_value(serde_json::json!({
+                "id": Uuid::from_u128(n), "metadata": {"uploadFailed": true},
+                "created_at": minutes_ago(5),
+            }))
+            .unwrap()
+        };
+        let videos = [video(1), video(2), video(3)];
+        let mut completed = upload(10, UploadStatus::Completed, 1, None);
+        completed.video_id = Some(Uuid::from_u128(1));
+        let mut failed = upload(11, UploadStatus::Failed, 1, None);
+        failed.video_id = Some(Uuid::from_u128(2));
+        let ids: Vec<u128> = upload_error_videos(&videos, &[completed, failed], now())
+            .iter()
+            .map(|v| v.id.as_u128())
+            .collect();
+        assert_eq!(ids, [1, 3]);
     }
 
     #[test]

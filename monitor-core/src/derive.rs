@@ -257,6 +257,36 @@ pub fn derive_item(
     }
 }
 
+/// A reported upload's card (its `upload_queue` row linked to `video` by `video_id`) with
+/// the app's failure flag applied: when the app flagged the video
+/// ([`VideoRow::upload_failed`]) and the row is not failed, the card's `errorCode` is
+/// [`APP_FLAGGED_ERROR_CODE`] and its `errorMessage` [`app_failure_message`]'s, as the video's
+/// own card would say. Its status stays the row's (the bytes did arrive). A failed row keeps
+/// its own error: it tells the story. (SQL: `private.monitoring_linked_error_keys`.)
+///
+/// ```
+/// use monitor_core::derive::{flag_linked_card, APP_FLAGGED_ERROR_CODE};
+/// use monitor_core::monitoring::UploadMonitorItem;
+/// use monitor_core::rows::VideoRow;
+/// use monitor_core::UploadStatus;
+/// let mut card: UploadMonitorItem = serde_json::from_str(r#"{"id":"0192a7b0-0000-7000-8000-0000000000aa",
+///   "userId":null,"userEmail":null,"videoTitle":null,"filename":"a.mov","fileSize":null,
+///   "status":"completed","progress":100,"retryCount":0,"startedAt":"2026-11-24T09:00:00Z",
+///   "videoId":"00000000-0000-4000-8000-0000000000f1"}"#).unwrap();
+/// let video: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1",
+///   "metadata":{"uploadFailed":true,"uploadError":"Thumbnail upload failed"}}"#).unwrap();
+/// flag_linked_card(&mut card, &video);
+/// assert_eq!(card.status, UploadStatus::Completed);
+/// assert_eq!(card.error_code.as_deref(), Some(APP_FLAGGED_ERROR_CODE));
+/// assert_eq!(card.error_message.as_deref(), Some("Thumbnail upload failed"));
+/// ```
+pub fn flag_linked_card(card: &mut UploadMonitorItem, video: &VideoRow) {
+    if card.status != UploadStatus::Failed && video.upload_failed() {
+        card.error_code = Some(APP_FLAGGED_ERROR_CODE.to_owned());
+        card.error_message = Some(app_failure_message(video));
+    }
+}
+
 /// The message of a failure the app flagged (`metadata.uploadFailed`): its
 /// `metadata.uploadError` when that is a string, else a fixed English sentence; cut to
 /// [`MAX_MESSAGE_CHARS`].
@@ -413,6 +443,51 @@ mod tests {
         );
         assert_eq!(item.origin, ItemOrigin::Videos);
         assert_eq!(item.filename, "");
+    }
+
+    #[test]
+    fn a_linked_card_shows_the_apps_failure_unless_its_row_failed() {
+        let flagged = video(
+            FILE,
+            Some(1),
+            serde_json::json!({"uploadFailed": true, "uploadError": "Thumbnail upload failed"}),
+        );
+        let mut completed = derive_item(
+            &video(FILE, Some(1), serde_json::json!({})),
+            None,
+            None,
+            now(),
+        );
+        assert_eq!(completed.error_code, None);
+        flag_linked_card(&mut completed, &flagged);
+        assert_eq!(completed.status, UploadStatus::Completed);
+        assert_eq!(
+            completed.error_code.as_deref(),
+            Some(APP_FLAGGED_ERROR_CODE)
+        );
+        assert_eq!(
+            completed.error_message.as_deref(),
+            Some("Thumbnail upload failed")
+        );
+
+        let mut failed = completed.clone();
+        failed.status = UploadStatus::Failed;
+        failed.error_code = Some("network".into());
+        failed.error_message = Some("Network request failed".into());
+        flag_linked_card(&mut failed, &flagged);
+        assert_eq!(failed.error_code.as_deref(), Some("network"));
+
+        let mut unflagged = derive_item(
+            &video(FILE, Some(1), serde_json::json!({})),
+            None,
+            None,
+            now(),
+        );
+        flag_linked_card(
+            &mut unflagged,
+            &video(FILE, Some(1), serde_json::json!({"uploadFailed": "yes"})),
+        );
+        assert_eq!(unflagged.error_code, None);
     }
 
     #[test]
