@@ -17,8 +17,8 @@
 --    cards of every video whose job or whose own row changed after the cursor, reported cards
 --    (upload_queue rows linked to it) and Phase 1 cards alike. The app's writers may not touch
 --    updated_at when they change a job or a video (the spec gives those tables no trigger):
---    a BEFORE UPDATE trigger sets it to now() when an update changed the row but left
---    updated_at as it was (a writer that sets it keeps its value).
+--    a BEFORE UPDATE trigger sets it to now() when an update left it as it was (a writer that
+--    sets it keeps its value).
 -- 3. Keyset paging of monitoring_uploads broke on a NULL started_at (nullable: the spec's
 --    column): its nextCursor had "startedAt": null and passing it back was refused (22023), so
 --    the rest of the list was unreachable. Now the order is started_at desc NULLS LAST, id desc:
@@ -153,8 +153,10 @@ $$;
 create index if not exists idx_transcription_jobs_updated_at
   on public.transcription_jobs (updated_at);
 
--- updated_at = now() for an update that changed the row but not updated_at (a writer that sets
--- it keeps its value). Runs as the writer, touches only NEW.
+-- updated_at = now() for an update that left updated_at as it was (a writer that sets it keeps
+-- its value). Runs as the writer, touches only NEW. No "did the row change" test: comparing
+-- whole rows fails on a column type without equality (json, point) that a project may have
+-- added, and a no-op update re-sending one card is harmless.
 create or replace function private.monitoring_touch_updated_at()
 returns trigger
 language plpgsql
@@ -175,14 +177,12 @@ begin
   if not exists (select 1 from pg_trigger where tgname = 'monitoring_touch_updated_at'
                  and tgrelid = 'public.transcription_jobs'::regclass) then
     create trigger monitoring_touch_updated_at before update on public.transcription_jobs
-      for each row when (old.* is distinct from new.*)
-      execute function private.monitoring_touch_updated_at();
+      for each row execute function private.monitoring_touch_updated_at();
   end if;
   if not exists (select 1 from pg_trigger where tgname = 'monitoring_touch_updated_at'
                  and tgrelid = 'public.videos'::regclass) then
     create trigger monitoring_touch_updated_at before update on public.videos
-      for each row when (old.* is distinct from new.*)
-      execute function private.monitoring_touch_updated_at();
+      for each row execute function private.monitoring_touch_updated_at();
   end if;
 end
 $$;

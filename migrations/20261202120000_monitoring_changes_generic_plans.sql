@@ -31,12 +31,15 @@
 --   (`(select 1 ... limit 1) is null`), not NOT EXISTS: as an anti-join, a generic plan of the
 --   snapshot's upload list read all of upload_queue once (found by forcing generic plans). The
 --   same in the change feed's Phase 1 cards.
--- Rejected, measured or reasoned: `SET plan_cache_mode = force_custom_plan` on the function
--- (every statement re-planned on every call, ~3 ms of the ~20 ms: calls 1-5 vs 6+ of the
--- service key; and a second SET adds a GUC save/restore per call, which is cheap here since
--- the function already has one: plpgsql functions are never inlined); EXECUTE of the count
--- (fixes that statement only, and re-plans it every call). tests/monitoring_plans.rs forces
--- generic plans and checks that the feed reads no table sequentially.
+-- Not chosen: `SET plan_cache_mode = force_custom_plan` on the function. It works, but every
+-- statement of the feed and of the functions it calls is planned again on every call: the
+-- first benchmark run put calls 1-5 (custom plans) of the service key at p50 22.5 ms against
+-- 19.6 ms for calls 6+ (cached plans), ~3 ms a call on the path polled every second. The SET
+-- itself costs little here (a GUC save/restore per call; the function already has one for
+-- search_path, and a PL/pgSQL function is never inlined anyway, which is what a SET forbids
+-- for SQL functions). Nor EXECUTE for the count: it fixes that one statement and re-plans it
+-- on every call. tests/monitoring_plans.rs forces generic plans and checks that the feed (and
+-- the snapshot) read no table sequentially.
 --
 -- Idempotent: `create or replace`.
 

@@ -1,7 +1,7 @@
 begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
-select plan(20);
+select plan(22);
 
 -- Issue 12, item 5: three wrong answers, against the spec's semantics
 -- (20261202110000_monitoring_three_wrong_answers.sql).
@@ -27,7 +27,7 @@ on conflict (id) do nothing;
 
 -- Videos: ...f1 flagged with a message, ...f2 flagged with a non-string message, ...f3 not
 -- flagged (all three linked from F's uploads); ...a1 (J's) and ...b1 (K's) have a job each;
--- ...a2 (J's) is flagged only later. Everything old: 10 minutes ago.
+-- ...a2 (J's) is flagged only later; ...a3 (J's, linked from nothing) is renamed by J.
 insert into public.videos (id, user_id, title, file_path, metadata, created_at, updated_at)
 values
   ('b5b5f000-0000-4000-8000-0000000000f1', 'b5b50000-0000-4000-8000-00000000000f', 'f1',
@@ -43,6 +43,8 @@ values
    'https://x/videos/a1.mov', '{}', now() - interval '10 minutes', now() - interval '10 minutes'),
   ('b5b5f000-0000-4000-8000-0000000000a2', 'b5b50000-0000-4000-8000-00000000000a', 'a2',
    'https://x/videos/a2.mov', '{}', now() - interval '10 minutes', now() - interval '10 minutes'),
+  ('b5b5f000-0000-4000-8000-0000000000a3', 'b5b50000-0000-4000-8000-00000000000a', 'a3',
+   'https://x/videos/a3.mov', '{}', now() - interval '10 minutes', now() - interval '10 minutes'),
   ('b5b5f000-0000-4000-8000-0000000000b1', 'b5b50000-0000-4000-8000-00000000000b', 'b1',
    'https://x/videos/b1.mov', '{}', now() - interval '10 minutes', now() - interval '10 minutes');
 insert into public.transcription_jobs (id, video_id, status, created_at, updated_at) values
@@ -186,6 +188,17 @@ select is(
   now() - interval '1 hour', 'a writer that sets updated_at keeps its value');
 update public.transcription_jobs set updated_at = now()
 where id = 'b5b5c000-0000-4000-8000-0000000000b1';
+-- The app's own write path: a user updating their video (RLS, the user's role) goes through.
+select set_config('request.jwt.claims', '{"sub":"b5b50000-0000-4000-8000-00000000000a","role":"authenticated"}', true);
+select set_config('role', 'authenticated', true);
+select lives_ok(
+  $$update public.videos set title = 'a3, renamed'
+    where id = 'b5b5f000-0000-4000-8000-0000000000a3'$$,
+  'a user''s own update of their video goes through the trigger');
+select pg_temp.logout();
+select is(
+  (select updated_at from public.videos where id = 'b5b5f000-0000-4000-8000-0000000000a3'),
+  now(), 'and its updated_at is now()');
 
 select pg_temp.login();
 create temp table feed on commit drop as
