@@ -10,12 +10,22 @@
 //! ```
 //!
 //! Timings are client round trips over a local socket (query, JSON build and transfer), in two
-//! sessions: the service key's (`service_role`, RLS bypassed, as a server-side tool) and an
-//! admin's JWT (`authenticated` with `app_metadata.role = admin`: RLS applies to every row,
-//! as for the dashboard). Between two `monitoring_changes` calls, 300 active uploads report
-//! progress (what a busy second looks like), and the call asks for what changed since the
-//! previous answer's cursor. The spec's queries run as the service key. `--explain` prints the plans of every statement inside both functions
-//! (auto_explain, ANALYZE).
+//! sessions, each a new connection: the service key's (`service_role`, RLS bypassed, as a
+//! server-side tool) and an admin's JWT (`authenticated` with `app_metadata.role = admin`: RLS
+//! applies to every row, as for the dashboard). Between two `monitoring_changes` calls, 300
+//! active uploads report progress (what a busy second looks like), and the call asks for what
+//! changed since the previous answer's cursor. The spec's queries run as the service key.
+//!
+//! Calls 1-5 of a session and calls 6 and later are also reported apart: PL/pgSQL caches the
+//! plans of its statements per session and, from the sixth execution on, may switch a statement
+//! to a generic plan (one plan for every parameter value). A pooled dashboard session lives on
+//! calls 6+, so those are the figures that matter; a bench that only ran a few calls per session
+//! would hide a bad generic plan (issue 12, item 6).
+//!
+//! `--explain` then opens one more session per role and calls `monitoring_changes`
+//! `--explain-calls` times in it with auto_explain (ANALYZE, nested statements): it prints each
+//! call's time and which statements' plans changed shape since the first call, then the plans of
+//! the first call and of the last.
 
 #[path = "common/seed_data.rs"]
 mod seed_data;
@@ -50,9 +60,56 @@ struct Args {
     /// Pause between two change-feed calls, ms (a dashboard polls every 1000).
     #[arg(long, default_value_t = 250)]
     changes_interval_ms: u64,
-    /// Print the EXPLAIN ANALYZE plans of the statements inside the two RPCs.
+    /// Print the EXPLAIN ANALYZE plans of the statements inside `monitoring_changes` over many
+    /// calls of one session (see the module docs).
     #[arg(long)]
     explain: bool,
+    /// Calls of `monitoring_changes` per session under `--explain`.
+    #[arg(long, default_value_t = 8)]
+    explain_calls: usize,
+}
+
+/// Calls 1..=FIRST_CALLS of a session are reported apart from the later ones: PL/pgSQL plans a
+/// statement with its parameters' values for its first five executions before it may switch to
+/// a generic plan (PostgreSQL's plancache.c), so call 6 is the first that can show the switch.
+const FIRST_CALLS: usize = 5;
+
+/// The admin whose JWT the admin sessions carry (any id: the monitoring reads only the claims).
+const ADMIN_CLAIMS: &str = r#"{"sub":"aeaeaeae-0000-4000-8000-0000000000ae","role":"authenticated","app_metadata":{"role":"admin"}}"#;
+
+/// The two sessions every RPC is measured in.
+#[derive(Clone, Copy)]
+enum Session {
+    /// The service key: `service_role`, RLS bypassed.
+    Service,
+    /// An admin's JWT: `authenticated`, RLS applied.
+    Admin,
+}
+
+impl Session {
+    /// What the tables' rows print after the RPC's name.
+    fn label(self) -> &'static str {
+        match self {
+            Session::Service => "",
+            Session::Admin => " (admin JWT, RLS on)",
+        }
+    }
+
+    /// The statements that make a new connection this session (run after any superuser-only
+    /// setting, such as loading auto_explain).
+    fn setup(self) -> String {
+        match self {
+            Session::Service => {
+                "select set_config('request.jwt.claims', '{\"role\":\"service_role\"}', false);
+                                 set role service_role;"
+                    .to_string()
+            }
+            Session::Admin => format!(
+                "select set_config('request.jwt.claims', '{ADMIN_CLAIMS}', false);
+                 set role authenticated;"
+            ),
+        }
+    }
 }
 
 /// The spec's queries, verbatim but for the schema prefix, in the order its page runs them.
@@ -143,13 +200,30 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0
 }
 
-fn summary(name: &str, mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let (p50, p99) = (percentile(&samples, 50.0), percentile(&samples, 99.0));
+/// Prints one table row: runs, p50, p99 and min of `samples`, and, when they are the calls of
+/// one session in order, the p50 of its first [`FIRST_CALLS`] calls and of the later ones.
+/// Returns (p50, p99) of the later calls when there are any, else of all.
+fn summary(name: &str, samples: Vec<Duration>, in_session_order: bool) -> (f64, f64) {
+    let p50_of = |part: &[Duration]| {
+        let mut part = part.to_vec();
+        part.sort();
+        percentile(&part, 50.0)
+    };
+    let (first, later) = if in_session_order && samples.len() > FIRST_CALLS {
+        let (first, later) = samples.split_at(FIRST_CALLS);
+        (format!("{:.2}", p50_of(first)), later.to_vec())
+    } else {
+        ("".to_string(), samples.clone())
+    };
+    let mut sorted = later.clone();
+    sorted.sort();
+    let (p50, p99) = (percentile(&sorted, 50.0), percentile(&sorted, 99.0));
+    let mut all = samples;
+    all.sort();
     println!(
-        "| {name} | {} | {p50:.2} | {p99:.2} | {:.2} |",
-        samples.len(),
-        percentile(&samples, 0.0),
+        "| {name} | {} | {p50:.2} | {p99:.2} | {:.2} | {first} |",
+        all.len(),
+        percentile(&all, 0.0),
     );
     (p50, p99)
 }
@@ -178,19 +252,56 @@ struct RpcFigures {
     cards_per_call: f64,
 }
 
-/// p50/p99 of `monitoring_snapshot` and `monitoring_changes` in `client`'s session (its role
-/// and JWT claims as set), 300 active uploads reporting through `writer` between two calls.
-async fn measure_rpcs(
+/// The `monitoring_changes` loop of one session: between two calls, 300 active uploads report
+/// through `writer` and the bench waits `changes_interval_ms`; each call asks for what changed
+/// since the previous answer's cursor. Returns each call's time and how many cards it carried.
+async fn changes_calls(
     client: &Client,
     writer: &Client,
     args: &Args,
-    label: &str,
-) -> Result<RpcFigures, Box<dyn std::error::Error>> {
-    for _ in 0..5 {
-        client
-            .query_one("select public.monitoring_snapshot()", &[])
+    calls: usize,
+    mut after_call: impl FnMut(usize, Duration),
+) -> Result<(Vec<Duration>, usize), Box<dyn std::error::Error>> {
+    let activity = "update public.upload_queue set progress = least(progress + 1, 99),
+                      bytes_sent = bytes_sent + 1
+                    where id in (select id from public.upload_queue
+                                 where status = 'uploading' order by random() limit 300)";
+    // A cursor as a snapshot would hand out (now() - 2 s), without calling the snapshot in this
+    // session: its statements are not the ones measured here.
+    let mut cursor: chrono::DateTime<chrono::Utc> = writer
+        .query_one("select now() - interval '2 seconds'", &[])
+        .await?
+        .get(0);
+    let mut samples = Vec::with_capacity(calls);
+    let mut changed = 0_usize;
+    for call in 1..=calls {
+        writer.execute(activity, &[]).await?;
+        tokio::time::sleep(Duration::from_millis(args.changes_interval_ms)).await;
+        let t = Instant::now();
+        let row = client
+            .query_one("select public.monitoring_changes($1)", &[&cursor])
             .await?;
+        let took = t.elapsed();
+        samples.push(took);
+        after_call(call, took);
+        let answer: serde_json::Value = row.get(0);
+        changed += answer["uploads"].as_array().map_or(0, Vec::len);
+        cursor = serde_json::from_value(answer["cursor"].clone())?;
     }
+    Ok((samples, changed))
+}
+
+/// p50/p99 of `monitoring_snapshot` and `monitoring_changes`, each in a new connection of
+/// `session`, 300 active uploads reporting through `writer` between two change-feed calls.
+/// Every call of the session is measured, the first ones included (see [`FIRST_CALLS`]).
+async fn measure_rpcs(
+    url: &str,
+    writer: &Client,
+    args: &Args,
+    session: Session,
+) -> Result<RpcFigures, Box<dyn std::error::Error>> {
+    let (client, _notices) = connect(url).await?;
+    client.batch_execute(&session.setup()).await?;
     let mut samples = Vec::with_capacity(args.iterations);
     let mut bytes = 0;
     for _ in 0..args.iterations {
@@ -201,40 +312,109 @@ async fn measure_rpcs(
         samples.push(t.elapsed());
         bytes = row.get::<_, String>(0).len();
     }
-    let (snapshot_p50, _) = summary(&format!("monitoring_snapshot{label}"), samples);
+    let label = session.label();
+    let (snapshot_p50, _) = summary(&format!("monitoring_snapshot{label}"), samples, true);
 
-    let activity = "update public.upload_queue set progress = least(progress + 1, 99),
-                      bytes_sent = bytes_sent + 1
-                    where id in (select id from public.upload_queue
-                                 where status = 'uploading' order by random() limit 300)";
-    let mut cursor: chrono::DateTime<chrono::Utc> = client
-        .query_one(
-            "select (public.monitoring_snapshot() ->> 'cursor')::timestamptz",
-            &[],
-        )
-        .await?
-        .get(0);
-    let mut samples = Vec::with_capacity(args.iterations);
-    let mut changed = 0_usize;
-    for _ in 0..args.iterations {
-        writer.execute(activity, &[]).await?;
-        tokio::time::sleep(Duration::from_millis(args.changes_interval_ms)).await;
-        let t = Instant::now();
-        let row = client
-            .query_one("select public.monitoring_changes($1)", &[&cursor])
-            .await?;
-        samples.push(t.elapsed());
-        let answer: serde_json::Value = row.get(0);
-        changed += answer["uploads"].as_array().map_or(0, Vec::len);
-        cursor = serde_json::from_value(answer["cursor"].clone())?;
-    }
-    let (changes_p50, _) = summary(&format!("monitoring_changes{label}"), samples);
+    // A session of its own, as the dashboard's poller has: the snapshot's calls above must not
+    // count as this function's first calls.
+    let (client, _notices) = connect(url).await?;
+    client.batch_execute(&session.setup()).await?;
+    let (samples, changed) =
+        changes_calls(&client, writer, args, args.iterations, |_, _| {}).await?;
+    let (changes_p50, _) = summary(&format!("monitoring_changes{label}"), samples, true);
     Ok(RpcFigures {
         snapshot_p50,
         changes_p50,
         snapshot_bytes: bytes,
         cards_per_call: changed as f64 / args.iterations.max(1) as f64,
     })
+}
+
+/// Drops the numbers that change from one execution to the next (costs, row counts, times,
+/// buffers), so two plans of the same shape print the same.
+fn plan_shape(plan: &str) -> String {
+    plan.lines()
+        .filter(|line| {
+            let line = line.trim_start();
+            !(line.starts_with("Buffers:")
+                || line.starts_with("Planning")
+                || line.starts_with("Execution Time")
+                || line.starts_with("I/O Timings")
+                || line.starts_with("Query Text")
+                || line.starts_with("duration:"))
+        })
+        .map(|line| {
+            let mut out = String::new();
+            let mut depth = 0;
+            for ch in line.chars() {
+                match ch {
+                    '(' => depth += 1,
+                    ')' if depth > 0 => depth -= 1,
+                    _ if depth == 0 => out.push(ch),
+                    _ => {}
+                }
+            }
+            out.trim_end().to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `--explain`: `monitoring_changes` called `explain_calls` times in one new session of
+/// `session` with auto_explain logging every nested statement's plan. Prints each call's time
+/// and how many of its statement plans differ in shape from the first call's, then the first
+/// and the last call's plans.
+async fn explain_session(
+    url: &str,
+    writer: &Client,
+    args: &Args,
+    session: Session,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (client, notices) = connect(url).await?;
+    client
+        .batch_execute(
+            "load 'auto_explain';
+             set auto_explain.log_min_duration = 0;
+             set auto_explain.log_analyze = on;
+             set auto_explain.log_buffers = on;
+             set auto_explain.log_nested_statements = on;
+             set auto_explain.log_level = notice;
+             set client_min_messages = notice;",
+        )
+        .await?;
+    client.batch_execute(&session.setup()).await?;
+    while notices.try_recv().is_ok() {}
+    println!(
+        "\n==== monitoring_changes{}: {} calls in one session",
+        session.label(),
+        args.explain_calls
+    );
+    let mut per_call: Vec<Vec<String>> = Vec::new();
+    changes_calls(&client, writer, args, args.explain_calls, |call, took| {
+        // The notices of this call arrived before its answer.
+        let plans: Vec<String> = std::iter::from_fn(|| notices.try_recv().ok()).collect();
+        let changed = per_call.first().map_or(0, |first: &Vec<String>| {
+            plans
+                .iter()
+                .zip(first)
+                .filter(|(a, b)| plan_shape(a) != plan_shape(b))
+                .count()
+        });
+        println!(
+            "call {call}: {:.2} ms, {} statements, {changed} plans differ in shape from call 1",
+            took.as_secs_f64() * 1000.0,
+            plans.len()
+        );
+        per_call.push(plans);
+    })
+    .await?;
+    for (call, plans) in [(1, per_call.first()), (per_call.len(), per_call.last())] {
+        println!("\n---- plans inside call {call}");
+        for plan in plans.into_iter().flatten() {
+            println!("{plan}\n");
+        }
+    }
+    Ok(())
 }
 
 #[tokio::main]
@@ -270,31 +450,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Between two change-feed calls a busy fleet reports: written on a connection of its own
     // (as the database owner), so the measured session's role never limits it.
     let (writer, _writer_notices) = connect(&url).await?;
-    println!("| query | runs | p50 | p99 | min |\n| --- | ---: | ---: | ---: | ---: |");
+    println!(
+        "| query | runs | p50 | p99 | min | p50 of calls 1-{FIRST_CALLS} |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    println!(
+        "(p50 and p99 of calls {} and later of one session; min over all calls)",
+        FIRST_CALLS + 1
+    );
     // The service key's session: what a server-side tool uses (RLS bypassed).
-    client
-        .batch_execute(
-            "set role service_role;
-             select set_config('request.jwt.claims', '{\"role\":\"service_role\"}', false);",
-        )
-        .await?;
-    let service = measure_rpcs(&client, &writer, &args, "").await?;
+    let service = measure_rpcs(&url, &writer, &args, Session::Service).await?;
     // An admin's JWT: what the dashboard uses by default, with RLS applied to every row read.
-    client
-        .batch_execute(
-            "reset role;
-             select set_config('request.jwt.claims', '{\"sub\":\"aeaeaeae-0000-4000-8000-0000000000ae\",\"role\":\"authenticated\",\"app_metadata\":{\"role\":\"admin\"}}', false);
-             set role authenticated;",
-        )
-        .await?;
-    let admin = measure_rpcs(&client, &writer, &args, " (admin JWT, RLS on)").await?;
-    client
-        .batch_execute(
-            "reset role;
-             set role service_role;
-             select set_config('request.jwt.claims', '{\"role\":\"service_role\"}', false);",
-        )
-        .await?;
+    let admin = measure_rpcs(&url, &writer, &args, Session::Admin).await?;
+    client.batch_execute(&Session::Service.setup()).await?;
     let (snapshot_p50, changes_p50) = (service.snapshot_p50, service.changes_p50);
     println!(
         "\nsnapshot: {:.0} kB of JSON; changes: {:.0} cards per call on average (admin session: {:.0})",
@@ -328,7 +495,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             spec_total_p50 += (args.spec_timeout * 1000) as f64;
         } else {
-            spec_total_p50 += summary(&format!("spec: {name}"), samples).0;
+            spec_total_p50 += summary(&format!("spec: {name}"), samples, false).0;
         }
     }
     client.batch_execute("reset statement_timeout").await?;
@@ -341,30 +508,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     if args.explain {
-        client
-            .batch_execute(
-                "reset role;
-                 load 'auto_explain';
-                 set auto_explain.log_min_duration = 0;
-                 set auto_explain.log_analyze = on;
-                 set auto_explain.log_buffers = on;
-                 set auto_explain.log_nested_statements = on;
-                 set auto_explain.log_level = notice;
-                 set client_min_messages = notice;
-                 set role service_role;",
-            )
-            .await?;
-        while notices.try_recv().is_ok() {}
-        for call in [
-            "select public.monitoring_snapshot()",
-            "select public.monitoring_changes(now() - interval '3 seconds')",
-        ] {
-            client.query_one(call, &[]).await?;
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            println!("\n==== plans inside: {call}");
-            while let Ok(plan) = notices.try_recv() {
-                println!("{plan}\n");
-            }
+        client.batch_execute("reset role").await?;
+        drop(notices);
+        for session in [Session::Admin, Session::Service] {
+            explain_session(&url, &writer, &args, session).await?;
         }
     }
     Ok(())

@@ -11,9 +11,10 @@
 use chrono::{DateTime, Duration, Utc};
 use monitor_core::aggregate::{
     failed_transcriptions, failed_uploads, monitoring_stats, network_errors, recent_bugs,
-    top_errors, upload_list, RECENT_BUGS_LIMIT,
+    top_errors, upload_error_videos, upload_list, RECENT_BUGS_LIMIT,
 };
-use monitor_core::derive::derive_item;
+use monitor_core::bounds::{cut, MAX_TITLE_CHARS};
+use monitor_core::derive::{derive_item, flag_linked_card};
 use monitor_core::monitoring::{ErrorSummary, MonitoringStats, UploadMonitorItem};
 use monitor_core::rows::{BugReport, Profile, TranscriptionJob, VideoRow};
 use monitor_core::{UploadRecord, UploadStatus};
@@ -86,6 +87,21 @@ impl Gen {
     fn at(&mut self, offsets: &[Duration]) -> DateTime<Utc> {
         now() - *self.pick(offsets)
     }
+    /// Usually a time near a window's border; 1 time in 20 one the monitoring reads as null
+    /// (infinite, BC, or outside 2000-2100: monitor-core's bounds), in the app's tables only.
+    fn app_time(&mut self, offsets: &[Duration]) -> Value {
+        if self.chance(5) {
+            json!(self.pick(&[
+                "infinity",
+                "-infinity",
+                "2150-01-01T00:00:00Z",
+                "1999-12-31T23:59:59.999999Z",
+                "0044-03-15T00:00:00+00:00 BC",
+            ]))
+        } else {
+            json!(self.at(offsets))
+        }
+    }
     fn uuid(&mut self) -> Uuid {
         // Few distinct high bytes so ties on time are broken by id in both orders.
         Uuid::from_u128(self.0.u128(..))
@@ -149,12 +165,13 @@ fn generate(seed: u64) -> Dataset {
             json!({
                 "id": g.uuid(),
                 "user_id": if g.chance(10) { Value::Null } else { json!(g.pick(&users)) },
-                "title": *g.pick(&[json!("Été 🎬"), Value::Null, json!("Démo")]),
+                "title": if g.chance(5) { json!("🎬".repeat(600)) }
+                         else { g.pick(&[json!("Été 🎬"), Value::Null, json!("Démo")]).clone() },
                 "file_path": g.pick(&file_paths).clone(),
                 "duration": *g.pick(&[json!(30), Value::Null]),
                 "metadata": g.pick(&metadatas).clone(),
-                "created_at": g.at(&offsets),
-                "updated_at": g.at(&offsets),
+                "created_at": g.app_time(&offsets),
+                "updated_at": g.app_time(&offsets),
             })
         })
         .collect();
@@ -165,14 +182,14 @@ fn generate(seed: u64) -> Dataset {
 
     let jobs: Vec<Value> = (0..size / 3)
         .map(|_| {
-            let created = g.at(&offsets);
+            let created = g.app_time(&offsets);
             json!({
                 "id": g.uuid(),
                 "video_id": if video_ids.is_empty() || g.chance(10) { Value::Null }
                             else { json!(g.pick(&video_ids)) },
                 "status": *g.pick(&["failed", "failed", "completed", "processing", "queued"]),
                 "error_message": *g.pick(&[json!("AssemblyAI: audio vide"), Value::Null]),
-                "created_at": if g.chance(5) { Value::Null } else { json!(created) },
+                "created_at": if g.chance(5) { Value::Null } else { created.clone() },
                 "updated_at": created,
             })
         })
@@ -237,11 +254,17 @@ fn generate(seed: u64) -> Dataset {
                 "user_email": Value::Null,
                 "error_type": *g.pick(&[json!("network"), json!("crash"), json!("ui"),
                                         json!("storage"), Value::Null]),
-                "error_message": g.pick(&MESSAGES),
+                // 1 in 20 longer than the 4,000 characters shown, in two variants that only
+                // differ past the cut (grouped apart, shown alike).
+                "error_message": if g.chance(5) {
+                    json!(format!("{} upload {}", "é".repeat(4_000), g.pick(&["A", "B"])))
+                } else {
+                    json!(g.pick(&MESSAGES))
+                },
                 "severity": *g.pick(&[json!("critical"), json!("high"), json!("medium"),
                                       json!("low"), json!("blocker"), Value::Null]),
                 "status": *g.pick(&["new", "resolved", "wontfix"]),
-                "created_at": if g.chance(5) { Value::Null } else { json!(g.at(&offsets)) },
+                "created_at": if g.chance(5) { Value::Null } else { g.app_time(&offsets) },
             })
         })
         .collect();
@@ -358,6 +381,12 @@ impl Oracle {
             .video_id
             .and_then(|v| self.latest_job(v))
             .map(|j| j.status);
+        if let Some(video) = row
+            .video_id
+            .and_then(|v| self.videos.iter().find(|video| video.id == v))
+        {
+            flag_linked_card(&mut item, video);
+        }
         item
     }
 
@@ -411,14 +440,14 @@ fn check_dataset(seed: u64, data: &Dataset, answers: &HashMap<&str, Value>) {
     let bugs: Vec<BugReport> = serde_json::from_value(answers["bugs"].clone()).unwrap();
     let expected: Vec<BugReport> = recent_bugs(&oracle.bugs, now(), RECENT_BUGS_LIMIT)
         .into_iter()
-        .cloned()
+        .map(BugReport::bounded)
         .collect();
     assert_eq!(bugs, expected, "{}", ctx("recent bugs"));
 
     let network: Vec<BugReport> = serde_json::from_value(answers["network"].clone()).unwrap();
     let expected: Vec<BugReport> = network_errors(&oracle.bugs, now())
         .into_iter()
-        .cloned()
+        .map(BugReport::bounded)
         .collect();
     assert_eq!(network, expected, "{}", ctx("network errors"));
 
@@ -443,25 +472,23 @@ fn check_dataset(seed: u64, data: &Dataset, answers: &HashMap<&str, Value>) {
                     .and_then(|v| v.user_id)
                     .and_then(|u| oracle.profiles.get(&u))
                     .and_then(|p| p.email.clone());
-                (j.id, video.and_then(|v| v.title.clone()), email)
+                let title = video.and_then(|v| v.title.as_deref());
+                (
+                    j.id,
+                    title.map(|t| cut(t, MAX_TITLE_CHARS).to_owned()),
+                    email,
+                )
             })
             .collect();
     assert_eq!(got, expected, "{}", ctx("transcription errors"));
 
-    // Upload errors: reported failures (7 days) and flagged videos not linked from a row.
-    let linked: HashSet<Uuid> = oracle.uploads.iter().filter_map(|u| u.video_id).collect();
+    // Upload errors: reported failures (7 days) and flagged videos no failed row links to.
     let mut expected: Vec<UploadMonitorItem> = failed_uploads(&oracle.uploads, now())
         .into_iter()
         .map(|r| oracle.reported_item(r))
         .chain(
-            oracle
-                .videos
-                .iter()
-                .filter(|v| v.upload_failed() && !linked.contains(&v.id))
-                .filter(|v| {
-                    v.created_at
-                        .is_some_and(|at| at >= now() - Duration::days(7))
-                })
+            upload_error_videos(&oracle.videos, &oracle.uploads, now())
+                .into_iter()
                 .map(|v| oracle.derived_item(v)),
         )
         .collect();

@@ -204,7 +204,10 @@ async fn filters_pages_profile_timeline_and_charts_answer_in_their_shapes() {
         .await
         .expect("up to the start, exclusive");
     assert!(
-        up_to_start.items.iter().all(|c| c.started_at < started),
+        up_to_start
+            .items
+            .iter()
+            .all(|c| c.started_at.is_some_and(|s| s < started)),
         "started_to is exclusive"
     );
 
@@ -318,4 +321,204 @@ async fn bad_arguments_and_unknown_users_are_typed_errors() {
         .expect_err("nothing listens on port 9");
     assert!(matches!(error, ClientError::Network(_)), "{error:?}");
     assert_eq!(error.retry_hint(), RetryHint::Retry { after: None });
+}
+
+/// The worst rows a service-role writer can still create, in every table the monitoring reads
+/// (issue 12, item 1): the app's tables have no constraints (infinite, far-future and BC times,
+/// 1 MB texts, JSON of every type with a 1e400 and 150 levels of nesting), and upload_queue
+/// holds what its constraints allow (no start or update time, completion before start, odd
+/// metadata). Returns O (a reporting user) and P (a Phase 1 user with only videos).
+async fn insert_the_worst_rows(db: &tokio_postgres::Client) -> (TestUser, TestUser) {
+    let stack = stack();
+    let o = stack
+        .create_user(&NewUser::new(unique_email("odd")).named("O", "Odd"))
+        .await
+        .expect("user O");
+    let p = stack
+        .create_user(&NewUser::new(unique_email("phase1-odd")).named("P", "Odd"))
+        .await
+        .expect("user P");
+    let sql = r#"
+      create temp table if not exists big as
+        select repeat('é', 1048576) as mb, repeat('[', 150) || repeat(']', 150) as deep,
+               '1' || repeat('0', 400) as huge;
+      update public.profiles set email = email || (select mb from big),
+             first_name = (select mb from big), created_at = 'infinity', updated_at = '-infinity'
+        where id = $1;
+      insert into public.videos (user_id, title, file_path, metadata, created_at, updated_at)
+      select $2, big.mb, '', '{}', 'infinity', 'infinity' from big
+      union all select $2, 't', '', ('{"uploadFailed": true, "uploadError": "' || big.mb
+                                     || '", "n": ' || big.huge || '}')::jsonb,
+                       now() - interval '1 minute', now() from big
+      union all select $2, 't', 'https://x/videos/a.mov', big.deep::jsonb, now(), now() from big
+      union all select $2, 't', '', '"a string"', '200000-01-01', '0044-03-15 00:00:00+00 BC'
+      from big;
+      insert into public.transcription_jobs (video_id, status, error_message, transcript_text,
+                                             transcript_highlight, created_at, updated_at)
+      select v.id, 'failed', big.mb, big.mb, ('[' || big.huge || ']')::jsonb, now(), 'infinity'
+      from big, public.videos v where v.user_id = $2;
+      insert into public.bug_reports (user_id, user_email, error_type, error_message,
+                                      error_stack, severity, device_info, metadata, created_at)
+      select $1, big.mb, 'network', 'upload ' || big.mb, big.mb, 'critical', big.deep::jsonb,
+             big.huge::jsonb, at
+      from big, unnest(array[now(), 'infinity', '200000-01-01']::timestamptz[]) at;
+      insert into public.upload_queue (user_id, local_id, filename, status, stage, progress,
+                                       metadata, started_at, completed_at, updated_at,
+                                       error_message)
+      values ($1, 'odd-1', 'a.mov', 'failed', 'uploading', 10, '"a string"', null, now(), now(),
+              repeat('m', 4000)),
+             ($1, 'odd-2', 'b.mov', 'completed', 'validating', 30,
+              ('{"duration": ' || (select huge from big) || '}')::jsonb,
+              now() - interval '1 hour', now() - interval '2 hours', now(), null),
+             ($1, 'odd-3', 'c.mov', 'uploading', 'uploading', 50, (select deep from big)::jsonb,
+              now() - interval '40 minutes', null, null, null);
+    "#;
+    // One transaction; the ids are our own users' (UUIDs), written into the SQL.
+    let sql = sql
+        .replace("$1", &format!("'{}'::uuid", o.id))
+        .replace("$2", &format!("'{}'::uuid", p.id));
+    db.batch_execute(&format!("begin; {sql} commit; drop table big;"))
+        .await
+        .unwrap_or_else(|e| panic!("inserting the worst rows: {e:?}"));
+    (o, p)
+}
+
+#[tokio::test]
+async fn the_typed_client_reads_every_answer_despite_the_worst_rows_a_writer_can_create() {
+    let (_, client) = admin().await;
+    let db = stack().connect().await.expect("a database connection");
+    let since = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let (o, p) = insert_the_worst_rows(&db).await;
+
+    let snapshot = client.snapshot().await.expect("the snapshot parses");
+    assert!(
+        snapshot
+            .upload_errors
+            .iter()
+            .any(|c| c.user_id == Some(p.id)
+                && c.error_message
+                    .as_ref()
+                    .is_some_and(|m| m.chars().count() == 4000)),
+        "the flagged video with a 1 MB message and a 1e400 is shown, its message cut"
+    );
+    assert!(
+        snapshot
+            .recent_bugs
+            .iter()
+            .filter(|b| b.user_id == Some(o.id))
+            .all(|b| b.created_at.is_some()),
+        "bug reports dated infinity or year 200000 are not recent"
+    );
+    let changes = client.changes(since).await.expect("the change feed parses");
+    assert!(!changes.resync);
+    assert!(changes.bugs.iter().any(|b| b.user_id == Some(o.id)));
+
+    let mine = UploadFilter {
+        email: Some(o.email.clone()),
+        ..UploadFilter::default()
+    };
+    let page = client
+        .uploads(&mine, None)
+        .await
+        .expect("the uploads parse");
+    assert_eq!(page.items.len(), 3, "every odd upload of O is listed");
+    let no_start = page
+        .items
+        .iter()
+        .find(|c| c.local_id.as_deref() == Some("odd-1"))
+        .expect("the upload with no start time");
+    assert_eq!((no_start.started_at, no_start.elapsed_time), (None, None));
+    let no_update = page
+        .items
+        .iter()
+        .find(|c| c.local_id.as_deref() == Some("odd-3"))
+        .expect("the upload with no update time");
+    assert!(!no_update.is_stale && no_update.metadata.is_none());
+
+    let profile = client.user_profile(o.id).await.expect("O's profile parses");
+    assert_eq!(profile.profile.created_at, None);
+    assert_eq!(
+        profile.profile.email.as_ref().map(|e| e.chars().count()),
+        Some(320)
+    );
+    client.user_profile(p.id).await.expect("P's profile parses");
+    client
+        .user_timeline(o.id, None, 100)
+        .await
+        .expect("O's timeline parses");
+    client.compare(ComparePeriod::Day).await.expect("compare");
+    client
+        .error_distribution(168)
+        .await
+        .expect("the distribution parses");
+    client.speed_over_time(168, 60).await.expect("the speeds");
+    let alert = client.evaluate_alert(0, 10080).await.expect("the alert");
+    assert!(alert.failures >= 1);
+    for card in &page.items {
+        client
+            .call::<serde_json::Value>("monitoring_upload_log", json!({ "upload_id": card.id }))
+            .await
+            .expect("each upload's log parses");
+    }
+
+    // Other tests of this binary share the stack: the odd rows go.
+    db.batch_execute(&format!(
+        "delete from public.bug_reports where user_id = '{o}';
+         delete from public.upload_queue where user_id = '{o}';
+         delete from public.videos where user_id = '{p}';",
+        o = o.id,
+        p = p.id
+    ))
+    .await
+    .expect("the odd rows deleted");
+}
+
+#[tokio::test]
+async fn keyset_pages_reach_every_upload_once_even_those_without_a_start_time() {
+    let (_, client) = admin().await;
+    let user = stack()
+        .create_user(&NewUser::new(unique_email("unstarted")))
+        .await
+        .expect("a user");
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(report_upload(&user, &format!("clip_{n}.mov"), false).await);
+    }
+    // A service-role writer left two of them without a start time (the column is nullable).
+    let db = stack().connect().await.expect("a database connection");
+    db.execute(
+        "update public.upload_queue set started_at = null where id = any($1)",
+        &[&ids[1..3].to_vec()],
+    )
+    .await
+    .expect("two start times gone");
+
+    let filter = UploadFilter {
+        email: Some(user.email.clone()),
+        page_size: Some(2),
+        ..UploadFilter::default()
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..10 {
+        let page = client.uploads(&filter, cursor).await.expect("a page");
+        seen.extend(page.items.iter().map(|c| (c.id, c.started_at)));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut got: Vec<Uuid> = seen.iter().map(|(id, _)| *id).collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids, "every upload once");
+    let first_unstarted = seen
+        .iter()
+        .position(|(_, at)| at.is_none())
+        .expect("an upload without a start time");
+    assert_eq!(
+        first_unstarted, 3,
+        "the uploads without a start time come last"
+    );
+    assert!(seen[first_unstarted..].iter().all(|(_, at)| at.is_none()));
 }

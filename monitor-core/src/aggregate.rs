@@ -5,7 +5,10 @@
 //! Conventions shared by every function here (and by their SQL mirrors):
 //!
 //! - `now` is the server's `now()`. A window "in 24 h" is `column >= now - interval '24
-//!   hours'` (inclusive); a row whose column is null is never in a window.
+//!   hours'` (inclusive); a row whose column is null is never in a window, nor one whose
+//!   time lies outside 2000–2100 (it reads as null: [`crate::bounds`]).
+//! - Texts shown are cut as [`crate::bounds`] says (a top error's message to
+//!   [`MAX_MESSAGE_CHARS`]); groups are made on the whole text.
 //! - A finished upload's time is `finished_at = coalesce(completed_at, updated_at)`: the
 //!   SDK sets `completed_at` on `complete` and `fail`, but rows written the spec's old way
 //!   (`failUploadQueue` does not set it) still count.
@@ -21,9 +24,12 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use crate::bounds::{MAX_MESSAGE_CHARS, cut, sane_time};
 use crate::monitoring::{ErrorSummary, MonitoringStats};
 use crate::record::UploadRecord;
-use crate::rows::{BugErrorType, BugReport, BugSeverity, TranscriptionJob, TranscriptionStatus};
+use crate::rows::{
+    BugErrorType, BugReport, BugSeverity, TranscriptionJob, TranscriptionStatus, VideoRow,
+};
 use crate::status::UploadStatus;
 
 /// The stat cards' and the top errors' window: the spec's "(24h)".
@@ -224,7 +230,7 @@ pub fn monitoring_stats(
         stats.avg_upload_speed = tenths as f64 / 10.0;
     }
     for bug in bugs {
-        if bug.created_at.is_some_and(|at| at >= since) {
+        if sane(bug.created_at).is_some_and(|at| at >= since) {
             stats.new_bugs_today += 1;
             if bug.severity == Some(BugSeverity::Critical) {
                 stats.critical_bugs_today += 1;
@@ -300,7 +306,7 @@ pub fn top_errors(bugs: &[BugReport], now: DateTime<Utc>) -> Vec<ErrorSummary> {
     let mut groups: HashMap<&str, (i64, HashSet<Uuid>)> = HashMap::new();
     let mut total = 0_i64;
     for bug in bugs {
-        if bug.created_at.is_none_or(|at| at < since) {
+        if sane(bug.created_at).is_none_or(|at| at < since) {
             continue;
         }
         total += 1;
@@ -318,7 +324,7 @@ pub fn top_errors(bugs: &[BugReport], now: DateTime<Utc>) -> Vec<ErrorSummary> {
     rows.truncate(TOP_ERRORS_LIMIT);
     rows.into_iter()
         .map(|(message, count, unique_users)| ErrorSummary {
-            message: message.to_owned(),
+            message: cut(message, MAX_MESSAGE_CHARS).to_owned(),
             count,
             unique_users,
             percentage: percent_1dp(count, total),
@@ -332,7 +338,7 @@ fn bug_order(a: &BugReport, b: &BugReport) -> std::cmp::Ordering {
     let rank = |bug: &BugReport| bug.severity.and_then(BugSeverity::rank).unwrap_or(u8::MAX);
     rank(a)
         .cmp(&rank(b))
-        .then_with(|| b.created_at.cmp(&a.created_at))
+        .then_with(|| sane(b.created_at).cmp(&sane(a.created_at)))
         .then_with(|| b.id.cmp(&a.id))
 }
 
@@ -349,7 +355,7 @@ pub fn recent_bugs(bugs: &[BugReport], now: DateTime<Utc>, limit: usize) -> Vec<
     let since = now - STATS_WINDOW;
     let in_window = bugs
         .iter()
-        .filter(|b| b.created_at.is_some_and(|at| at >= since));
+        .filter(|b| sane(b.created_at).is_some_and(|at| at >= since));
     first_sorted(in_window.collect(), limit, |a, b| bug_order(a, b))
 }
 
@@ -407,6 +413,39 @@ pub fn failed_uploads(uploads: &[UploadRecord], now: DateTime<Utc>) -> Vec<&Uplo
     rows
 }
 
+/// The other half of "🚫 Échecs Upload": the spec's videos flagged `metadata.uploadFailed`
+/// ([`VideoRow::upload_failed`]) with `created_at >= now - 7 days`, except those that a
+/// failed `upload_queue` row links to (`video_id`): that row's card is in the tab and tells the
+/// story. A video whose linked row completed (or is still active) stays: the app's flag is the
+/// only failure there is. In no particular order (the tab sorts the two halves together).
+///
+/// ```
+/// use monitor_core::aggregate::upload_error_videos;
+/// use monitor_core::rows::VideoRow;
+/// let now = "2026-11-24T10:00:00Z".parse().unwrap();
+/// let video: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1",
+///   "metadata":{"uploadFailed":true},"created_at":"2026-11-24T09:00:00Z"}"#).unwrap();
+/// let videos = [video];
+/// assert_eq!(upload_error_videos(&videos, &[], now).len(), 1);
+/// ```
+pub fn upload_error_videos<'a>(
+    videos: &'a [VideoRow],
+    uploads: &[UploadRecord],
+    now: DateTime<Utc>,
+) -> Vec<&'a VideoRow> {
+    let since = now - ERROR_TAB_WINDOW;
+    let told: HashSet<Uuid> = uploads
+        .iter()
+        .filter(|u| u.status == UploadStatus::Failed)
+        .filter_map(|u| u.video_id)
+        .collect();
+    videos
+        .iter()
+        .filter(|v| v.upload_failed() && !told.contains(&v.id))
+        .filter(|v| sane(v.created_at).is_some_and(|at| at >= since))
+        .collect()
+}
+
 /// "⚠️ Erreurs Réseau": the spec's query: reports with `created_at >= now - 24h` and
 /// (`error_type = 'network'` or `error_message ILIKE '%upload%'`), newest first, then `id`
 /// desc. The case-insensitive match lower-cases with Unicode rules, as PostgreSQL does in
@@ -420,7 +459,7 @@ pub fn network_errors(bugs: &[BugReport], now: DateTime<Utc>) -> Vec<&BugReport>
     let since = now - STATS_WINDOW;
     let mut rows: Vec<&BugReport> = bugs
         .iter()
-        .filter(|b| b.created_at.is_some_and(|at| at >= since))
+        .filter(|b| sane(b.created_at).is_some_and(|at| at >= since))
         .filter(|b| {
             b.error_type == Some(BugErrorType::Network)
                 || b.error_message.to_lowercase().contains("upload")
@@ -449,7 +488,7 @@ pub fn failed_transcriptions(
     let mut rows: Vec<&TranscriptionJob> = jobs
         .iter()
         .filter(|j| j.status == TranscriptionStatus::Failed)
-        .filter(|j| j.created_at.is_some_and(|at| at >= since))
+        .filter(|j| sane(j.created_at).is_some_and(|at| at >= since))
         .collect();
     rows.sort_unstable_by(|a, b| {
         b.created_at
@@ -457,6 +496,11 @@ pub fn failed_transcriptions(
             .then_with(|| b.id.cmp(&a.id))
     });
     rows
+}
+
+/// A row's time as the windows read it: `None` outside 2000–2100 ([`sane_time`]).
+fn sane(at: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    at.and_then(sane_time)
 }
 
 /// The first `limit` items of `items` in `order`, sorted, in O(n + limit log limit).
@@ -740,6 +784,27 @@ mod tests {
             .map(|j| j.id.as_u128())
             .collect();
         assert_eq!(ids, [4, 1]);
+    }
+
+    #[test]
+    fn a_flagged_video_leaves_the_tab_only_to_a_failed_linked_upload() {
+        let video = |n: u128| -> VideoRow {
+            serde_json::from_value(serde_json::json!({
+                "id": Uuid::from_u128(n), "metadata": {"uploadFailed": true},
+                "created_at": minutes_ago(5),
+            }))
+            .unwrap()
+        };
+        let videos = [video(1), video(2), video(3)];
+        let mut completed = upload(10, UploadStatus::Completed, 1, None);
+        completed.video_id = Some(Uuid::from_u128(1));
+        let mut failed = upload(11, UploadStatus::Failed, 1, None);
+        failed.video_id = Some(Uuid::from_u128(2));
+        let ids: Vec<u128> = upload_error_videos(&videos, &[completed, failed], now())
+            .iter()
+            .map(|v| v.id.as_u128())
+            .collect();
+        assert_eq!(ids, [1, 3]);
     }
 
     #[test]

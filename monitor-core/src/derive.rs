@@ -13,13 +13,18 @@
 //!    ([`Derivation::Stored`]): a stored video never turns back into anything else.
 //! 3. No file and created less than 30 minutes ago (`created_at > now - 30 min`):
 //!    `uploading`. ([`Derivation::AwaitingFile`])
-//! 4. No file for 30 minutes or more, or no `created_at` at all: `failed`, by the same
-//!    30 minutes as the stale rule. ([`Derivation::Abandoned`])
+//! 4. No file for 30 minutes or more, or no `created_at` at all (one outside 2000–2100
+//!    counts as none: [`crate::bounds`]): `failed`, by the same 30 minutes as the stale
+//!    rule. ([`Derivation::Abandoned`])
 //!
 //! A `created_at` in the future (a skewed clock) counts as just created.
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::bounds::{
+    MAX_EMAIL_CHARS, MAX_FILENAME_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS, MAX_TITLE_CHARS, cut,
+    cut_owned, sane_time,
+};
 use crate::monitoring::{ItemOrigin, UploadMonitorItem, seconds_between};
 use crate::rows::{Profile, TranscriptionJob, VideoRow};
 use crate::stale::{STALE_AFTER, STALE_ERROR_CODE};
@@ -144,7 +149,8 @@ pub fn derive_status(video: &VideoRow, now: DateTime<Utc>) -> Derivation {
     if video.upload_failed() {
         return Derivation::MarkedFailed;
     }
-    let within = |window: Duration| video.created_at.is_some_and(|at| at > now - window);
+    let created = video.created_at.and_then(sane_time);
+    let within = |window: Duration| created.is_some_and(|at| at > now - window);
     match (
         video.has_file(),
         within(JUST_STORED_WITHIN),
@@ -188,18 +194,12 @@ pub fn derive_item(
 ) -> UploadMonitorItem {
     let how = derive_status(video, now);
     let status = how.status();
-    let started_at = video.created_at.unwrap_or(now);
+    let started_at = video.created_at.and_then(sane_time).unwrap_or(now);
     let completed_at = status.is_terminal().then_some(started_at);
-    let app_message = video
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get("uploadError"))
-        .and_then(|e| e.as_str())
-        .map(str::to_owned);
     let (error_code, error_message) = match how {
         Derivation::MarkedFailed => (
             Some(APP_FLAGGED_ERROR_CODE.to_owned()),
-            Some(app_message.unwrap_or_else(|| "The app marked this upload as failed".into())),
+            Some(app_failure_message(video)),
         ),
         Derivation::Abandoned => (
             Some(STALE_ERROR_CODE.to_owned()),
@@ -210,13 +210,17 @@ pub fn derive_item(
     UploadMonitorItem {
         id: video.id,
         user_id: video.user_id,
-        user_email: profile.and_then(|p| p.email.clone()),
-        video_title: video.title.clone(),
-        filename: video
-            .file_path
-            .as_deref()
-            .map(file_name)
-            .unwrap_or_default(),
+        user_email: cut_owned(profile.and_then(|p| p.email.as_deref()), MAX_EMAIL_CHARS),
+        video_title: cut_owned(video.title.as_deref(), MAX_TITLE_CHARS),
+        filename: cut(
+            &video
+                .file_path
+                .as_deref()
+                .map(file_name)
+                .unwrap_or_default(),
+            MAX_FILENAME_CHARS,
+        )
+        .to_owned(),
         file_size: None,
         status,
         progress: if status == UploadStatus::Completed {
@@ -227,7 +231,7 @@ pub fn derive_item(
         upload_speed: None,
         retry_count: 0,
         error_message,
-        started_at,
+        started_at: Some(started_at),
         completed_at,
         elapsed_time: Some(seconds_between(started_at, completed_at.unwrap_or(now))),
         metadata: video.metadata.clone(),
@@ -241,13 +245,70 @@ pub fn derive_item(
         bytes_sent: 0,
         duration: video.duration,
         video_id: Some(video.id),
-        updated_at: video.updated_at,
-        user_first_name: profile.and_then(|p| p.first_name.clone()),
-        user_last_name: profile.and_then(|p| p.last_name.clone()),
+        updated_at: video.updated_at.and_then(sane_time),
+        user_first_name: cut_owned(
+            profile.and_then(|p| p.first_name.as_deref()),
+            MAX_NAME_CHARS,
+        ),
+        user_last_name: cut_owned(profile.and_then(|p| p.last_name.as_deref()), MAX_NAME_CHARS),
         is_stale: false,
         transcription_status: transcription.map(|t| t.status),
         origin: ItemOrigin::Videos,
     }
+}
+
+/// A reported upload's card (its `upload_queue` row linked to `video` by `video_id`) with
+/// the app's failure flag applied: when the app flagged the video
+/// ([`VideoRow::upload_failed`]) and the row is not failed, the card's `errorCode` is
+/// [`APP_FLAGGED_ERROR_CODE`] and its `errorMessage` [`app_failure_message`]'s, as the video's
+/// own card would say. Its status stays the row's (the bytes did arrive). A failed row keeps
+/// its own error: it tells the story. (SQL: `private.monitoring_linked_error_keys`.)
+///
+/// ```
+/// use monitor_core::derive::{flag_linked_card, APP_FLAGGED_ERROR_CODE};
+/// use monitor_core::monitoring::UploadMonitorItem;
+/// use monitor_core::rows::VideoRow;
+/// use monitor_core::UploadStatus;
+/// let mut card: UploadMonitorItem = serde_json::from_str(r#"{"id":"0192a7b0-0000-7000-8000-0000000000aa",
+///   "userId":null,"userEmail":null,"videoTitle":null,"filename":"a.mov","fileSize":null,
+///   "status":"completed","progress":100,"retryCount":0,"startedAt":"2026-11-24T09:00:00Z",
+///   "videoId":"00000000-0000-4000-8000-0000000000f1"}"#).unwrap();
+/// let video: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1",
+///   "metadata":{"uploadFailed":true,"uploadError":"Thumbnail upload failed"}}"#).unwrap();
+/// flag_linked_card(&mut card, &video);
+/// assert_eq!(card.status, UploadStatus::Completed);
+/// assert_eq!(card.error_code.as_deref(), Some(APP_FLAGGED_ERROR_CODE));
+/// assert_eq!(card.error_message.as_deref(), Some("Thumbnail upload failed"));
+/// ```
+pub fn flag_linked_card(card: &mut UploadMonitorItem, video: &VideoRow) {
+    if card.status != UploadStatus::Failed && video.upload_failed() {
+        card.error_code = Some(APP_FLAGGED_ERROR_CODE.to_owned());
+        card.error_message = Some(app_failure_message(video));
+    }
+}
+
+/// The message of a failure the app flagged (`metadata.uploadFailed`): its
+/// `metadata.uploadError` when that is a string, else a fixed English sentence; cut to
+/// [`MAX_MESSAGE_CHARS`].
+///
+/// ```
+/// use monitor_core::derive::app_failure_message;
+/// use monitor_core::rows::VideoRow;
+/// let mut video: VideoRow = serde_json::from_str(r#"{"id":"00000000-0000-4000-8000-0000000000f1",
+///   "metadata":{"uploadFailed":true,"uploadError":42}}"#).unwrap();
+/// // Not a string: the sentence stands in.
+/// assert_eq!(app_failure_message(&video), "The app marked this upload as failed");
+/// video.metadata = Some(serde_json::json!({"uploadFailed": true, "uploadError": "Réseau perdu"}));
+/// assert_eq!(app_failure_message(&video), "Réseau perdu");
+/// ```
+pub fn app_failure_message(video: &VideoRow) -> String {
+    let message = video
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get("uploadError"))
+        .and_then(|e| e.as_str())
+        .unwrap_or("The app marked this upload as failed");
+    cut(message, MAX_MESSAGE_CHARS).to_owned()
 }
 
 /// The last segment of a path or URL, without query string or fragment
@@ -382,6 +443,51 @@ mod tests {
         );
         assert_eq!(item.origin, ItemOrigin::Videos);
         assert_eq!(item.filename, "");
+    }
+
+    #[test]
+    fn a_linked_card_shows_the_apps_failure_unless_its_row_failed() {
+        let flagged = video(
+            FILE,
+            Some(1),
+            serde_json::json!({"uploadFailed": true, "uploadError": "Thumbnail upload failed"}),
+        );
+        let mut completed = derive_item(
+            &video(FILE, Some(1), serde_json::json!({})),
+            None,
+            None,
+            now(),
+        );
+        assert_eq!(completed.error_code, None);
+        flag_linked_card(&mut completed, &flagged);
+        assert_eq!(completed.status, UploadStatus::Completed);
+        assert_eq!(
+            completed.error_code.as_deref(),
+            Some(APP_FLAGGED_ERROR_CODE)
+        );
+        assert_eq!(
+            completed.error_message.as_deref(),
+            Some("Thumbnail upload failed")
+        );
+
+        let mut failed = completed.clone();
+        failed.status = UploadStatus::Failed;
+        failed.error_code = Some("network".into());
+        failed.error_message = Some("Network request failed".into());
+        flag_linked_card(&mut failed, &flagged);
+        assert_eq!(failed.error_code.as_deref(), Some("network"));
+
+        let mut unflagged = derive_item(
+            &video(FILE, Some(1), serde_json::json!({})),
+            None,
+            None,
+            now(),
+        );
+        flag_linked_card(
+            &mut unflagged,
+            &video(FILE, Some(1), serde_json::json!({"uploadFailed": "yes"})),
+        );
+        assert_eq!(unflagged.error_code, None);
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   server's verdicts ([`verdict`]);
 //! - the state: one `upload_queue` row ([`record`]) and the machine that builds it from
 //!   events, one at a time or a batch at a time ([`state_machine`]);
-//! - the app's other tables ([`rows`]) and the dashboard's shapes ([`monitoring`]);
+//! - the app's other tables ([`rows`]) and the dashboard's shapes ([`monitoring`]), and what
+//!   of an odd row they show ([`bounds`]);
 //! - the rules around an upload: Phase 1 derivation from `videos` ([`derive`](mod@derive)), speed,
 //!   ETA and relative time ([`speed`]), the dynamic timeout ([`timeout`]), the stale rule
 //!   ([`stale`]), labels and initials ([`display`]), the app's AsyncStorage formats
@@ -20,6 +21,7 @@
 
 pub mod aggregate;
 pub mod async_storage;
+pub mod bounds;
 pub mod derive;
 pub mod display;
 pub mod event;

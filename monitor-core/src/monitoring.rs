@@ -14,6 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::bounds::{
+    MAX_CODE_CHARS, MAX_EMAIL_CHARS, MAX_FILENAME_CHARS, MAX_MESSAGE_CHARS, MAX_NAME_CHARS,
+    MAX_SHORT_TEXT_CHARS, MAX_TITLE_CHARS, cut, cut_owned,
+};
 use crate::record::UploadRecord;
 use crate::rows::{Profile, TranscriptionStatus};
 use crate::stale::{STALE_AFTER, is_stale};
@@ -77,14 +81,17 @@ pub struct UploadMonitorItem {
     /// The last failure's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
-    /// When the attempt began.
-    pub started_at: DateTime<Utc>,
+    /// When the attempt began; null for a row written without one (`upload_queue.started_at`
+    /// is nullable: the SDK always sets it, a service-role writer may not).
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
     /// When it finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<DateTime<Utc>>,
     /// Seconds from `startedAt` to `completedAt`, or to now while active (SQL:
     /// `extract(epoch from coalesce(completed_at, now()) - started_at)`, microsecond
-    /// precision, not clamped).
+    /// precision, not clamped: negative for a row completed before it started); absent
+    /// without `startedAt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elapsed_time: Option<f64>,
     /// The app's metadata.
@@ -134,7 +141,9 @@ pub struct UploadMonitorItem {
 
 impl UploadMonitorItem {
     /// The card for a reported upload: the row's columns under the spec's names, the
-    /// profile's email and names, `elapsedTime` and `isStale` at `now`.
+    /// profile's email and names, `elapsedTime` and `isStale` at `now`. Texts are cut as
+    /// [`crate::bounds`] says (the row's own never are: `upload_queue`'s constraints bound
+    /// them to the same lengths; the profile's may be).
     ///
     /// ```
     /// # use monitor_core::UploadRecord;
@@ -149,29 +158,33 @@ impl UploadMonitorItem {
         UploadMonitorItem {
             id: row.id,
             user_id: Some(row.user_id),
-            user_email: profile.and_then(|p| p.email.clone()),
-            video_title: row.video_title.clone(),
-            filename: row.filename.clone(),
+            user_email: cut_owned(profile.and_then(|p| p.email.as_deref()), MAX_EMAIL_CHARS),
+            video_title: cut_owned(row.video_title.as_deref(), MAX_TITLE_CHARS),
+            filename: cut(&row.filename, MAX_FILENAME_CHARS).to_owned(),
             file_size: row.file_size,
             status: row.status,
             progress: row.progress,
             upload_speed: row.upload_speed,
             retry_count: row.retry_count,
-            error_message: row.error_message.clone(),
-            started_at: row.started_at,
+            error_message: cut_owned(row.error_message.as_deref(), MAX_MESSAGE_CHARS),
+            started_at: Some(row.started_at),
             completed_at: row.completed_at,
             elapsed_time: Some(seconds_between(row.started_at, end)),
             metadata: Some(row.metadata.clone()),
-            local_id: Some(row.local_id.clone()).filter(|l| !l.is_empty()),
+            local_id: Some(cut(&row.local_id, MAX_SHORT_TEXT_CHARS).to_owned())
+                .filter(|l| !l.is_empty()),
             stage: row.stage,
             source: row.source,
-            error_code: row.error_code.clone(),
+            error_code: cut_owned(row.error_code.as_deref(), MAX_CODE_CHARS),
             bytes_sent: row.bytes_sent,
             duration: row.duration,
             video_id: row.video_id,
             updated_at: Some(row.updated_at),
-            user_first_name: profile.and_then(|p| p.first_name.clone()),
-            user_last_name: profile.and_then(|p| p.last_name.clone()),
+            user_first_name: cut_owned(
+                profile.and_then(|p| p.first_name.as_deref()),
+                MAX_NAME_CHARS,
+            ),
+            user_last_name: cut_owned(profile.and_then(|p| p.last_name.as_deref()), MAX_NAME_CHARS),
             is_stale: is_stale(row, now, STALE_AFTER),
             transcription_status: None,
             origin: ItemOrigin::UploadQueue,

@@ -7,7 +7,10 @@
 //! exactly what the Phase 1 derivation looks for). The text columns with a closed list of
 //! values in the spec's comments are enums; a value outside the list reads as `Other`
 //! (the columns have no CHECK, so old rows may hold anything) and is never lost silently
-//! by the aggregation: it sorts and counts as documented in [`crate::aggregate`].
+//! by the aggregation: it sorts and counts as documented in [`crate::aggregate`]. For the same
+//! reason a time column reads as `None` when it is unreadable (`infinity`) or outside
+//! 2000–2100 ([`crate::bounds`]): the monitoring SQL shows such a time as null and leaves the
+//! row out of every window, and these types read it the same way.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -43,10 +46,10 @@ pub struct Profile {
     #[serde(default)]
     pub language: Option<String>,
     /// Row creation time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub created_at: Option<DateTime<Utc>>,
     /// Last update time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -86,10 +89,10 @@ pub struct VideoRow {
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
     /// Insert time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub created_at: Option<DateTime<Utc>>,
     /// Last update time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub updated_at: Option<DateTime<Utc>>,
 }
 
@@ -191,13 +194,13 @@ pub struct TranscriptionJob {
     #[serde(default)]
     pub error_message: Option<String>,
     /// Insert time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub created_at: Option<DateTime<Utc>>,
     /// Last update time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub updated_at: Option<DateTime<Utc>>,
     /// When it finished.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub completed_at: Option<DateTime<Utc>>,
 }
 
@@ -385,8 +388,39 @@ pub struct BugReport {
     #[serde(default)]
     pub metadata: Option<serde_json::Value>,
     /// Report time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::bounds::deserialize_sane_time")]
     pub created_at: Option<DateTime<Utc>>,
+}
+
+impl BugReport {
+    /// The row as the monitoring shows it: texts cut as [`crate::bounds`] says (SQL:
+    /// `private.monitoring_bug_json`; times already read through
+    /// [`crate::bounds::deserialize_sane_time`]).
+    ///
+    /// ```
+    /// use monitor_core::rows::BugReport;
+    /// let bug: BugReport = serde_json::from_value(serde_json::json!({
+    ///     "id": "00000000-0000-4000-8000-0000000000b1", "error_message": "é".repeat(5_000),
+    /// }))
+    /// .unwrap();
+    /// assert_eq!(bug.bounded().error_message.chars().count(), 4_000);
+    /// ```
+    pub fn bounded(&self) -> BugReport {
+        use crate::bounds::{
+            MAX_CODE_CHARS, MAX_EMAIL_CHARS, MAX_MESSAGE_CHARS, MAX_SHORT_TEXT_CHARS,
+            MAX_STACK_CHARS, cut, cut_owned,
+        };
+        BugReport {
+            user_email: cut_owned(self.user_email.as_deref(), MAX_EMAIL_CHARS),
+            error_message: cut(&self.error_message, MAX_MESSAGE_CHARS).to_owned(),
+            error_stack: cut_owned(self.error_stack.as_deref(), MAX_STACK_CHARS),
+            screen_name: cut_owned(self.screen_name.as_deref(), MAX_SHORT_TEXT_CHARS),
+            component_name: cut_owned(self.component_name.as_deref(), MAX_SHORT_TEXT_CHARS),
+            action: cut_owned(self.action.as_deref(), MAX_SHORT_TEXT_CHARS),
+            app_version: cut_owned(self.app_version.as_deref(), MAX_CODE_CHARS),
+            ..self.clone()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -301,7 +301,10 @@ impl MonitoringClient {
                 reason: format!("filter does not serialize: {e}"),
             })?;
         if let (Some(cursor), Some(map)) = (cursor, args.as_object_mut()) {
-            map.insert("after_started_at".into(), json!(cursor.started_at));
+            // A cursor among the uploads without a start time is its id alone.
+            if let Some(started_at) = cursor.started_at {
+                map.insert("after_started_at".into(), json!(started_at));
+            }
             map.insert("after_id".into(), json!(cursor.id));
         }
         self.call("monitoring_uploads", args).await

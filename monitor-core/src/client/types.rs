@@ -150,7 +150,9 @@ pub struct UploadFilter {
     pub page_size: Option<u32>,
 }
 
-/// Where a page ends: pass it back to get the next one.
+/// Where a page ends: pass it back to get the next one. The list runs newest start first,
+/// then the uploads without a start time (by id): a cursor in that last part has no
+/// `started_at`.
 ///
 /// ```
 /// use monitor_core::client::{UploadsCursor, UploadsPage};
@@ -158,13 +160,19 @@ pub struct UploadFilter {
 ///   "nextCursor":{"startedAt":"2026-11-24T09:00:00Z","id":"0192a7b0-0000-7000-8000-0000000000aa"}}"#)
 /// .unwrap();
 /// let next: UploadsCursor = page.next_cursor.unwrap();
-/// assert_eq!(next.started_at.to_rfc3339(), "2026-11-24T09:00:00+00:00");
+/// assert_eq!(next.started_at.unwrap().to_rfc3339(), "2026-11-24T09:00:00+00:00");
+/// let among_unstarted: UploadsCursor = serde_json::from_str(
+///     r#"{"startedAt":null,"id":"0192a7b0-0000-7000-8000-0000000000ab"}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(among_unstarted.started_at, None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadsCursor {
-    /// The last card's `startedAt`.
-    pub started_at: DateTime<Utc>,
+    /// The last row's `started_at`; None when it has none.
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
     /// The last card's id.
     pub id: Uuid,
 }
@@ -179,7 +187,7 @@ pub struct UploadsCursor {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct UploadsPage {
-    /// Cards, newest start first.
+    /// Cards, newest start first, those without a start time last.
     pub items: Vec<UploadMonitorItem>,
     /// The next page's cursor; None on the last page.
     pub next_cursor: Option<UploadsCursor>,

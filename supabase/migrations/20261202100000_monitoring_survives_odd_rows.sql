@@ -1,0 +1,1 @@
+../../migrations/20261202100000_monitoring_survives_odd_rows.sql

@@ -1,0 +1,1 @@
+../../migrations/20261202110000_monitoring_three_wrong_answers.sql

@@ -1,0 +1,1 @@
+../../migrations/20261202120000_monitoring_changes_generic_plans.sql
