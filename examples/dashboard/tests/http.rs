@@ -1,23 +1,18 @@
-//! The `/monitoring` dashboard (`examples/dashboard`) over real HTTP against the shared dev
+//! The `/monitoring` dashboard (`monitor-dashboard`) over real HTTP against the shared dev
 //! stack: the page and its labels, the snapshot, the SSE stream (a snapshot first, then a
 //! reported upload as a `changes` event), "Réessayer", the "Détails" log, and the refusals
 //! (a non-admin credential, a foreign host name, a cross-site post, a public listener).
 
 mod common;
-// The example's server, as another example mounts it.
-#[allow(dead_code)]
-#[path = "../examples/dashboard/server.rs"]
-mod server;
 
 use std::time::{Duration, Instant};
 
-use common::{stack, unique_email};
+use common::{admin_dashboard, client_for, stack, user, Dashboard};
+use monitor_dashboard::server;
 use monitor_core::client::MonitoringClient;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use upload_monitor::devstack::{NewUser, TestUser};
+use upload_monitor::devstack::TestUser;
 use uuid::Uuid;
 
 /// How long a test waits for the feed to carry a change: the poller asks every second, so
@@ -77,72 +72,6 @@ const SCRIPT_LABELS: &[&str] = &[
     "🔍",
     "✅",
 ];
-
-/// A dashboard server on a free loopback port, stopped when dropped.
-struct Dashboard {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
-
-impl Dashboard {
-    async fn start(client: MonitoringClient) -> Dashboard {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base = format!("http://{}", listener.local_addr().expect("an address"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(client, listener, async {
-            let _ = stopped.await;
-        }));
-        Dashboard {
-            base,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Stops the server and waits for it to return.
-    async fn shut_down(mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = self.task.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("the server stops within 10 s")
-            .expect("the server task did not panic")
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-    }
-}
-
-async fn user(admin: bool) -> TestUser {
-    let mut new = NewUser::new(unique_email(if admin { "dash-admin" } else { "dash-user" }))
-        .named("Dora", "Dashboard");
-    if admin {
-        new = new.admin();
-    }
-    stack().create_user(&new).await.expect("a user")
-}
-
-fn client_for(user: &TestUser) -> MonitoringClient {
-    let stack = stack();
-    MonitoringClient::new(stack.api_url(), stack.anon_key(), &user.access_token).expect("a client")
-}
-
-/// A dashboard reading as a new admin.
-async fn admin_dashboard() -> Dashboard {
-    Dashboard::start(client_for(&user(true).await)).await
-}
 
 /// An upload of `user` begun and progressed (and failed, when `fail`) through the real ingest.
 async fn report_upload(user: &TestUser, filename: &str, fail: bool) -> Uuid {
