@@ -65,7 +65,12 @@ pub struct Page {
 impl Page {
     /// Renders the page for `config`.
     pub fn new(config: &PageConfig) -> Page {
-        let script = Asset::new("monitoring", "js", "text/javascript; charset=utf-8", PAGE_JS);
+        let script = Asset::new(
+            "monitoring",
+            "js",
+            "text/javascript; charset=utf-8",
+            PAGE_JS,
+        );
         let style = Asset::new("monitoring", "css", "text/css; charset=utf-8", PAGE_CSS);
         let admin = config
             .admin_base_url

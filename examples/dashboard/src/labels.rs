@@ -145,7 +145,12 @@ pub fn page_labels() -> Value {
         .collect();
     let bug_type: Map<String, Value> = BUG_TYPES
         .iter()
-        .map(|(key, t, label)| ((*key).to_owned(), json!({ "icon": t.icon(), "label": label })))
+        .map(|(key, t, label)| {
+            (
+                (*key).to_owned(),
+                json!({ "icon": t.icon(), "label": label }),
+            )
+        })
         .collect();
     let pairs = |list: &[(&str, &str)]| -> Map<String, Value> {
         list.iter()
@@ -177,7 +182,10 @@ mod tests {
     fn every_status_stage_and_severity_has_a_french_label() {
         let labels = page_labels();
         for s in UploadStatus::DISPLAY_ORDER {
-            assert_eq!(labels["status"][s.as_str()]["label"], status_label(s, Lang::Fr));
+            assert_eq!(
+                labels["status"][s.as_str()]["label"],
+                status_label(s, Lang::Fr)
+            );
         }
         for s in UploadStage::ALL {
             assert!(labels["stage"][s.as_str()].is_string(), "{s:?}");
@@ -193,6 +201,9 @@ mod tests {
         assert_eq!(labels["severity"]["critical"]["label"], "Critique");
         assert_eq!(labels["bugStatus"]["new"]["label"], "Nouveau");
         assert_eq!(labels["errorCode"]["network_error"], "Erreur réseau");
-        assert_eq!(labels["errorCode"]["interrupted"], "Interrompu (app fermée)");
+        assert_eq!(
+            labels["errorCode"]["interrupted"],
+            "Interrompu (app fermée)"
+        );
     }
 }

@@ -8,8 +8,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{admin_dashboard, client_for, stack, user, Dashboard};
-use monitor_dashboard::server;
 use monitor_core::client::MonitoringClient;
+use monitor_dashboard::server;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use upload_monitor::devstack::TestUser;
@@ -30,7 +30,7 @@ const PAGE_LABELS: &[&str] = &[
     "% des uploads",
     "Vitesse moy.",
     "MB/s",
-    "Dernières 10 uploads",
+    "10 derniers uploads",
     "Bugs nouveaux",
     "critiques",
     "🔥 Erreurs les plus fréquentes (24h)",
@@ -45,8 +45,8 @@ const PAGE_LABELS: &[&str] = &[
     "⚠️ Erreurs Réseau",
 ];
 
-/// The labels the script writes on cards, bugs and buttons.
-const SCRIPT_LABELS: &[&str] = &[
+/// The labels the page's config carries (from monitor-core) for the script to show.
+const CONFIG_LABELS: &[&str] = &[
     "En attente",
     "Upload en cours",
     "Complété",
@@ -57,10 +57,8 @@ const SCRIPT_LABELS: &[&str] = &[
     "🔴",
     "📹 Recorded",
     "📸 Imported",
-    "Tentative ${retries}/${MAX_RETRIES}",
-    "Détails",
-    "Réessayer",
-    "il y a",
+    "Tentative 1/3",
+    "Tentative 3/3",
     "💥",
     "🌐",
     "🔌",
@@ -71,7 +69,27 @@ const SCRIPT_LABELS: &[&str] = &[
     "🆕",
     "🔍",
     "✅",
+    "Critique",
+    "Erreur réseau",
 ];
+
+/// The labels the script itself writes.
+const SCRIPT_LABELS: &[&str] = &[
+    "Détails",
+    "Réessayer",
+    "Relance demandée",
+    "il y a",
+    "Voir plus",
+];
+
+/// The `src` or `href` of the page's `<script>` or stylesheet.
+fn asset_path<'a>(html: &'a str, attribute: &str, ext: &str) -> &'a str {
+    html.split(&format!("{attribute}=\""))
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|path| path.starts_with("/assets/") && path.ends_with(ext))
+        .unwrap_or_else(|| panic!("the page links a {ext} asset"))
+}
 
 /// An upload of `user` begun and progressed (and failed, when `fail`) through the real ingest.
 async fn report_upload(user: &TestUser, filename: &str, fail: bool) -> Uuid {
@@ -195,7 +213,7 @@ async fn the_page_is_served_with_the_spec_labels_and_only_its_own_script() {
         .to_owned();
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = page.text().await.expect("a body");
-    for label in PAGE_LABELS {
+    for label in PAGE_LABELS.iter().chain(CONFIG_LABELS) {
         assert!(html.contains(label), "the page lacks {label:?}");
     }
     assert!(
@@ -204,10 +222,15 @@ async fn the_page_is_served_with_the_spec_labels_and_only_its_own_script() {
     );
 
     let script = http
-        .get(dashboard.url("/assets/monitoring.js"))
+        .get(dashboard.url(asset_path(&html, "src", ".js")))
         .send()
         .await
         .expect("an answer");
+    assert_eq!(
+        script.headers()["cache-control"],
+        "public, max-age=31536000, immutable",
+        "hashed names are cached"
+    );
     assert!(script.headers()["content-type"]
         .to_str()
         .expect("ASCII")
@@ -219,7 +242,7 @@ async fn the_page_is_served_with_the_spec_labels_and_only_its_own_script() {
     // User text (titles, emails, error messages) is written with textContent only.
     assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
     let css = http
-        .get(dashboard.url("/assets/monitoring.css"))
+        .get(dashboard.url(asset_path(&html, "href", ".css")))
         .send()
         .await
         .expect("an answer");

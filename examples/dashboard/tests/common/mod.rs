@@ -150,3 +150,4 @@ pub async fn report_upload(
     assert_eq!(status, 200, "{body:?}");
     upload
 }
+pub mod webdriver;
