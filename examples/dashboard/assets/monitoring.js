@@ -603,7 +603,8 @@
       (view, card) => updateCardView(view, card, userOf(card)),
       (card) => `${JSON.stringify(card)}|${userOf(card)}|${retryPending(card)}`,
       'Aucun upload dans les dernières 24h');
-    $('more').hidden = state.nextCursor === null;
+    // The snapshot holds at most MAX_CARDS: only a full list can have more behind it.
+    $('more').hidden = state.nextCursor === null || list.length < MAX_CARDS;
   }
 
   function agoSpan(ts) {

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use common::phone::Phone;
 use common::webdriver::Browser;
 use common::{client_for, rpc, stack, user, Dashboard};
 use monitor_core::display::{format_size_mb, initials, retry_badge, Lang};
@@ -34,70 +35,6 @@ fn screenshot_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("monitor-dashboard-screenshots")
         .join(name)
-}
-
-/// One simulated phone upload, reported event by event through `report_upload_events`.
-struct Phone {
-    user: TestUser,
-    upload: Uuid,
-    seq: u32,
-    size: i64,
-}
-
-impl Phone {
-    /// Begins an upload of `size` bytes titled `title`.
-    async fn begin(user: &TestUser, title: &str, size: i64) -> Phone {
-        let mut phone = Phone {
-            user: user.clone(),
-            upload: Uuid::now_v7(),
-            seq: 0,
-            size,
-        };
-        let local = format!("import_{}", phone.upload);
-        phone
-            .send(
-                json!({"kind": "begin", "local_id": local, "filename": format!("{local}.mov"),
-                         "video_title": title, "file_size": size, "source": "recorded"}),
-            )
-            .await;
-        phone
-    }
-
-    async fn send(&mut self, mut event: Value) {
-        self.seq += 1;
-        event["id"] = json!(Uuid::now_v7());
-        event["upload_id"] = json!(self.upload);
-        event["seq"] = json!(self.seq);
-        event["at"] = json!(Utc::now());
-        let (status, body) = rpc(
-            &self.user,
-            "report_upload_events",
-            &json!({ "events": [event] }),
-        )
-        .await;
-        assert_eq!(status, 200, "{body}");
-    }
-
-    /// Reports `percent` at 2 MB/s.
-    async fn progress(&mut self, percent: i64) {
-        let bytes = self.size * percent / 100;
-        self.send(
-            json!({"kind": "progress", "bytes_sent": bytes, "progress": percent,
-                         "upload_speed": 2.0}),
-        )
-        .await;
-    }
-
-    /// Reports a network failure after `retries` retries.
-    async fn fail(&mut self, retries: u32) {
-        self.send(json!({"kind": "fail", "error_code": "network_error",
-                         "error_message": "Network request failed", "retry_count": retries}))
-            .await;
-    }
-
-    async fn complete(&mut self) {
-        self.send(json!({"kind": "complete"})).await;
-    }
 }
 
 /// A small fleet: a user with uploads in every state and a bug report, and the dashboard.

@@ -150,4 +150,5 @@ pub async fn report_upload(
     assert_eq!(status, 200, "{body:?}");
     upload
 }
+pub mod phone;
 pub mod webdriver;
