@@ -26,6 +26,7 @@
 //! | [`labels`] | every word the page shows for a server value, from `monitor-core` or here |
 //! | [`credentials`] | which Supabase and which credential the server reads with |
 //! | `api_error` | Supabase failures as HTTP answers |
+//! | [`webdriver`] | a small WebDriver client: the browser tests and the DOM latency benchmark |
 
 #![deny(missing_docs)]
 
@@ -35,6 +36,7 @@ pub mod credentials;
 mod feed;
 pub mod labels;
 pub mod server;
+pub mod webdriver;
 
 pub use monitor_core::client::MonitoringClient;
 pub use server::serve;

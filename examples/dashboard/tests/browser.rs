@@ -15,8 +15,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::phone::Phone;
-use common::webdriver::Browser;
-use common::{client_for, rpc, stack, user, Dashboard};
+use common::{client_for, rpc, stack, user, Browser, Dashboard};
 use monitor_core::display::{format_size_mb, initials, retry_badge, Lang};
 use monitor_core::speed::{ago, eta, format_elapsed};
 use serde_json::{json, Value};

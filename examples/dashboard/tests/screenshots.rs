@@ -2,7 +2,8 @@
 //! of its own (this test binary's), filled by a small named fleet through the real ingest:
 //! uploads in every state, retries, bugs of every type and severity, a failed transcription.
 //! Saved under `$CARGO_TARGET_TMPDIR/monitor-dashboard-screenshots/readme-*.png`; the copies in
-//! `docs/` are these files.
+//! `docs/` are these files. Ignored by default (CI runs the browser tests, which take their
+//! own screenshots): `cargo test -p monitor-dashboard --test screenshots -- --ignored`.
 
 mod common;
 
@@ -10,8 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::phone::Phone;
-use common::webdriver::Browser;
-use common::{client_for, stack, Dashboard};
+use common::{client_for, stack, Browser, Dashboard};
 use serde_json::json;
 use upload_monitor::devstack::{NewUser, TestUser};
 
@@ -147,6 +147,7 @@ async fn shoot(dashboard: &Dashboard, width: u32, name: &str) {
 }
 
 #[tokio::test]
+#[ignore = "regenerates the README's screenshots (~1 min): cargo test -p monitor-dashboard --test screenshots -- --ignored"]
 async fn the_readme_screenshots_show_a_small_fleet_at_1440_and_390_px() {
     let admin = fleet().await;
     let dashboard = Dashboard::start(client_for(&admin)).await;

@@ -151,4 +151,43 @@ pub async fn report_upload(
     upload
 }
 pub mod phone;
-pub mod webdriver;
+
+/// [`monitor_dashboard::webdriver::Browser`] for tests: a failed call fails the test.
+pub struct Browser(pub monitor_dashboard::webdriver::Browser);
+
+fn ok<T>(result: Result<T, monitor_dashboard::webdriver::WebDriverError>) -> T {
+    result.unwrap_or_else(|e| panic!("{e}"))
+}
+
+impl Browser {
+    pub async fn start() -> Browser {
+        Browser(ok(monitor_dashboard::webdriver::Browser::start().await))
+    }
+    pub async fn goto(&self, url: &str) {
+        ok(self.0.goto(url).await)
+    }
+    pub async fn execute(&self, script: &str, args: Value) -> Value {
+        ok(self.0.execute(script, args).await)
+    }
+    pub async fn execute_async(&self, script: &str, args: Value) -> Value {
+        ok(self.0.execute_async(script, args).await)
+    }
+    pub async fn wait_for(&self, what: &str, script: &str, within: Duration) -> Value {
+        ok(self.0.wait_for(what, script, within).await)
+    }
+    pub async fn find(&self, css: &str) -> String {
+        ok(self.0.find(css).await)
+    }
+    pub async fn click(&self, id: &str) {
+        ok(self.0.click(id).await)
+    }
+    pub async fn send_keys(&self, id: &str, text: &str) {
+        ok(self.0.send_keys(id, text).await)
+    }
+    pub async fn viewport(&self, width: u32, height: u32, mobile: bool) {
+        ok(self.0.viewport(width, height, mobile).await)
+    }
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        ok(self.0.screenshot(path).await)
+    }
+}
