@@ -4,8 +4,6 @@
 
 #[path = "../examples/simulated_upload/auth_api.rs"]
 mod auth_api;
-#[path = "../examples/dashboard/server.rs"]
-mod dashboard;
 #[path = "../examples/simulated_upload/demo_data.rs"]
 mod demo_data;
 #[path = "../examples/simulated_upload/fleet.rs"]

@@ -43,7 +43,7 @@ async fn start_dashboard(
                 let stopped = async {
                     let _ = stop.await;
                 };
-                if let Err(e) = crate::dashboard::serve(client, listener, stopped).await {
+                if let Err(e) = monitor_dashboard::serve(client, listener, stopped).await {
                     tracing::warn!(error = %e, "dashboard");
                 }
             });

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! It starts the embedded dev stack (PostgreSQL + the gateway), serves the `/monitoring` page
-//! (`examples/dashboard`) on http://127.0.0.1:3000 as the demo admin, creates demo users
+//! (the `monitor-dashboard` crate, `examples/dashboard`) on http://127.0.0.1:3000 as the demo admin, creates demo users
 //! (`auth.users` + `profiles`, one admin), seeds videos, transcription jobs and bug reports of
 //! every type and severity, then runs one thread per phone. Each phone has its own SQLite
 //! outbox in a temp dir and its own token, and runs its videos (5 MB–2 GB at 0.2–20 MB/s,
@@ -38,8 +38,6 @@
 //! PostgREST upsert. Only the dev stack path is tested.
 
 mod auth_api;
-#[path = "../dashboard/server.rs"]
-mod dashboard;
 mod demo_data;
 mod fleet;
 mod phone;

@@ -1,35 +1,28 @@
-//! The `/monitoring` admin page served from Rust: routes, the page's files, and [`serve`],
-//! which another example mounts with
-//! `#[path = "../dashboard/server.rs"] mod dashboard;` and
-//! `dashboard::serve(client, listener, shutdown)`.
+//! The `/monitoring` admin page served from Rust: routes, the loopback guard, and [`serve`].
 //!
 //! Routes:
 //!
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /` | redirect to `/monitoring` |
-//! | `GET /monitoring` | the page (`monitoring.html`, with `/assets/monitoring.{js,css}`) |
+//! | `GET /monitoring` | the page ([`crate::assets`]: hashed `/assets/monitoring.<hash>.{js,css}`, cached a year) |
 //! | `GET /api/snapshot` | `monitoring_snapshot`'s JSON |
 //! | `GET /api/stream` | SSE: `snapshot`, then `changes` every second (one shared poller), a new `snapshot` on `resync`, `feed_error` when Supabase fails |
+//! | `GET /api/uploads?before_started_at=&before_id=` | the next page of the upload list (`monitoring_uploads`): `{items, nextCursor}` |
 //! | `POST /api/uploads/{id}/retry` | `request_upload_retry`: `{uploadId, retryRequestedAt}` |
 //! | `GET /api/uploads/{id}/events` | `monitoring_upload_log`: the "Détails" modal's card and log |
 //!
 //! Errors are `{error, message}` with the status Supabase's answer maps to
-//! ([`api_error`]). The browser never sees the Supabase credential: every call goes through
+//! (`api_error`). The browser never sees the Supabase credential: every call goes through
 //! the [`MonitoringClient`] this server holds.
 //!
-//! **Loopback only.** The page has no login of its own: whoever reaches the port acts with
-//! the dashboard's admin credential (sees every user's uploads, asks for retries). So
+//! **Loopback only.** The page has no login of its own yet: whoever reaches the port acts
+//! with the dashboard's admin credential (sees every user's uploads, asks for retries). So
 //! [`serve`] refuses a listener that is not on a loopback address, and every request must
 //! name a loopback host (`127.0.0.1`, `localhost`, `[::1]`): a web page of another site
 //! cannot read the API through DNS rebinding, and a cross-site form cannot post a retry
 //! (its `Origin` is checked). To share the page, put an authenticating reverse proxy on the
 //! same machine in front of it.
-
-#[path = "api_error.rs"]
-mod api_error;
-#[path = "feed.rs"]
-mod feed;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -48,14 +41,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use api_error::ApiError;
-use feed::Feed;
-
-/// The page, its script and its style, compiled in: the dashboard is one binary and fetches
-/// nothing from the internet.
-const PAGE_HTML: &str = include_str!("monitoring.html");
-const PAGE_JS: &str = include_str!("monitoring.js");
-const PAGE_CSS: &str = include_str!("monitoring.css");
+use crate::api_error::ApiError;
+use crate::assets::{Asset, Page, PageConfig};
+use crate::feed::{self, Feed};
 
 /// Every answer's Content-Security-Policy: only this server's own script, style and API.
 /// Error messages and titles on the page are user input; even if one slipped into markup, no
@@ -67,6 +55,16 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 /// A comment line on an idle stream this often keeps proxies and the browser from closing
 /// it (many idle timeouts are 30–60 s).
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// A static file is cached this long: its name changes with its content.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// How the server is set up beyond its client and listener.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// What the page is told (the admin dashboard's URL for the header's links).
+    pub page: PageConfig,
+}
 
 /// What every handler shares.
 #[derive(Debug, Clone)]
@@ -92,6 +90,23 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    serve_with(client, listener, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`] with [`ServeOptions`].
+///
+/// # Errors
+///
+/// As [`serve`].
+pub async fn serve_with<F>(
+    client: MonitoringClient,
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
     let address = listener.local_addr()?;
     if !address.ip().is_loopback() {
         return Err(std::io::Error::new(
@@ -102,7 +117,7 @@ where
         ));
     }
     let (stop_tx, stop_rx) = watch::channel(false);
-    let app = router(client, stop_rx);
+    let app = router(client, &options, stop_rx);
     tracing::info!(%address, "dashboard listening");
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
@@ -114,19 +129,22 @@ where
 }
 
 /// The dashboard's routes over `client`; `stop` turning true ends the streams and the feed.
-fn router(client: MonitoringClient, stop: watch::Receiver<bool>) -> Router {
+fn router(client: MonitoringClient, options: &ServeOptions, stop: watch::Receiver<bool>) -> Router {
+    let page = Page::new(&options.page);
     let state = AppState {
         feed: Feed::start(client.clone(), stop.clone()),
         client,
         stop,
     };
+    let html = page.html.clone();
     Router::new()
         .route("/", get(|| async { Redirect::to("/monitoring") }))
-        .route("/monitoring", get(|| async { Html(PAGE_HTML) }))
-        .route("/assets/monitoring.js", get(script))
-        .route("/assets/monitoring.css", get(style))
+        .route("/monitoring", get(move || async move { Html(html) }))
+        .route(&page.script.path, get(asset(page.script.clone())))
+        .route(&page.style.path, get(asset(page.style.clone())))
         .route("/api/snapshot", get(snapshot))
         .route("/api/stream", get(stream))
+        .route("/api/uploads", get(upload_page))
         .route("/api/uploads/{id}/retry", post(retry))
         .route("/api/uploads/{id}/events", get(upload_log))
         .route(
@@ -137,18 +155,45 @@ fn router(client: MonitoringClient, stop: watch::Receiver<bool>) -> Router {
         .with_state(state)
 }
 
-async fn script() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
-        PAGE_JS,
-    )
+/// The handler of one static file.
+fn asset(asset: Asset) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + 'static {
+    move || {
+        std::future::ready(
+            (
+                [
+                    (header::CONTENT_TYPE, asset.content_type),
+                    (header::CACHE_CONTROL, IMMUTABLE),
+                ],
+                asset.body,
+            )
+                .into_response(),
+        )
+    }
 }
 
-async fn style() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
-        PAGE_CSS,
-    )
+/// Query of `GET /api/uploads`: the previous page's `nextCursor`.
+#[derive(Debug, serde::Deserialize)]
+struct UploadPageQuery {
+    before_started_at: Option<String>,
+    before_id: Option<String>,
+}
+
+/// How many cards "Voir plus" adds at once.
+const UPLOAD_PAGE_SIZE: u32 = 50;
+
+/// `GET /api/uploads`: the upload list beyond the snapshot's 100 cards, newest start first.
+async fn upload_page(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<UploadPageQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let mut args = json!({ "page_size": UPLOAD_PAGE_SIZE });
+    if let (Some(at), Some(id)) = (query.before_started_at, query.before_id) {
+        let at = chrono::DateTime::parse_from_rfc3339(&at)
+            .map_err(|_| ApiError::BadCursor(at.clone()))?;
+        args["after_started_at"] = json!(at);
+        args["after_id"] = json!(upload_id(&id)?);
+    }
+    Ok(Json(state.client.call("monitoring_uploads", args).await?))
 }
 
 /// `GET /api/snapshot`: the page's first load, and its fallback when the stream is down.
@@ -241,8 +286,10 @@ async fn loopback_only(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    // Live data: never served from a cache.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Live data: never served from a cache (hashed static files say otherwise themselves).
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 

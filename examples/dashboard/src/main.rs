@@ -2,8 +2,9 @@
 //! cards, top errors, upload cards, recent bugs and error tabs, for every user at once.
 //!
 //! ```text
-//! cargo run --example dashboard                 # dev stack + demo admin, http://127.0.0.1:3000
-//! cargo run --example dashboard -- --port 8080  # another port; 0 = any free port (printed)
+//! cargo run -p monitor-dashboard                 # dev stack + demo admin, http://127.0.0.1:3000
+//! cargo run -p monitor-dashboard -- --port 8080  # another port; 0 = any free port (printed)
+//! cargo run -p monitor-dashboard -- --admin-url https://admin.example.com  # header links
 //! ```
 //!
 //! Without `SUPABASE_URL` it starts the local dev stack, creates a demo admin
@@ -18,15 +19,15 @@
 //! URL printed says which.
 //!
 //! It listens on 127.0.0.1 only: the page has no login of its own, so anyone who could reach
-//! the port would act as the admin (see `server.rs`).
-
-mod credentials;
-mod server;
+//! the port would act as the admin (see `monitor_dashboard::server`).
 
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use monitor_dashboard::assets::PageConfig;
+use monitor_dashboard::credentials;
+use monitor_dashboard::server::{self, ServeOptions};
 use tokio::net::TcpListener;
 
 /// Command line.
@@ -37,6 +38,10 @@ struct Args {
     /// free port.
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// The existing admin dashboard's base URL: the header links to its Dashboard and Bugs
+    /// pages (hidden when not given; `MONITORING_ADMIN_URL` when this is not given).
+    #[arg(long)]
+    admin_url: Option<String>,
 }
 
 #[tokio::main]
@@ -44,7 +49,7 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,dashboard=info".into()),
+                .unwrap_or_else(|_| "warn,monitor_dashboard=info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -101,7 +106,16 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("Reading as {}.", connection.credential);
     println!("Monitoring: http://{address}/monitoring");
     println!("Press Ctrl-C to stop.");
-    server::serve(connection.client.clone(), listener, stop_signal()).await?;
+    let options = ServeOptions {
+        page: PageConfig {
+            admin_base_url: args
+                .admin_url
+                .clone()
+                .or_else(|| std::env::var("MONITORING_ADMIN_URL").ok())
+                .filter(|u| !u.is_empty()),
+        },
+    };
+    server::serve_with(connection.client.clone(), listener, options, stop_signal()).await?;
     println!("Stopped.");
     // The dev stack (if any) goes last, after the server's final calls.
     drop(connection);

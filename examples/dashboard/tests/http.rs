@@ -1,23 +1,18 @@
-//! The `/monitoring` dashboard (`examples/dashboard`) over real HTTP against the shared dev
+//! The `/monitoring` dashboard (`monitor-dashboard`) over real HTTP against the shared dev
 //! stack: the page and its labels, the snapshot, the SSE stream (a snapshot first, then a
 //! reported upload as a `changes` event), "Réessayer", the "Détails" log, and the refusals
 //! (a non-admin credential, a foreign host name, a cross-site post, a public listener).
 
 mod common;
-// The example's server, as another example mounts it.
-#[allow(dead_code)]
-#[path = "../examples/dashboard/server.rs"]
-mod server;
 
 use std::time::{Duration, Instant};
 
-use common::{stack, unique_email};
+use common::{admin_dashboard, client_for, stack, user, Dashboard};
 use monitor_core::client::MonitoringClient;
+use monitor_dashboard::server;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use upload_monitor::devstack::{NewUser, TestUser};
+use upload_monitor::devstack::TestUser;
 use uuid::Uuid;
 
 /// How long a test waits for the feed to carry a change: the poller asks every second, so
@@ -35,7 +30,7 @@ const PAGE_LABELS: &[&str] = &[
     "% des uploads",
     "Vitesse moy.",
     "MB/s",
-    "Dernières 10 uploads",
+    "10 derniers uploads",
     "Bugs nouveaux",
     "critiques",
     "🔥 Erreurs les plus fréquentes (24h)",
@@ -50,8 +45,8 @@ const PAGE_LABELS: &[&str] = &[
     "⚠️ Erreurs Réseau",
 ];
 
-/// The labels the script writes on cards, bugs and buttons.
-const SCRIPT_LABELS: &[&str] = &[
+/// The labels the page's config carries (from monitor-core) for the script to show.
+const CONFIG_LABELS: &[&str] = &[
     "En attente",
     "Upload en cours",
     "Complété",
@@ -62,10 +57,8 @@ const SCRIPT_LABELS: &[&str] = &[
     "🔴",
     "📹 Recorded",
     "📸 Imported",
-    "Tentative ${retries}/${MAX_RETRIES}",
-    "Détails",
-    "Réessayer",
-    "il y a",
+    "Tentative 1/3",
+    "Tentative 3/3",
     "💥",
     "🌐",
     "🔌",
@@ -76,72 +69,26 @@ const SCRIPT_LABELS: &[&str] = &[
     "🆕",
     "🔍",
     "✅",
+    "Critique",
+    "Erreur réseau",
 ];
 
-/// A dashboard server on a free loopback port, stopped when dropped.
-struct Dashboard {
-    base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<std::io::Result<()>>>,
-}
+/// The labels the script itself writes.
+const SCRIPT_LABELS: &[&str] = &[
+    "Détails",
+    "Réessayer",
+    "Relance demandée",
+    "il y a",
+    "Voir plus",
+];
 
-impl Dashboard {
-    async fn start(client: MonitoringClient) -> Dashboard {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let base = format!("http://{}", listener.local_addr().expect("an address"));
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(client, listener, async {
-            let _ = stopped.await;
-        }));
-        Dashboard {
-            base,
-            stop: Some(stop),
-            task: Some(task),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    /// Stops the server and waits for it to return.
-    async fn shut_down(mut self) -> std::io::Result<()> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let task = self.task.take().expect("running");
-        tokio::time::timeout(Duration::from_secs(10), task)
-            .await
-            .expect("the server stops within 10 s")
-            .expect("the server task did not panic")
-    }
-}
-
-impl Drop for Dashboard {
-    fn drop(&mut self) {
-        if let Some(task) = &self.task {
-            task.abort();
-        }
-    }
-}
-
-async fn user(admin: bool) -> TestUser {
-    let mut new = NewUser::new(unique_email(if admin { "dash-admin" } else { "dash-user" }))
-        .named("Dora", "Dashboard");
-    if admin {
-        new = new.admin();
-    }
-    stack().create_user(&new).await.expect("a user")
-}
-
-fn client_for(user: &TestUser) -> MonitoringClient {
-    let stack = stack();
-    MonitoringClient::new(stack.api_url(), stack.anon_key(), &user.access_token).expect("a client")
-}
-
-/// A dashboard reading as a new admin.
-async fn admin_dashboard() -> Dashboard {
-    Dashboard::start(client_for(&user(true).await)).await
+/// The `src` or `href` of the page's `<script>` or stylesheet.
+fn asset_path<'a>(html: &'a str, attribute: &str, ext: &str) -> &'a str {
+    html.split(&format!("{attribute}=\""))
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|path| path.starts_with("/assets/") && path.ends_with(ext))
+        .unwrap_or_else(|| panic!("the page links a {ext} asset"))
 }
 
 /// An upload of `user` begun and progressed (and failed, when `fail`) through the real ingest.
@@ -266,7 +213,7 @@ async fn the_page_is_served_with_the_spec_labels_and_only_its_own_script() {
         .to_owned();
     assert!(csp.contains("script-src 'self'"), "{csp}");
     let html = page.text().await.expect("a body");
-    for label in PAGE_LABELS {
+    for label in PAGE_LABELS.iter().chain(CONFIG_LABELS) {
         assert!(html.contains(label), "the page lacks {label:?}");
     }
     assert!(
@@ -275,10 +222,15 @@ async fn the_page_is_served_with_the_spec_labels_and_only_its_own_script() {
     );
 
     let script = http
-        .get(dashboard.url("/assets/monitoring.js"))
+        .get(dashboard.url(asset_path(&html, "src", ".js")))
         .send()
         .await
         .expect("an answer");
+    assert_eq!(
+        script.headers()["cache-control"],
+        "public, max-age=31536000, immutable",
+        "hashed names are cached"
+    );
     assert!(script.headers()["content-type"]
         .to_str()
         .expect("ASCII")
@@ -290,7 +242,7 @@ async fn the_page_is_served_with_the_spec_labels_and_only_its_own_script() {
     // User text (titles, emails, error messages) is written with textContent only.
     assert!(!js.contains("innerHTML") && !js.contains("insertAdjacentHTML"));
     let css = http
-        .get(dashboard.url("/assets/monitoring.css"))
+        .get(dashboard.url(asset_path(&html, "href", ".css")))
         .send()
         .await
         .expect("an answer");

@@ -14,20 +14,23 @@ use serde_json::json;
 
 /// Why a dashboard API call failed.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ApiError {
+pub(crate) enum ApiError {
     /// Supabase refused or failed the call.
     #[error(transparent)]
     Upstream(#[from] ClientError),
     /// The path's id is not a UUID.
     #[error("not an upload id: {0:?}")]
     BadId(String),
+    /// The list cursor's time is not an RFC 3339 timestamp.
+    #[error("not a cursor time: {0:?}")]
+    BadCursor(String),
     /// No such API route.
     #[error("no such API route")]
     NoRoute,
 }
 
 /// Status, machine-readable kind and the page's message for a Supabase failure.
-pub(super) fn describe(error: &ClientError) -> (StatusCode, &'static str, String) {
+pub(crate) fn describe(error: &ClientError) -> (StatusCode, &'static str, String) {
     let said = |fallback: &str| {
         error
             .body()
@@ -116,7 +119,7 @@ impl IntoResponse for ApiError {
                 };
                 (status, kind, message, retry_after)
             }
-            ApiError::BadId(_) => (
+            ApiError::BadId(_) | ApiError::BadCursor(_) => (
                 StatusCode::BAD_REQUEST,
                 "invalid_input",
                 self.to_string(),

@@ -4,56 +4,51 @@
 // from the data is ever parsed as HTML or put into an attribute that runs code
 // (tests/dashboard.rs checks the script has no HTML-parsing sink).
 //
-// Labels and formats mirror monitor-core (display.rs: statuses, sources, "Tentative n/3",
-// sizes in MB of 1024 x 1024 bytes, initials; speed.rs: "2m 34s", "il y a 5m").
+// Every label for a server value (statuses, sources, stages, severities, error codes,
+// "Tentative n/3") and the units (bytes per MB, the "à l'instant" threshold) come from the
+// server, rendered from monitor-core into <script id="page-config">. The formats written
+// here (ago, sizes, initials, elapsed, ETA) are exported as window.monitoringFormat and held
+// to monitor-core's by the browser test (tests/browser.rs).
 'use strict';
 
 (() => {
+  const CONFIG = JSON.parse(document.getElementById('page-config').textContent);
+  const L = CONFIG.labels;
   // The snapshot's own limits: 100 upload cards, 20 bugs, 50 rows per error tab.
   const MAX_CARDS = 100;
   const MAX_BUGS = 20;
   const MAX_TAB_ROWS = 50;
   const DAY_MS = 24 * 3600 * 1000;
-  const MAX_RETRIES = 3;
-  const BYTES_PER_MB = 1048576;
-  // Under 5 s a time is "à l'instant" (speed.rs JUST_NOW_SECONDS).
-  const JUST_NOW_SECONDS = 5;
+  const MAX_RETRIES = L.maxRetries;
+  const BYTES_PER_MB = L.bytesPerMb;
+  const JUST_NOW_SECONDS = L.justNowSeconds;
   // After the server refuses the stream (EventSource gives up on a non-200), try again.
   const RECONNECT_MS = 10000;
+  // The feed sends something every second (POLL_INTERVAL); this long without a word and the
+  // figures on screen are marked stale.
+  const SILENCE_MS = 4000;
+  // Retries asked from this browser, remembered across reloads until the card changes.
+  const RETRY_KEY = 'monitoring.retryRequested';
 
-  const STATUS = {
-    uploading: { icon: '🔵', label: 'Upload en cours', rank: 0 },
-    pending: { icon: '🟡', label: 'En attente', rank: 1 },
-    failed: { icon: '🔴', label: 'Échec', rank: 2 },
-    completed: { icon: '🟢', label: 'Complété', rank: 3 },
+  const STATUS = L.status;
+  const SOURCE = L.source;
+  const STAGE = L.stage;
+  const EVENT_KIND = L.eventKind;
+  const SEVERITY = L.severity;
+  const BUG_STATUS = L.bugStatus;
+  const BUG_TYPE = L.bugType;
+  const ERROR_CODE = L.errorCode;
+  const TRANSCRIPTION = L.transcriptionStatus;
+
+  const bugTypeIcon = (type) => (BUG_TYPE[type] || BUG_TYPE.other || { icon: '🐛' }).icon;
+  const bugTypeLabel = (type) => (BUG_TYPE[type] ? BUG_TYPE[type].label : type || 'Autre');
+  const errorCodeLabel = (code) => ERROR_CODE[code] || code;
+  const severityLabel = (sev) => (SEVERITY[sev] ? `${SEVERITY[sev].icon} ${SEVERITY[sev].label}` : (sev || 'Sans sévérité'));
+  const bugStatusLabel = (st) => {
+    const known = BUG_STATUS[st || 'new'];
+    return known ? `${known.icon} ${known.label}` : st;
   };
-  const SOURCE = { recorded: '📹 Recorded', imported: '📸 Imported' };
-  const STAGE = {
-    validating: 'Validation du fichier',
-    extracting_metadata: 'Extraction des métadonnées',
-    uploading: 'Envoi du fichier',
-    creating_record: 'Création de la vidéo',
-    generating_thumbnails: 'Miniatures',
-    queuing_transcription: 'Mise en file de la transcription',
-  };
-  const EVENT_KIND = {
-    begin: 'Début',
-    progress: 'Progression',
-    stage: 'Étape',
-    complete: 'Terminé',
-    fail: 'Échec',
-    retry: 'Nouvelle tentative',
-    stale: 'Inactif (serveur)',
-    retry_requested: 'Relance demandée (admin)',
-  };
-  const BUG_TYPE_ICON = { crash: '💥', network: '🌐', api: '🔌', ui: '🎨' };
-  const SEVERITY = {
-    critical: { icon: '🔥', rank: 1 },
-    high: { icon: '⚠️', rank: 2 },
-    medium: { icon: '⚙️', rank: 3 },
-    low: { icon: 'ℹ️', rank: 4 },
-  };
-  const BUG_STATUS = { new: '🆕', investigating: '🔍', resolved: '✅' };
+  const retryBadge = (n) => L.retryBadge[String(n)] || `${n}/${MAX_RETRIES}`;
 
   const state = {
     // Server clock minus browser clock, from each answer's generatedAt: relative times are
@@ -66,8 +61,20 @@
     uploadErrors: new Map(),
     transcriptionErrors: new Map(),
     networkErrors: new Map(),
-    // Uploads whose retry this page asked for (the card does not carry retry_requested_at).
-    retried: new Set(),
+    // Uploads whose retry this browser asked for, id -> when (the card does not carry
+    // retry_requested_at yet; kept in localStorage so a reload still says "Relance demandée").
+    retried: loadRetried(),
+    // Display order of each list (ids): stable; new items enter at the top.
+    order: { uploads: [], bugs: [], 'upload-errors': [], 'transcription-errors': [], 'network-errors': [] },
+    // Pause: the lists stop changing (data still arrives; figures keep updating).
+    paused: false,
+    pendingWhilePaused: 0,
+    // Pointer or keyboard focus inside a list: its rows do not move until it leaves.
+    holding: new Set(),
+    // "Voir plus": the next page of monitoring_uploads, and how many cards it added.
+    nextCursor: undefined,
+    extraCards: 0,
+    lastMessageAt: 0,
     tab: 'upload-errors',
     rendered: false,
   };
@@ -101,10 +108,10 @@
     return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
   }
 
-  function ago(ts) {
+  function ago(ts, nowMs) {
     const t = time(ts);
     if (t === null) return '';
-    const s = Math.floor((serverNow() - t) / 1000);
+    const s = Math.floor(((nowMs === undefined ? serverNow() : nowMs) - t) / 1000);
     if (s < JUST_NOW_SECONDS) return "à l'instant";
     if (s < 60) return `il y a ${s}s`;
     if (s < 3600) return `il y a ${Math.floor(s / 60)}m`;
@@ -115,6 +122,37 @@
   function agoCapitalized(ts) {
     const text = ago(ts);
     return text ? text.charAt(0).toUpperCase() + text.slice(1) : '';
+  }
+
+  // speed.rs `eta`: seconds left at the card's speed, rounded up; null when unknown.
+  function eta(bytesSent, fileSize, mbPerS) {
+    if (typeof fileSize !== 'number' || typeof mbPerS !== 'number' || !(mbPerS > 0)) return null;
+    const remaining = Math.max(0, fileSize - (Number(bytesSent) || 0)) / BYTES_PER_MB;
+    return Math.ceil(remaining / mbPerS);
+  }
+
+  function loadRetried() {
+    try {
+      return new Map(Object.entries(JSON.parse(localStorage.getItem(RETRY_KEY) || '{}')));
+    } catch (e) {
+      return new Map();
+    }
+  }
+
+  function saveRetried() {
+    try {
+      localStorage.setItem(RETRY_KEY, JSON.stringify(Object.fromEntries(state.retried)));
+    } catch (e) {
+      // Private mode or storage full: the label then lasts until the page is reloaded.
+    }
+  }
+
+  // A retry asked at `at` is still pending while the card has not changed since.
+  function retryPending(card) {
+    const asked = card.retryRequestedAt || state.retried.get(card.id);
+    if (!asked || card.status !== 'failed') return false;
+    const changed = time(card.updatedAt);
+    return changed === null || time(asked) === null || changed <= time(asked) + 1000;
   }
 
   function sizeMb(bytes) {
@@ -208,7 +246,12 @@
     setClock(snapshot);
     state.stats = snapshot.stats;
     state.topErrors = snapshot.topErrors || [];
-    state.uploads = byId(snapshot.uploads);
+    const uploads = byId(snapshot.uploads);
+    // Cards "Voir plus" brought stay (the snapshot holds only the first 100).
+    if (state.extraCards) {
+      for (const [id, card] of state.uploads) if (!uploads.has(id)) uploads.set(id, card);
+    }
+    state.uploads = uploads;
     state.bugs = byId(snapshot.recentBugs);
     state.uploadErrors = byId(snapshot.uploadErrors);
     state.transcriptionErrors = byId(snapshot.transcriptionErrors);
@@ -223,7 +266,10 @@
       mergeCard(state.uploads, card);
       if (card.status === 'failed') mergeCard(state.uploadErrors, card);
       else state.uploadErrors.delete(card.id);
-      if (card.status !== 'failed') state.retried.delete(card.id);
+      if (state.retried.has(card.id) && !retryPending(card)) {
+        state.retried.delete(card.id);
+        saveRetried();
+      }
     }
     for (const bug of changes.bugs || []) {
       state.bugs.set(bug.id, bug);
@@ -235,34 +281,53 @@
 
   const desc = (a, b) => (a < b ? 1 : a > b ? -1 : 0);
 
-  // The spec's order: uploading, pending, failed, completed; newest start first.
+  // The first screen's order (the spec's): uploading, pending, failed, completed; newest
+  // start first. After that the order is stable (stableOrder).
   function sortedUploads() {
-    const list = [...state.uploads.values()].sort((a, b) => statusOf(a).rank - statusOf(b).rank
+    return [...state.uploads.values()].sort((a, b) => statusOf(a).rank - statusOf(b).rank
       || desc(time(a.startedAt) || 0, time(b.startedAt) || 0) || desc(a.id, b.id));
-    return trim(state.uploads, list, MAX_CARDS);
   }
 
   // "🐛 Bugs récents": 24 h, by severity then newest (the spec's CASE; unknown last).
   function sortedBugs() {
     const since = serverNow() - DAY_MS;
     const rank = (bug) => (SEVERITY[bug.severity] || { rank: 5 }).rank;
-    const list = [...state.bugs.values()]
+    return [...state.bugs.values()]
       .filter((bug) => (time(bug.created_at) || 0) >= since)
       .sort((a, b) => rank(a) - rank(b) || desc(time(a.created_at) || 0, time(b.created_at) || 0)
         || desc(a.id, b.id));
-    return trim(state.bugs, list, MAX_BUGS);
   }
 
   function sortedNewestFirst(map, when) {
-    const list = [...map.values()].sort((a, b) => desc(time(when(a)) || 0, time(when(b)) || 0)
+    return [...map.values()].sort((a, b) => desc(time(when(a)) || 0, time(when(b)) || 0)
       || desc(a.id, b.id));
-    return trim(map, list, MAX_TAB_ROWS);
   }
 
-  // Keeps the map as long as the list shown, so a long session does not grow without bound.
-  function trim(map, list, max) {
+  // A list's display order. The first time: `sorted`. After that, rows already shown keep
+  // their place, rows new to the list enter at the top, gone rows leave; while the list is
+  // held (pointer or keyboard focus inside it) nothing enters or leaves, rows only update
+  // in place, so what is under the pointer stays there. At most `max` rows: the map loses
+  // what falls off the bottom, so a long session does not grow without bound.
+  const shown = {};
+  function stableOrder(name, sorted, map, max) {
+    const byId = new Map(sorted.map((item) => [item.id, item]));
+    const previous = state.order[name];
+    const last = shown[name] || new Map();
+    let list;
+    if (state.holding.has(name) && previous.length) {
+      list = previous.filter((id) => byId.has(id) || last.has(id))
+        .map((id) => byId.get(id) || last.get(id));
+    } else if (!previous.length) {
+      list = sorted;
+    } else {
+      const known = new Set(previous);
+      list = [...sorted.filter((item) => !known.has(item.id)),
+        ...previous.filter((id) => byId.has(id)).map((id) => byId.get(id))];
+    }
     const kept = list.slice(0, max);
     for (const dropped of list.slice(max)) map.delete(dropped.id);
+    state.order[name] = kept.map((item) => item.id);
+    shown[name] = new Map(kept.map((item) => [item.id, item]));
     return kept;
   }
 
@@ -273,10 +338,20 @@
   function renderAll() {
     renderStats();
     renderTopErrors();
+    renderLists();
+    state.rendered = true;
+  }
+
+  // The three lists; while paused they keep what they show (the data still arrives).
+  function renderLists() {
+    if (state.paused) {
+      state.pendingWhilePaused += 1;
+      $('pause-state').textContent = `En pause : ${state.pendingWhilePaused} mise(s) à jour en attente`;
+      return;
+    }
     renderUploads();
     renderBugs();
     renderErrorTabs();
-    state.rendered = true;
   }
 
   function setText(id, value) {
@@ -308,8 +383,10 @@
   function renderTopErrors() {
     const rows = state.topErrors.map((e) => {
       const row = el('tr');
-      row.append(el('td', 'message', e.message), el('td', 'num', e.count),
-        el('td', 'num', e.uniqueUsers), el('td', 'num', `${percent(e.percentage)}%`));
+      const cells = [el('td', 'num', e.count), el('td', 'num', e.uniqueUsers),
+        el('td', 'num', `${percent(e.percentage)}%`)];
+      ['Occurrences', 'Utilisateurs', '% Total'].forEach((label, i) => { cells[i].dataset.label = label; });
+      row.append(el('td', 'message', e.message), ...cells);
       return row;
     });
     $('top-errors').replaceChildren(...(rows.length ? rows
@@ -334,7 +411,56 @@
     pending: 'a un upload en attente', completed: 'tous ses uploads sont complétés',
   };
 
-  const cardViews = new Map();
+  // Row views of each keyed list, by id.
+  const rowViews = {
+    uploads: new Map(), bugs: new Map(), 'upload-errors': new Map(),
+    'transcription-errors': new Map(), 'network-errors': new Map(),
+  };
+
+  // Fades a row in once: only rows that arrive live, never the first screen.
+  function fadeIn(root) {
+    if (!state.rendered) return;
+    root.classList.add('is-new');
+    root.addEventListener('animationend', function done(event) {
+      if (event.animationName !== 'fade-in') return;
+      root.classList.remove('is-new');
+      root.removeEventListener('animationend', done);
+    });
+  }
+
+  // Puts `list` in `container`, one node per id: a row that exists is updated in place (and
+  // only when its data changed), so clicks, keyboard focus and text selection survive
+  // updates; nodes move only when rows enter or leave.
+  function renderKeyed(container, name, list, create, update, signature, emptyText) {
+    const views = rowViews[name];
+    if (!list.length) {
+      views.clear();
+      container.replaceChildren(el('div', 'empty', emptyText));
+      return;
+    }
+    const keep = new Set();
+    let previous = null;
+    for (const item of list) {
+      let view = views.get(item.id);
+      if (!view) {
+        view = create(item);
+        view.root.dataset.id = item.id;
+        views.set(item.id, view);
+        fadeIn(view.root);
+      }
+      const sig = signature(item);
+      if (view.sig !== sig) {
+        update(view, item);
+        view.sig = sig;
+      }
+      keep.add(item.id);
+      const next = previous ? previous.nextSibling : container.firstChild;
+      if (next !== view.root) container.insertBefore(view.root, next);
+      previous = view.root;
+    }
+    while (previous.nextSibling) previous.nextSibling.remove();
+    for (const id of [...views.keys()]) if (!keep.has(id)) views.delete(id);
+  }
 
   function button(text, className, onClick) {
     const b = el('button', className ? `btn ${className}` : 'btn', text);
@@ -366,6 +492,7 @@
     progress.append(v.bar);
     v.progress = progress;
     v.pct = el('span', 'pct');
+    v.eta = el('span', 'eta');
     v.speed = el('span', 'speed');
     v.stage = el('span', 'stage');
     v.time = el('span', 'time');
@@ -377,9 +504,10 @@
     head.append(v.email, v.status, v.retry, v.stale, v.derived);
     const video = el('div', 'line video-line');
     v.seps = [el('span', 'sep', '·'), el('span', 'sep', '·'), el('span', 'sep', '·')];
+    for (const sep of v.seps) sep.setAttribute('aria-hidden', 'true');
     video.append(v.title, v.seps[0], v.source, v.seps[1], v.size, v.seps[2], v.duration);
     const metrics = el('div', 'metrics');
-    metrics.append(v.pct, v.speed, v.stage, v.time);
+    metrics.append(v.pct, v.speed, v.eta, v.stage, v.time);
     const main = el('div', 'upload-main');
     main.append(head, video, progress, metrics, v.error);
     const actions = el('div', 'actions');
@@ -406,7 +534,7 @@
     v.status.textContent = `${st.icon} ${st.label}`;
     v.status.className = `badge status-${card.status}`;
     const retries = Number(card.retryCount) || 0;
-    v.retry.textContent = `Tentative ${retries}/${MAX_RETRIES}`;
+    v.retry.textContent = retryBadge(retries);
     show(v.retry, retries > 0);
     show(v.stale, Boolean(card.isStale));
     show(v.derived, card.origin === 'videos');
@@ -428,11 +556,16 @@
     const pct = Math.max(0, Math.min(100, Number(card.progress) || 0));
     v.bar.style.width = `${pct}%`;
     v.progress.setAttribute('aria-valuenow', String(pct));
+    v.progress.setAttribute('aria-label', `Progression de ${card.videoTitle || card.filename || 'la vidéo'}`);
     v.pct.textContent = `${pct}%`;
     const uploading = card.status === 'uploading';
     v.speed.textContent = uploading && typeof card.uploadSpeed === 'number'
       ? `${card.uploadSpeed.toFixed(1)} MB/s` : '';
     show(v.speed, v.speed.textContent !== '');
+    const left = uploading ? eta(card.bytesSent, card.fileSize, card.uploadSpeed) : null;
+    v.eta.textContent = left === null ? '' : `reste ~${formatElapsed(left)}`;
+    v.eta.title = 'Temps restant estimé à la vitesse actuelle';
+    show(v.eta, left !== null);
     const active = uploading || card.status === 'pending';
     v.stage.textContent = active && STAGE[card.stage] ? STAGE[card.stage] : '';
     show(v.stage, v.stage.textContent !== '');
@@ -440,7 +573,7 @@
 
     const failed = card.status === 'failed';
     v.error.textContent = failed
-      ? [card.errorCode ? `[${card.errorCode}]` : '', card.errorMessage || 'Échec sans message'].join(' ').trim()
+      ? [card.errorCode ? `${errorCodeLabel(card.errorCode)} :` : '', card.errorMessage || 'Échec sans message'].join(' ').trim()
       : '';
     show(v.error, failed);
 
@@ -453,49 +586,25 @@
     show(b, failed);
     if (!failed) return;
     const used = (Number(card.retryCount) || 0) >= MAX_RETRIES;
-    const asked = state.retried.has(card.id);
+    const asked = retryPending(card);
     b.disabled = used || asked;
     b.textContent = asked ? 'Relance demandée' : 'Réessayer';
     b.title = used ? `Les ${MAX_RETRIES} tentatives sont utilisées` : '';
   }
 
   function renderUploads() {
-    const list = sortedUploads();
+    const list = stableOrder('uploads', sortedUploads(), state.uploads, MAX_CARDS + state.extraCards);
     const users = userStates(list);
-    const container = $('uploads');
-    $('uploads-count').textContent = list.length ? `(${list.length})` : '';
-    if (!list.length) {
-      cardViews.clear();
-      container.replaceChildren(el('div', 'empty', 'Aucun upload dans les dernières 24h'));
-      return;
-    }
-    const keep = new Set();
-    let previous = null;
-    for (const card of list) {
-      let view = cardViews.get(card.id);
-      if (!view) {
-        view = createCardView();
-        cardViews.set(card.id, view);
-        // Fade in what arrives live, not the first screen.
-        if (state.rendered) {
-          view.root.classList.add('is-new');
-          // Once only: moving a node in the DOM (a card changing place) restarts its animations.
-          const root = view.root;
-          root.addEventListener('animationend', function done(event) {
-            if (event.animationName !== 'fade-in') return;
-            root.classList.remove('is-new');
-            root.removeEventListener('animationend', done);
-          });
-        }
-      }
-      updateCardView(view, card, users.get(card.userId || card.userEmail || card.id));
-      keep.add(card.id);
-      const next = previous ? previous.nextSibling : container.firstChild;
-      if (next !== view.root) container.insertBefore(view.root, next);
-      previous = view.root;
-    }
-    while (previous.nextSibling) previous.nextSibling.remove();
-    for (const id of [...cardViews.keys()]) if (!keep.has(id)) cardViews.delete(id);
+    const active = list.filter((c) => c.status === 'uploading' || c.status === 'pending').length;
+    $('uploads-count').textContent = list.length
+      ? `(${active} actif${active > 1 ? 's' : ''} · ${list.length} affiché${list.length > 1 ? 's' : ''})` : '';
+    const userOf = (card) => users.get(card.userId || card.userEmail || card.id);
+    renderKeyed($('uploads'), 'uploads', list, () => createCardView(),
+      (view, card) => updateCardView(view, card, userOf(card)),
+      (card) => `${JSON.stringify(card)}|${userOf(card)}|${retryPending(card)}`,
+      'Aucun upload dans les dernières 24h');
+    // The snapshot holds at most MAX_CARDS: only a full list can have more behind it.
+    $('more').hidden = state.nextCursor === null || list.length < MAX_CARDS;
   }
 
   function agoSpan(ts) {
@@ -507,11 +616,8 @@
 
   function bugBadges(bug) {
     const badges = el('div', 'item-badges');
-    const sev = SEVERITY[bug.severity];
-    const severity = el('span', `badge sev-${bug.severity || 'none'}`,
-      `${sev ? sev.icon : '•'} ${bug.severity || 'sans sévérité'}`);
-    const status = el('span', 'badge', `${BUG_STATUS[bug.status] || '•'} ${bug.status || 'new'}`);
-    badges.append(severity, status);
+    badges.append(el('span', `badge sev-${bug.severity || 'none'}`, severityLabel(bug.severity)),
+      el('span', 'badge', bugStatusLabel(bug.status)));
     return badges;
   }
 
@@ -524,10 +630,16 @@
     });
   }
 
-  function bugRow(bug) {
-    const row = el('div', 'list-item');
-    const icon = el('span', 'item-icon', BUG_TYPE_ICON[bug.error_type] || '🐛');
-    icon.title = bug.error_type || 'other';
+  function createBugRow() {
+    const view = { root: el('div', 'list-item') };
+    clickable(view.root, () => openBugDetails(view.item));
+    return view;
+  }
+
+  function updateBugRow(view, bug) {
+    view.item = bug;
+    const icon = el('span', 'item-icon', bugTypeIcon(bug.error_type));
+    icon.title = bugTypeLabel(bug.error_type);
     const main = el('div', 'item-main');
     const message = el('div', 'item-message', truncate(bug.error_message, 60));
     message.title = bug.error_message || '';
@@ -535,20 +647,22 @@
     meta.append(el('span', 'shrink', bug.user_email || 'Utilisateur inconnu'),
       el('span', 'sep', '·'), agoSpan(bug.created_at));
     main.append(message, meta);
-    row.append(icon, main, bugBadges(bug));
-    clickable(row, () => openBugDetails(bug));
-    return row;
+    view.root.setAttribute('aria-label', `Bug : ${truncate(bug.error_message, 60)}`);
+    view.root.replaceChildren(icon, main, bugBadges(bug));
   }
 
   function renderBugs() {
-    const rows = sortedBugs().map(bugRow);
-    $('bugs').replaceChildren(...(rows.length ? rows
-      : [el('div', 'empty', 'Aucun bug dans les dernières 24h')]));
+    const list = stableOrder('bugs', sortedBugs(), state.bugs, MAX_BUGS);
+    renderKeyed($('bugs'), 'bugs', list, createBugRow, updateBugRow, (b) => JSON.stringify(b),
+      'Aucun bug dans les dernières 24h');
   }
 
   // One line of an error tab: email, video title, message, time, a type badge, "Détails".
-  function errorRow({ icon, message, email, title, at, badge, open }) {
-    const row = el('div', 'list-item');
+  function createErrorRow() {
+    return { root: el('div', 'list-item') };
+  }
+
+  function updateErrorRow(view, { icon, message, email, title, at, badge, open }) {
     const main = el('div', 'item-main');
     main.append(el('div', 'item-message', message));
     if (title) main.append(el('div', 'item-title', `🎬 ${title}`));
@@ -557,52 +671,65 @@
       agoSpan(at));
     main.append(meta);
     const side = el('div', 'item-badges');
-    side.append(el('span', 'badge', badge), button('Détails', '', open));
-    row.append(el('span', 'item-icon', icon), main, side);
-    return row;
+    const details = button('Détails', '', open);
+    details.setAttribute('aria-label', `Détails : ${truncate(title || message, 40)}`);
+    side.append(el('span', 'badge', badge), details);
+    view.root.replaceChildren(el('span', 'item-icon', icon), main, side);
   }
 
-  function fillTab(id, countId, rows, emptyText) {
+  function fillTab(name, countId, rows, emptyText) {
     $(countId).textContent = rows.length ? `(${rows.length})` : '';
-    $(id).replaceChildren(...(rows.length ? rows : [el('div', 'empty', emptyText)]));
+    renderKeyed($(`tab-${name}`), name, rows, createErrorRow, (view, row) => updateErrorRow(view, row),
+      (row) => row.sig, emptyText);
   }
 
   function renderErrorTabs() {
-    fillTab('tab-upload-errors', 'count-upload-errors',
-      sortedNewestFirst(state.uploadErrors, finishedAt).map((card) => errorRow({
-        icon: '🚫',
-        message: card.errorMessage || 'Échec sans message',
-        email: card.userEmail,
-        title: card.videoTitle || card.filename,
-        at: finishedAt(card),
-        badge: card.errorCode || 'upload',
-        open: () => openUploadDetails(card),
-      })), 'Aucun upload en échec (7 jours)');
-    fillTab('tab-transcription-errors', 'count-transcription-errors',
-      sortedNewestFirst(state.transcriptionErrors, (j) => j.created_at).map((job) => errorRow({
-        icon: '🔴',
-        message: job.error_message || 'Transcription en échec',
-        email: job.email,
-        title: job.title,
-        at: job.created_at,
-        badge: 'transcription',
-        open: () => openTranscriptionDetails(job),
-      })), 'Aucune transcription en échec (7 jours)');
-    fillTab('tab-network-errors', 'count-network-errors',
-      sortedNewestFirst(state.networkErrors, (b) => b.created_at).map((bug) => errorRow({
-        icon: BUG_TYPE_ICON[bug.error_type] || '⚠️',
-        message: bug.error_message,
-        email: bug.user_email,
-        title: bug.screen_name,
-        at: bug.created_at,
-        badge: bug.error_type || 'other',
-        open: () => openBugDetails(bug),
-      })), 'Aucune erreur réseau (24h)');
+    fillTab('upload-errors', 'count-upload-errors',
+      stableOrder('upload-errors', sortedNewestFirst(state.uploadErrors, finishedAt), state.uploadErrors, MAX_TAB_ROWS)
+        .map((card) => ({
+          id: card.id,
+          sig: JSON.stringify(card),
+          icon: '🚫',
+          message: card.errorMessage || 'Échec sans message',
+          email: card.userEmail,
+          title: card.videoTitle || card.filename,
+          at: finishedAt(card),
+          badge: card.errorCode ? errorCodeLabel(card.errorCode) : 'Upload',
+          open: () => openUploadDetails(card),
+        })), 'Aucun upload en échec (7 jours)');
+    fillTab('transcription-errors', 'count-transcription-errors',
+      stableOrder('transcription-errors', sortedNewestFirst(state.transcriptionErrors, (j) => j.created_at),
+        state.transcriptionErrors, MAX_TAB_ROWS)
+        .map((job) => ({
+          id: job.id,
+          sig: JSON.stringify(job),
+          icon: '🔴',
+          message: job.error_message || 'Transcription en échec',
+          email: job.email,
+          title: job.title,
+          at: job.created_at,
+          badge: 'Transcription',
+          open: () => openTranscriptionDetails(job),
+        })), 'Aucune transcription en échec (7 jours)');
+    fillTab('network-errors', 'count-network-errors',
+      stableOrder('network-errors', sortedNewestFirst(state.networkErrors, (b) => b.created_at),
+        state.networkErrors, MAX_TAB_ROWS)
+        .map((bug) => ({
+          id: bug.id,
+          sig: JSON.stringify(bug),
+          icon: bugTypeIcon(bug.error_type),
+          message: bug.error_message,
+          email: bug.user_email,
+          title: bug.screen_name,
+          at: bug.created_at,
+          badge: bugTypeLabel(bug.error_type),
+          open: () => openBugDetails(bug),
+        })), 'Aucune erreur réseau (24h)');
   }
 
   // Every second: running times and "il y a" labels move on without new data.
   function tick() {
-    for (const view of cardViews.values()) view.time.textContent = timeLine(view.card);
+    for (const view of rowViews.uploads.values()) view.time.textContent = timeLine(view.card);
     for (const span of document.querySelectorAll('[data-ago]')) {
       span.textContent = agoCapitalized(span.dataset.ago);
     }
@@ -637,7 +764,7 @@
   function jsonBlock(label, value) {
     if (value === undefined || value === null) return [];
     if (typeof value === 'object' && Object.keys(value).length === 0) return [];
-    return [el('h4', '', label), el('pre', 'json', typeof value === 'string' ? value : JSON.stringify(value, null, 2))];
+    return [el('h3', '', label), el('pre', 'json', typeof value === 'string' ? value : JSON.stringify(value, null, 2))];
   }
 
   function cardFacts(card) {
@@ -657,8 +784,8 @@
       ['Début', dateTime(card.startedAt)],
       ['Fin', card.completedAt ? dateTime(card.completedAt) : null],
       ['Dernier rapport', card.updatedAt ? dateTime(card.updatedAt) : null],
-      ['Erreur', card.errorMessage ? `${card.errorCode ? `[${card.errorCode}] ` : ''}${card.errorMessage}` : null],
-      ['Transcription', card.transcriptionStatus],
+      ['Erreur', card.errorMessage ? `${card.errorCode ? `${errorCodeLabel(card.errorCode)} : ` : ''}${card.errorMessage}` : null],
+      ['Transcription', TRANSCRIPTION[card.transcriptionStatus] || card.transcriptionStatus],
       ['Origine', card.origin === 'videos' ? 'Déduit de videos (Phase 1)' : 'upload_queue (SDK)'],
       ['Identifiant', card.id],
       ['Id local', card.localId],
@@ -676,7 +803,7 @@
     const tbody = el('tbody');
     for (const e of events) {
       const row = el('tr');
-      const error = e.errorMessage ? `${e.errorCode ? `[${e.errorCode}] ` : ''}${e.errorMessage}` : (e.errorCode || '');
+      const error = e.errorMessage ? `${e.errorCode ? `${errorCodeLabel(e.errorCode)} : ` : ''}${e.errorMessage}` : (e.errorCode ? errorCodeLabel(e.errorCode) : '');
       row.append(
         el('td', '', dateTime(e.createdAt)),
         el('td', 'num', e.seq),
@@ -696,7 +823,7 @@
   async function openUploadDetails(card) {
     const { body, token } = openModal(`Détails — ${card.videoTitle || card.filename || card.id}`);
     const factsNode = cardFacts(card);
-    const logTitle = el('h4', '', 'Journal des événements');
+    const logTitle = el('h3', '', 'Journal des événements');
     const log = el('div', 'empty', 'Chargement du journal…');
     body.append(factsNode, logTitle, log, ...jsonBlock('Métadonnées', card.metadata));
     if (card.status === 'failed' && card.origin !== 'videos') {
@@ -729,14 +856,13 @@
   }
 
   function openBugDetails(bug) {
-    const sev = SEVERITY[bug.severity];
-    const { body } = openModal(`${BUG_TYPE_ICON[bug.error_type] || '🐛'} Bug — ${truncate(bug.error_message, 60)}`);
+    const { body } = openModal(`${bugTypeIcon(bug.error_type)} Bug — ${truncate(bug.error_message, 60)}`);
     body.append(
       facts([
         ['Message', bug.error_message],
-        ['Type', bug.error_type],
-        ['Sévérité', bug.severity ? `${sev ? sev.icon : ''} ${bug.severity}` : null],
-        ['Statut', bug.status ? `${BUG_STATUS[bug.status] || ''} ${bug.status}` : null],
+        ['Type', bug.error_type ? bugTypeLabel(bug.error_type) : null],
+        ['Sévérité', bug.severity ? severityLabel(bug.severity) : null],
+        ['Statut', bugStatusLabel(bug.status)],
         ['Utilisateur', bug.user_email],
         ['Écran', bug.screen_name],
         ['Composant', bug.component_name],
@@ -756,7 +882,7 @@
     body.append(facts([
       ['Vidéo', job.title],
       ['Utilisateur', job.email],
-      ['Statut', job.status],
+      ['Statut', TRANSCRIPTION[job.status] || job.status],
       ['Erreur', job.error_message],
       ['Langue', job.language],
       ['AssemblyAI', job.assembly_ai_id],
@@ -789,7 +915,8 @@
         { method: 'POST', headers: { Accept: 'application/json' } });
       const answer = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
-      state.retried.add(card.id);
+      state.retried.set(card.id, answer.retryRequestedAt || new Date(serverNow()).toISOString());
+      saveRetried();
       toast("Nouvelle tentative demandée : l'appareil relancera l'upload à sa prochaine connexion.");
     } catch (e) {
       toast(`Réessayer a échoué : ${e.message}`, true);
@@ -814,6 +941,24 @@
 
   function hideBanner() {
     $('banner').hidden = true;
+    document.body.classList.remove('is-stale');
+  }
+
+  // The server stopped answering (its process died, the network dropped): say so at once,
+  // and grey the figures, which no longer move.
+  function markStale(reason) {
+    if (document.body.classList.contains('is-stale')) return;
+    document.body.classList.add('is-stale');
+    const since = state.lastMessageAt
+      ? ` depuis ${new Date(state.lastMessageAt).toLocaleTimeString('fr-FR')}` : '';
+    setLive('error', 'Hors ligne', reason);
+    showBanner(`⚠️ ${reason} : les chiffres affichés sont figés${since}.`);
+  }
+
+  function watchSilence() {
+    if (state.lastMessageAt && Date.now() - state.lastMessageAt > SILENCE_MS) {
+      markStale('Le serveur du dashboard ne donne plus de nouvelles');
+    }
   }
 
   function parse(event) {
@@ -840,6 +985,7 @@
     setLive('connecting', 'Connexion…');
     const source = new EventSource('/api/stream');
     const live = () => {
+      state.lastMessageAt = Date.now();
       setLive('live', 'Live', `Mis à jour ${new Date().toLocaleTimeString('fr-FR')}`);
       hideBanner();
     };
@@ -853,31 +999,109 @@
     });
     source.addEventListener('feed_error', (event) => {
       const problem = parse(event) || {};
-      setLive('error', 'Hors ligne', problem.message);
-      showBanner(`Données figées : ${problem.message || 'Supabase ne répond pas'}`);
+      state.lastMessageAt = Date.now();
+      document.body.classList.remove('is-stale');
+      markStale(`Supabase ne répond pas (${problem.message || 'erreur inconnue'})`);
     });
     source.onerror = () => {
+      markStale('Connexion au serveur du dashboard perdue');
       if (source.readyState === EventSource.CLOSED) {
-        setLive('error', 'Hors ligne');
         explainRefusal();
         setTimeout(connect, RECONNECT_MS);
       } else {
-        setLive('connecting', 'Reconnexion…');
+        $('live-text').textContent = 'Hors ligne, reconnexion…';
       }
     };
   }
 
+  // WAI-ARIA tabs: one tab in the Tab order, arrows / Home / End move between them.
   function setUpTabs() {
-    for (const tab of document.querySelectorAll('.tab')) {
-      tab.addEventListener('click', () => {
-        state.tab = tab.dataset.tab;
-        for (const other of document.querySelectorAll('.tab')) {
-          const selected = other === tab;
-          other.setAttribute('aria-selected', String(selected));
-          $(`tab-${other.dataset.tab}`).hidden = !selected;
-        }
+    const tabs = [...document.querySelectorAll('.tab')];
+    const select = (tab, focus) => {
+      state.tab = tab.dataset.tab;
+      for (const other of tabs) {
+        const selected = other === tab;
+        other.setAttribute('aria-selected', String(selected));
+        other.tabIndex = selected ? 0 : -1;
+        $(`tab-${other.dataset.tab}`).hidden = !selected;
+      }
+      if (focus) tab.focus();
+    };
+    tabs.forEach((tab, i) => {
+      tab.addEventListener('click', () => select(tab, false));
+      tab.addEventListener('keydown', (event) => {
+        const moves = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 };
+        if (!(event.key in moves)) return;
+        event.preventDefault();
+        select(tabs[(moves[event.key] + tabs.length) % tabs.length], true);
       });
+    });
+  }
+
+  // Pause / resume, and the hold while the pointer or focus is inside a list.
+  function setUpLists() {
+    const pause = $('pause');
+    pause.addEventListener('click', () => {
+      state.paused = !state.paused;
+      pause.setAttribute('aria-pressed', String(state.paused));
+      pause.textContent = state.paused ? '▶️ Reprendre' : '⏸️ Pause';
+      $('pause-state').textContent = state.paused ? 'En pause : la liste ne bouge plus' : '';
+      state.pendingWhilePaused = 0;
+      if (!state.paused) renderLists();
+    });
+    const lists = { uploads: $('uploads'), bugs: $('bugs') };
+    for (const name of ['upload-errors', 'transcription-errors', 'network-errors']) lists[name] = $(`tab-${name}`);
+    for (const [name, container] of Object.entries(lists)) {
+      const release = () => {
+        if (container.matches(':hover') || container.contains(document.activeElement)) return;
+        if (state.holding.delete(name)) renderLists();
+      };
+      container.addEventListener('pointerenter', () => state.holding.add(name));
+      container.addEventListener('pointerleave', release);
+      container.addEventListener('focusin', () => state.holding.add(name));
+      container.addEventListener('focusout', () => setTimeout(release, 0));
     }
+    $('more').addEventListener('click', loadMore);
+  }
+
+  // "Voir plus": the next pages of monitoring_uploads (newest start first), cards this page
+  // does not show yet added at the bottom.
+  async function loadMore() {
+    const b = $('more');
+    b.disabled = true;
+    b.textContent = 'Chargement…';
+    try {
+      let added = 0;
+      for (let pages = 0; pages < 5 && added === 0 && state.nextCursor !== null; pages += 1) {
+        const cursor = state.nextCursor;
+        const query = cursor ? `?before_started_at=${encodeURIComponent(cursor.startedAt)}&before_id=${encodeURIComponent(cursor.id)}` : '';
+        const response = await fetch(`/api/uploads${query}`, { headers: { Accept: 'application/json' } });
+        const answer = await response.json().catch(() => ({}));
+        if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
+        state.nextCursor = answer.nextCursor || null;
+        const fresh = (answer.items || []).filter((card) => !state.uploads.has(card.id));
+        for (const card of fresh) state.uploads.set(card.id, card);
+        // Older uploads go to the bottom, in the list's order, not to the top as live ones do.
+        state.order.uploads.push(...fresh.map((card) => card.id));
+        state.extraCards += fresh.length;
+        added += fresh.length;
+      }
+      if (!added) toast('Aucun upload plus ancien.');
+    } catch (e) {
+      toast(`Voir plus a échoué : ${e.message}`, true);
+    } finally {
+      b.disabled = false;
+      b.textContent = 'Voir plus';
+      renderUploads();
+    }
+  }
+
+  function setUpHeader() {
+    const base = CONFIG.adminBaseUrl;
+    if (!base) return;
+    $('admin-dashboard').href = `${base}/`;
+    $('admin-bugs').href = `${base}/bugs`;
+    $('admin-links').hidden = false;
   }
 
   function setUpModal() {
@@ -888,10 +1112,15 @@
     dialog.addEventListener('close', () => { modalToken += 1; });
   }
 
+  // The formats above, for the browser test that holds them to monitor-core's.
+  window.monitoringFormat = { ago, initials, sizeMb, formatElapsed, eta, retryBadge };
+
   document.addEventListener('DOMContentLoaded', () => {
+    setUpHeader();
     setUpTabs();
     setUpModal();
+    setUpLists();
     connect();
-    setInterval(tick, 1000);
+    setInterval(() => { tick(); watchSilence(); }, 1000);
   });
 })();

@@ -46,7 +46,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// What the feed sends to every page.
 #[derive(Debug, Clone)]
-pub(super) enum FeedMessage {
+pub(crate) enum FeedMessage {
     /// A whole `monitoring_snapshot` answer: the page replaces everything.
     Snapshot(Arc<Frame>),
     /// A `monitoring_changes` answer: the page merges cards by id.
@@ -55,7 +55,7 @@ pub(super) enum FeedMessage {
     Error {
         /// The failure's kind (`forbidden`, `unreachable`...), as the API's JSON errors.
         kind: &'static str,
-        /// What the page shows (no server detail: see [`super::api_error::describe`]).
+        /// What the page shows (no server detail: see [`crate::api_error::describe`]).
         message: Arc<str>,
     },
 }
@@ -63,7 +63,7 @@ pub(super) enum FeedMessage {
 impl FeedMessage {
     /// The message of a failed call.
     fn error(e: &ClientError) -> FeedMessage {
-        let (_, kind, message) = super::api_error::describe(e);
+        let (_, kind, message) = crate::api_error::describe(e);
         FeedMessage::Error {
             kind,
             message: Arc::from(message),
@@ -73,13 +73,13 @@ impl FeedMessage {
 
 /// One RPC answer, serialized once for every page.
 #[derive(Debug)]
-pub(super) struct Frame {
+pub(crate) struct Frame {
     /// The answer's `generatedAt` (server time).
-    pub(super) generated_at: DateTime<Utc>,
+    pub(crate) generated_at: DateTime<Utc>,
     /// Where the next `monitoring_changes` starts.
-    pub(super) cursor: DateTime<Utc>,
+    pub(crate) cursor: DateTime<Utc>,
     /// The answer as JSON text.
-    pub(super) json: String,
+    pub(crate) json: String,
 }
 
 /// The fields of a snapshot or changes answer the feed steers by.
@@ -107,7 +107,7 @@ fn frame(function: &str, value: &Value) -> Result<(Frame, bool), ClientError> {
 }
 
 /// `monitoring_snapshot` as a frame.
-pub(super) async fn fetch_snapshot(client: &MonitoringClient) -> Result<Frame, ClientError> {
+pub(crate) async fn fetch_snapshot(client: &MonitoringClient) -> Result<Frame, ClientError> {
     let value: Value = client.call("monitoring_snapshot", json!({})).await?;
     Ok(frame("monitoring_snapshot", &value)?.0)
 }
@@ -123,7 +123,7 @@ struct PollState {
 
 /// The shared poller: one per server.
 #[derive(Debug)]
-pub(super) struct Feed {
+pub(crate) struct Feed {
     client: MonitoringClient,
     sender: broadcast::Sender<FeedMessage>,
     state: Mutex<PollState>,
@@ -133,7 +133,7 @@ pub(super) struct Feed {
 
 impl Feed {
     /// Starts the poller task on the current runtime; it ends when `stop` turns true.
-    pub(super) fn start(client: MonitoringClient, stop: watch::Receiver<bool>) -> Arc<Feed> {
+    pub(crate) fn start(client: MonitoringClient, stop: watch::Receiver<bool>) -> Arc<Feed> {
         let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
         let feed = Arc::new(Feed {
             client,
@@ -159,7 +159,7 @@ impl Feed {
     /// # Errors
     ///
     /// The snapshot's [`ClientError`] (a non-admin token is `Forbidden`).
-    pub(super) async fn subscribe(
+    pub(crate) async fn subscribe(
         &self,
     ) -> Result<(broadcast::Receiver<FeedMessage>, Frame), ClientError> {
         let receiver = self.sender.subscribe();
@@ -281,7 +281,7 @@ struct PageStream {
 /// server stops. Changes computed before the page's latest snapshot are skipped (the
 /// snapshot holds them, and replaying them could show an older card state); a page that
 /// lagged behind the channel gets a fresh snapshot of its own.
-pub(super) fn page_stream(
+pub(crate) fn page_stream(
     client: MonitoringClient,
     receiver: broadcast::Receiver<FeedMessage>,
     first: Frame,
