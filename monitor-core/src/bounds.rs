@@ -63,14 +63,14 @@ pub const MAX_NAME_CHARS: usize = 200;
 /// ```
 /// assert_eq!(monitor_core::bounds::MAX_TITLE_CHARS, 500);
 /// ```
-pub const MAX_TITLE_CHARS: usize = 500;
+pub const MAX_TITLE_CHARS: usize = crate::limits::MAX_VIDEO_TITLE_CHARS;
 
 /// A file name (`upload_queue.filename`'s constraint).
 ///
 /// ```
 /// assert_eq!(monitor_core::bounds::MAX_FILENAME_CHARS, 1_000);
 /// ```
-pub const MAX_FILENAME_CHARS: usize = 1_000;
+pub const MAX_FILENAME_CHARS: usize = crate::limits::MAX_FILENAME_CHARS;
 
 /// An error message, an app's `uploadError`, a transcript (`upload_queue.error_message`'s
 /// constraint: about a screen of text).
@@ -78,7 +78,7 @@ pub const MAX_FILENAME_CHARS: usize = 1_000;
 /// ```
 /// assert_eq!(monitor_core::bounds::MAX_MESSAGE_CHARS, 4_000);
 /// ```
-pub const MAX_MESSAGE_CHARS: usize = 4_000;
+pub const MAX_MESSAGE_CHARS: usize = crate::limits::MAX_ERROR_MESSAGE_CHARS;
 
 /// A stack trace (`bug_reports.error_stack`): a few hundred frames.
 ///
@@ -93,7 +93,7 @@ pub const MAX_STACK_CHARS: usize = 16_000;
 /// ```
 /// assert_eq!(monitor_core::bounds::MAX_CODE_CHARS, 100);
 /// ```
-pub const MAX_CODE_CHARS: usize = 100;
+pub const MAX_CODE_CHARS: usize = crate::limits::MAX_ERROR_CODE_CHARS;
 
 /// Any other short text: screen, component and action names, `local_id` (its constraint),
 /// AssemblyAI ids.
@@ -101,7 +101,7 @@ pub const MAX_CODE_CHARS: usize = 100;
 /// ```
 /// assert_eq!(monitor_core::bounds::MAX_SHORT_TEXT_CHARS, 255);
 /// ```
-pub const MAX_SHORT_TEXT_CHARS: usize = 255;
+pub const MAX_SHORT_TEXT_CHARS: usize = crate::limits::MAX_LOCAL_ID_CHARS;
 
 /// `at` when it lies in [`SANE_FROM`]..[`SANE_UNTIL`], else `None` (SQL:
 /// `private.monitoring_time`).
@@ -114,9 +114,7 @@ pub const MAX_SHORT_TEXT_CHARS: usize = 255;
 /// assert_eq!(sane_time(far), None);
 /// ```
 pub fn sane_time(at: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    (SANE_FROM..SANE_UNTIL)
-        .contains(&at.timestamp())
-        .then_some(at)
+    crate::limits::time_in_range(at).then_some(at)
 }
 
 /// The first `max_chars` characters of `text` (SQL: `left(text, max_chars)`).

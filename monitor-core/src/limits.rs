@@ -98,10 +98,6 @@ pub const EARLIEST_EVENT_AT: &str = "2000-01-01T00:00:00Z";
 /// First device time (`at`) refused: 2100-01-01T00:00:00Z (the range is half-open).
 pub const LATEST_EVENT_AT: &str = "2100-01-01T00:00:00Z";
 
-/// [`EARLIEST_EVENT_AT`] as seconds since the epoch.
-const EARLIEST_EVENT_SECS: i64 = 946_684_800;
-/// [`LATEST_EVENT_AT`] as seconds since the epoch.
-const LATEST_EVENT_SECS: i64 = 4_102_444_800;
 
 /// Why a field cannot be stored whole: what [`check_local_id`] and [`check_metadata`]
 /// answer, for an SDK to name the field at the call (the server answers
@@ -198,7 +194,8 @@ pub fn check_metadata(metadata: &serde_json::Value) -> Result<(), LimitError> {
 /// assert!(!time_in_range("2100-01-01T00:00:00Z".parse().unwrap()));
 /// ```
 pub fn time_in_range(at: DateTime<Utc>) -> bool {
-    (EARLIEST_EVENT_SECS..LATEST_EVENT_SECS).contains(&at.timestamp())
+    // The same range the monitoring reads app rows in (crate::bounds).
+    (crate::bounds::SANE_FROM..crate::bounds::SANE_UNTIL).contains(&at.timestamp())
 }
 
 /// Whether an `upload_speed` is one the server stores: finite, 0 to
@@ -221,17 +218,13 @@ pub fn speed_in_range(mb_per_s: f64) -> bool {
 /// assert_eq!(cut_chars("abc", 10), "abc");
 /// ```
 pub fn cut_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((end, _)) => text[..end].to_owned(),
-        None => text.to_owned(),
-    }
+    crate::bounds::cut(text, max).to_owned()
 }
 
 /// Cuts `text` in place to its first `max` characters.
 pub(crate) fn cut_in_place(text: &mut String, max: usize) {
-    if let Some((end, _)) = text.char_indices().nth(max) {
-        text.truncate(end);
-    }
+    let end = crate::bounds::cut(text, max).len();
+    text.truncate(end);
 }
 
 /// Removes every NUL from `text`, in place (see the module docs for why).
