@@ -17,7 +17,7 @@ use crate::error::SdkError;
 use crate::flusher;
 use crate::foreign::{LogLevel, ReporterLogger, TokenProvider};
 use crate::outbox::{Caps, Enqueued, Outbox, OutboxStats, UploadChange, UploadRow};
-use crate::policy::FlushPolicy;
+use crate::policy::{self, FlushPolicy};
 use crate::rate_limit::{Admission, ProgressLimiter};
 use crate::uploads::{validate, CoalescedProgress, Tracked, Uploads};
 
@@ -271,8 +271,9 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// [`SdkError::InvalidArgument`] for an unusable URL, [`SdkError::Storage`] when the
-    /// database cannot be opened.
+    /// [`SdkError::InvalidConfig`] for a setting out of its range (see [`FlushPolicy::validate`]
+    /// and the constants of [`crate::policy`]), [`SdkError::Storage`] when the database
+    /// cannot be opened.
     pub fn open(
         config: EngineConfig,
         token: Arc<dyn TokenProvider>,
@@ -292,17 +293,8 @@ impl Engine {
         logger: Option<Arc<dyn ReporterLogger>>,
         clock: SdkClock,
     ) -> Result<Engine, SdkError> {
-        let base = config.supabase_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SdkError::InvalidArgument(format!(
-                "supabase_url must start with http:// or https://, got {base:?}"
-            )));
-        }
-        if config.policy.batch_max_events == 0 {
-            return Err(SdkError::InvalidArgument(
-                "batch size must be at least 1".into(),
-            ));
-        }
+        validate_config(&config)?;
+        let base = config.supabase_url.trim().trim_end_matches('/');
         let policy = config.policy;
         let outbox = Outbox::open(
             &config.database_path,
@@ -811,6 +803,45 @@ impl Drop for Engine {
     }
 }
 
+/// Refuses a configuration that would void the SDK's guarantees, naming the field: the URL
+/// and key every request needs, a database path that is a real file (SQLite opens a private
+/// temporary database for "" and a memory one for ":memory:" or a `file:` URI asking for it:
+/// nothing would survive a restart), and the policy's ranges ([`FlushPolicy::validate`]).
+fn validate_config(config: &EngineConfig) -> Result<(), SdkError> {
+    let url = config.supabase_url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < "http://x".len()
+    {
+        return Err(SdkError::InvalidConfig {
+            field: "supabase_url",
+            allowed: "an http:// or https:// URL".into(),
+            got: format!("{url:?}"),
+        });
+    }
+    let key = &config.anon_key;
+    let printable = key.bytes().all(|b| b.is_ascii_graphic());
+    if key.is_empty() || key.len() > policy::MAX_ANON_KEY_BYTES || !printable {
+        return Err(SdkError::InvalidConfig {
+            field: "anon_key",
+            allowed: format!(
+                "1 to {} printable ASCII characters (the project's anon key)",
+                policy::MAX_ANON_KEY_BYTES
+            ),
+            got: format!("{} bytes", key.len()),
+        });
+    }
+    let path = config.database_path.to_string_lossy();
+    let trimmed = path.trim();
+    if trimmed.is_empty() || trimmed == ":memory:" || trimmed.starts_with("file:") {
+        return Err(SdkError::InvalidConfig {
+            field: "database_path",
+            allowed: "a file path in the app's storage (not empty, not :memory:, not a file: URI)"
+                .into(),
+            got: format!("{path:?}"),
+        });
+    }
+    config.policy.validate()
+}
+
 /// Waits until every event stored before the call is acknowledged or dead-lettered.
 async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkError> {
     shared.persist_coalesced(true)?;
@@ -917,6 +948,24 @@ mod tests {
             engine.health().unwrap().outbox.pending_events,
             4,
             "the 10 % milestone is written at once"
+        );
+    }
+
+    #[test]
+    fn a_huge_server_pace_is_clamped_and_never_panics_the_rate_limiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = SdkClock::manual();
+        let engine = offline(&dir, clock.clone());
+        let id = engine.begin_upload(video("import_1_9")).unwrap();
+        // A bogus or hostile answer: `min_progress_interval_ms` = u64::MAX.
+        engine.shared.set_server_interval(u64::MAX);
+        for second in 1..=3u64 {
+            clock.advance(Duration::from_secs(1));
+            engine.report_progress(id, second, 1_000).unwrap();
+        }
+        assert_eq!(
+            engine.health().unwrap().progress_interval,
+            policy::MAX_PROGRESS_INTERVAL
         );
     }
 

@@ -19,6 +19,17 @@ pub enum SdkError {
     /// An argument is malformed (not a UUID, not JSON, a zero total...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A configuration value is outside the range that keeps the SDK's guarantees (the
+    /// ranges are the constants of [`crate::policy`]).
+    #[error("invalid configuration: {field} must be {allowed}, got {got}")]
+    InvalidConfig {
+        /// The field, as [`crate::ReporterConfig`] spells it.
+        field: &'static str,
+        /// What it accepts.
+        allowed: String,
+        /// What it was given.
+        got: String,
+    },
     /// The outbox is at its caps and the event may not be dropped: it was refused (and
     /// counted) instead.
     #[error("the local queue is full; the {kind} report was refused")]
@@ -114,6 +125,17 @@ pub enum ReporterError {
         /// What is wrong.
         message: String,
     },
+    /// The configuration would void a guarantee (nothing survives a restart, events
+    /// dead-lettered unsent, a retry loop that spins); the reporter was not built.
+    #[error("invalid configuration: {field} must be {allowed}, got {got}")]
+    InvalidConfig {
+        /// The `ReporterConfig` field.
+        field: String,
+        /// The values it accepts.
+        allowed: String,
+        /// The value it was given.
+        got: String,
+    },
     /// The local queue is full and refused an event that must not be dropped silently.
     #[error("queue full: {message}")]
     QueueFull {
@@ -167,6 +189,15 @@ impl From<SdkError> for ReporterError {
             SdkError::InvalidArgument(_) | SdkError::Import(_) => {
                 ReporterError::InvalidArgument { message }
             }
+            SdkError::InvalidConfig {
+                field,
+                allowed,
+                got,
+            } => ReporterError::InvalidConfig {
+                field: field.to_string(),
+                allowed,
+                got,
+            },
             SdkError::QueueFull { .. } => ReporterError::QueueFull { message },
             SdkError::Storage(ref cause) => {
                 tracing::error!(%cause, "local storage failed");

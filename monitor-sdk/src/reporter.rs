@@ -61,7 +61,8 @@ impl UploadReporter {
     ///
     /// # Errors
     ///
-    /// `InvalidArgument` for an unusable URL, `Storage` when the database cannot be opened.
+    /// `InvalidConfig` (naming the field and its allowed range) for a setting that would void
+    /// a guarantee, `Storage` when the database cannot be opened.
     #[uniffi::constructor]
     pub fn new(
         config: ReporterConfig,
