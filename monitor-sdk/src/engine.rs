@@ -17,6 +17,7 @@ use crate::error::SdkError;
 use crate::flusher;
 use crate::foreign::{LogLevel, ReporterLogger, TokenProvider};
 use crate::outbox::{Caps, Enqueued, Outbox, OutboxStats, UploadChange, UploadRow};
+use crate::outbox_lock::OutboxLock;
 use crate::policy::{self, FlushPolicy};
 use crate::rate_limit::{Admission, ProgressLimiter};
 use crate::uploads::{validate, CoalescedProgress, Tracked, Uploads};
@@ -201,6 +202,11 @@ impl Shared {
             return Ok(false);
         }
         let mut state = lock(&self.state);
+        if !force && self.shut.load(Ordering::Relaxed) {
+            // The flusher after `shutdown`: shutdown's own forced write (under this lock)
+            // is the last; see `Engine::stop_flusher`.
+            return Ok(false);
+        }
         let now = self.clock.elapsed();
         let mut waiting = false;
         for upload in state.uploads.with_coalesced() {
@@ -256,6 +262,8 @@ pub struct Engine {
     pub(crate) shared: Arc<Shared>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
+    /// One reporter per outbox file: held until the flusher has stopped.
+    file_lock: Mutex<Option<OutboxLock>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -296,6 +304,8 @@ impl Engine {
         validate_config(&config)?;
         let base = config.supabase_url.trim().trim_end_matches('/');
         let policy = config.policy;
+        // Before the database is touched: a second opener must change nothing.
+        let file_lock = OutboxLock::acquire(&config.database_path)?;
         let outbox = Outbox::open(
             &config.database_path,
             Caps {
@@ -340,6 +350,7 @@ impl Engine {
             shared,
             runtime: Mutex::new(Some(runtime)),
             handle,
+            file_lock: Mutex::new(file_lock),
         })
     }
 
@@ -391,6 +402,9 @@ impl Engine {
             .source
             .or_else(|| metadata.as_ref().and_then(UploadSource::from_metadata));
         let mut state = lock(&self.shared.state);
+        // Again under the state lock: after `shutdown` (which sets `shut`, then takes this
+        // lock) nothing of this reporter is written, so the next one may own the file.
+        self.live()?;
         if let Some(existing) = state.uploads.by_local_id(&new.local_id) {
             let id = existing.record.id;
             return match existing.record.status {
@@ -589,8 +603,9 @@ impl Engine {
         payload: EventPayload,
         with_progress: bool,
     ) -> Result<(), SdkError> {
-        self.live()?;
         let mut state = lock(&self.shared.state);
+        // Under the state lock, as in `report_progress`: see `stop_flusher`.
+        self.live()?;
         let tracked = state.uploads.get_mut(&upload)?;
         let mut payloads = Vec::with_capacity(2);
         if with_progress {
@@ -682,7 +697,8 @@ impl Engine {
     }
 
     /// Writes held-back progress and stops the flusher. Stored events stay in the outbox
-    /// for the next reporter on the same database.
+    /// for the next reporter on the same database, which may open as soon as this returns
+    /// (this one's reads, `health` and `list_uploads`, still work; its reports are refused).
     ///
     /// # Errors
     ///
@@ -713,6 +729,11 @@ impl Engine {
     /// this one and starts from settled counts. Inside another runtime blocking is not
     /// allowed: it winds down alone. An in-flight POST is dropped; its events, resent later,
     /// are duplicates, no-ops.
+    ///
+    /// Then the outbox file's lock is released: `shut` is set and every write of a report
+    /// checks it under the state lock, so nothing of this reporter's memory reaches the file
+    /// after this (a flusher still winding down may only settle batches, which a newer
+    /// reporter's counts absorb).
     fn stop_flusher(&self) {
         self.shared.wake.notify_one();
         if let Some(runtime) = lock(&self.runtime).take() {
@@ -722,6 +743,7 @@ impl Engine {
                 runtime.shutdown_timeout(SHUTDOWN_GRACE);
             }
         }
+        drop(lock(&self.file_lock).take());
     }
 
     /// The device's uploads, newest first.
@@ -913,6 +935,49 @@ mod tests {
         .unwrap();
         engine.set_online(false);
         engine
+    }
+
+    fn open_again(dir: &tempfile::TempDir) -> Result<Engine, SdkError> {
+        Engine::open_with_clock(
+            EngineConfig {
+                supabase_url: "http://127.0.0.1:9".into(),
+                anon_key: "anon".into(),
+                database_path: dir.path().join("outbox.sqlite"),
+                policy: FlushPolicy::default(),
+            },
+            Arc::new(NoToken),
+            None,
+            SdkClock::manual(),
+        )
+    }
+
+    #[test]
+    fn a_second_reporter_on_the_same_file_is_refused_until_the_first_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = offline(&dir, SdkClock::manual());
+        let id = first.begin_upload(video("import_1_3")).unwrap();
+        // Two reporters would each number the upload's events from their own memory.
+        let second = open_again(&dir);
+        assert!(
+            matches!(&second, Err(SdkError::OutboxInUse(path)) if path.ends_with("outbox.sqlite")),
+            "{second:?}"
+        );
+        assert_eq!(
+            first.list_uploads().unwrap().len(),
+            1,
+            "the first is untouched"
+        );
+        // Gone as a killed process is gone: the next one opens and carries on.
+        first.abandon();
+        let third = open_again(&dir).expect("the file is free once the first is abandoned");
+        third.set_online(false);
+        third.complete(id, None).unwrap();
+        // A clean shutdown frees it too, even while the old object is still held.
+        third.shutdown().unwrap();
+        let fourth = open_again(&dir).expect("the file is free after shutdown");
+        assert_eq!(fourth.list_uploads().unwrap()[0].record.last_seq, 2);
+        drop(third);
+        assert!(matches!(open_again(&dir), Err(SdkError::OutboxInUse(_))));
     }
 
     fn video(local_id: &str) -> NewUpload {

@@ -40,6 +40,13 @@ pub enum SdkError {
     /// The local SQLite database failed.
     #[error("local storage failed")]
     Storage(#[from] rusqlite::Error),
+    /// Another reporter (in this process or another) has this outbox file open: one
+    /// reporter per file.
+    #[error("another reporter has the outbox {} open", .0.display())]
+    OutboxInUse(std::path::PathBuf),
+    /// The outbox's lock file could not be opened or locked.
+    #[error("the outbox's lock file is unusable")]
+    LockFile(#[source] std::io::Error),
     /// A stored row could not be read back.
     #[error("local storage holds an unreadable row")]
     Corrupt(#[from] serde_json::Error),
@@ -148,6 +155,13 @@ pub enum ReporterError {
         /// A generic description.
         message: String,
     },
+    /// Another reporter has this `database_path` open (one reporter per file: shut the
+    /// other down first); nothing was opened.
+    #[error("the outbox {path} is in use by another reporter")]
+    OutboxInUse {
+        /// The database path.
+        path: String,
+    },
     /// The server could not be reached or refused the request.
     #[error("network: {message}")]
     Network {
@@ -201,6 +215,13 @@ impl From<SdkError> for ReporterError {
             SdkError::QueueFull { .. } => ReporterError::QueueFull { message },
             SdkError::Storage(ref cause) => {
                 tracing::error!(%cause, "local storage failed");
+                ReporterError::Storage { message }
+            }
+            SdkError::OutboxInUse(path) => ReporterError::OutboxInUse {
+                path: path.display().to_string(),
+            },
+            SdkError::LockFile(ref cause) => {
+                tracing::error!(%cause, "outbox lock file");
                 ReporterError::Storage { message }
             }
             SdkError::Corrupt(ref cause) => {

@@ -18,6 +18,7 @@ pub mod flusher;
 pub mod foreign;
 pub mod import;
 pub mod outbox;
+mod outbox_lock;
 pub mod policy;
 pub mod rate_limit;
 pub mod reporter;
