@@ -891,3 +891,60 @@ async fn a_throttled_batch_is_not_resent_before_its_retry_after() {
     }
     assert_eq!(server_event_count(id, "complete").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_outbox_row_is_quarantined_and_everything_else_is_delivered() {
+    let stack = stack();
+    let user = user("sdk-corrupt-row").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = dir.path().join("outbox.sqlite");
+    let reporter = engine(
+        stack.api_url(),
+        stack.anon_key(),
+        &db,
+        TestTokens::new(&user.access_token),
+    );
+    reporter.set_online(false);
+    let healthy = reporter
+        .begin_upload(new_upload("import_corrupt_ok"))
+        .expect("begin");
+    reporter.complete(healthy, None).expect("complete");
+    let hurt = reporter
+        .begin_upload(new_upload("import_corrupt_hurt"))
+        .expect("begin");
+    reporter.complete(hurt, None).expect("complete");
+    // A flipped page, a bad migration of the app's own: the first row's id is no UUID.
+    let raw = rusqlite::Connection::open(&db).expect("a second connection");
+    let hurt_begin = hurt.to_string();
+    let changed = raw
+        .execute(
+            "update outbox set event_id = 'not-a-uuid' \
+             where upload_id = ?1 and kind = 'begin'",
+            [&hurt_begin],
+        )
+        .expect("corrupted");
+    assert_eq!(changed, 1);
+    drop(raw);
+
+    reporter.set_online(true);
+    reporter
+        .flush(Duration::from_secs(10))
+        .await
+        .expect("the other events are delivered past the corrupt row");
+    assert_eq!(server_event_count(healthy, "complete").await, 1);
+    let health = reporter.health().expect("health");
+    assert_eq!(health.outbox.pending_events, 0, "{health:?}");
+    assert_eq!(health.outbox.quarantined, 1, "{health:?}");
+    let reasons: Vec<String> = reporter
+        .dead_letters()
+        .expect("dead letters")
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect();
+    assert!(
+        reasons[0].starts_with("corrupt"),
+        "the row is kept with its reason: {reasons:?}"
+    );
+    // Without its begin, the server does not know the upload: its completion is refused.
+    assert_eq!(reasons[1], "unknown_upload", "{reasons:?}");
+}

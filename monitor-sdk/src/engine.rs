@@ -306,14 +306,15 @@ impl Engine {
         let policy = config.policy;
         // Before the database is touched: a second opener must change nothing.
         let file_lock = OutboxLock::acquire(&config.database_path)?;
-        let outbox = Outbox::open(
+        let mut outbox = Outbox::open(
             &config.database_path,
             Caps {
                 max_events: policy.max_pending_events,
                 max_bytes: policy.max_pending_bytes,
             },
         )?;
-        let uploads = Uploads::from_records(outbox.load_records()?);
+        let (records, quarantined) = outbox.load_records(Utc::now().timestamp_millis())?;
+        let uploads = Uploads::from_records(records);
         let http = reqwest::Client::builder()
             .timeout(policy.request_timeout)
             .build()
@@ -344,6 +345,14 @@ impl Engine {
             interval_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
         });
+        if quarantined > 0 {
+            shared.log(
+                LogLevel::Error,
+                format!(
+                    "{quarantined} unreadable upload row(s) quarantined; their waiting events are still sent"
+                ),
+            );
+        }
         let handle = runtime.handle().clone();
         runtime.spawn(flusher::supervise(shared.clone()));
         Ok(Engine {
@@ -978,6 +987,35 @@ mod tests {
         assert_eq!(fourth.list_uploads().unwrap()[0].record.last_seq, 2);
         drop(third);
         assert!(matches!(open_again(&dir), Err(SdkError::OutboxInUse(_))));
+    }
+
+    #[test]
+    fn a_corrupt_upload_row_is_quarantined_and_the_outbox_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, lost) = {
+            let engine = offline(&dir, SdkClock::manual());
+            let kept = engine.begin_upload(video("import_1_4")).unwrap();
+            let lost = engine.begin_upload(video("import_1_5")).unwrap();
+            engine.shutdown().unwrap();
+            (kept, lost)
+        };
+        let raw = rusqlite::Connection::open(dir.path().join("outbox.sqlite")).unwrap();
+        raw.execute(
+            "update uploads set record = '{\"id\": 42' where upload_id = ?1",
+            [lost.to_string()],
+        )
+        .unwrap();
+        drop(raw);
+        let engine = open_again(&dir).expect("one bad row does not lock the app out");
+        engine.set_online(false);
+        let uploads = engine.list_uploads().unwrap();
+        assert_eq!(uploads.len(), 1);
+        assert_eq!(uploads[0].record.id, kept);
+        engine.complete(kept, None).unwrap();
+        let health = engine.health().unwrap();
+        assert_eq!(health.outbox.quarantined, 1);
+        // Its events are still in the outbox: they describe the upload to the server.
+        assert_eq!(health.outbox.pending_events, 3);
     }
 
     fn video(local_id: &str) -> NewUpload {

@@ -204,6 +204,10 @@ pub struct ReporterHealth {
     /// Of those, the ones the server already had (resent after a lost answer, or progress
     /// overtaken by a newer report): no second effect.
     pub duplicate_events: u64,
+    /// Stored rows that could not be read back and were moved aside (ever): outbox rows
+    /// are dead-lettered with a `corrupt: ...` reason (and counted in
+    /// `dead_lettered_events` too), upload rows kept in a quarantine table.
+    pub quarantined_rows: u64,
     /// HTTP requests sent since this reporter opened (every attempt counts).
     pub requests_sent: u64,
     /// Uploads with progress held back in memory.
@@ -229,6 +233,7 @@ impl From<Health> for ReporterHealth {
             dead_lettered_events: h.outbox.dead_lettered,
             delivered_events: h.outbox.delivered,
             duplicate_events: h.outbox.already_there,
+            quarantined_rows: h.outbox.quarantined,
             requests_sent: h.requests_sent,
             coalesced_progress: h.coalesced_progress,
             online: h.online,

@@ -285,8 +285,18 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
                 Err(error) => tracing::error!(%error, "age cap"),
             }
-            outbox.peek(round.batch_limit)
+            let batch = outbox.peek(round.batch_limit);
+            (batch, outbox.take_quarantined())
         };
+        let (batch, quarantined) = batch;
+        if quarantined > 0 {
+            // Outside the outbox lock: the app's logger may be slow.
+            shared.settled.send_modify(|g| *g += 1);
+            shared.log(
+                LogLevel::Error,
+                format!("{quarantined} unreadable outbox row(s) quarantined to the dead letters"),
+            );
+        }
         let batch = match batch {
             Ok(batch) if batch.is_empty() => {
                 idle(&shared, tick).await;
@@ -533,6 +543,7 @@ mod tests {
             .map(|i| PendingEvent {
                 position: i,
                 event_id: uuid::Uuid::from_u128(i as u128),
+                upload_id: uuid::Uuid::from_u128(0xaa),
                 body: format!("{{\"n\":{i}}}"),
             })
             .collect();
