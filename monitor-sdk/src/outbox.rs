@@ -1308,7 +1308,7 @@ mod tests {
         let (record, b) = begin();
         let events: Vec<UploadEvent> = (2..=5).map(|seq| progress(seq, seq as i32)).collect();
         outbox
-            .enqueue(change(&record), &[b.clone()], NOW_MS)
+            .enqueue(change(&record), std::slice::from_ref(&b), NOW_MS)
             .unwrap();
         outbox.enqueue(change(&record), &events, NOW_MS).unwrap();
         // Three kinds of damage a bad write could leave; seq 5 is intact.
