@@ -77,6 +77,24 @@ pub struct Health {
     pub progress_interval: Duration,
     /// HTTP requests sent since this reporter opened (every attempt counts).
     pub requests_sent: u64,
+    /// Uploads set aside because the server keeps failing (5xx) on their events alone
+    /// (see [`crate::isolation`]): their events are kept and retried on their own backoff.
+    pub isolated_uploads: u64,
+    /// Events of those uploads waiting in the outbox.
+    pub isolated_events: u64,
+    /// Why the server refuses every request, when it does (404: `report_upload_events`
+    /// missing; 431: headers too large...): events are kept and retried with backoff until a
+    /// delivery succeeds again, which clears it.
+    pub configuration_problem: Option<String>,
+}
+
+/// What holds events back, as the flusher last saw it (for `health()` and `flush()`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Holds {
+    /// The parked uploads.
+    pub(crate) parked: Vec<Uuid>,
+    /// The last configuration problem, until a delivery succeeds.
+    pub(crate) configuration_problem: Option<String>,
 }
 
 /// An admin's request to retry one of this user's uploads.
@@ -122,6 +140,8 @@ pub(crate) struct Shared {
     pub(crate) interval_ms: AtomicU64,
     /// HTTP requests sent since the reporter opened (batches and other RPCs, retries too).
     pub(crate) requests: AtomicU64,
+    /// Published by the flusher; never held across a call into the app or the outbox.
+    pub(crate) holds: Mutex<Holds>,
 }
 
 /// Locks a mutex, taking the data even if a caught panic poisoned it: every change to the
@@ -344,6 +364,7 @@ impl Engine {
             http,
             interval_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            holds: Mutex::new(Holds::default()),
         });
         if quarantined > 0 {
             shared.log(
@@ -639,12 +660,19 @@ impl Engine {
     }
 
     /// Waits until every event stored before the call (held-back progress included) is
-    /// acknowledged or dead-lettered.
+    /// acknowledged or dead-lettered. `Ok` means exactly that: nothing stored before the call
+    /// is still waiting.
     ///
     /// # Errors
     ///
-    /// [`SdkError::Offline`] when offline, [`SdkError::Timeout`] (delivery continues),
-    /// storage.
+    /// - [`SdkError::Offline`] when offline;
+    /// - [`SdkError::ServerConfiguration`] as soon as the server refuses requests for a
+    ///   configuration reason (also when the last attempt, before the call, met one): the
+    ///   events are kept and retried with backoff, `health().configuration_problem` says why;
+    /// - [`SdkError::Isolated`] once everything else stored before the call is settled but
+    ///   some events belong to uploads set aside after repeated server errors (kept, retried
+    ///   on their own backoff);
+    /// - [`SdkError::Timeout`] (delivery continues in the background), storage.
     pub async fn flush(&self, timeout: Duration) -> Result<(), SdkError> {
         self.live()?;
         let task = self
@@ -677,9 +705,15 @@ impl Engine {
     /// Storage failures.
     pub fn health(&self) -> Result<Health, SdkError> {
         let coalesced = lock(&self.shared.state).uploads.with_coalesced().len() as u64;
-        let (outbox, interval) = {
+        let holds = lock(&self.shared.holds).clone();
+        let (outbox, interval, (isolated_uploads, isolated_events)) = {
             let interval = lock(&self.shared.state).limiter.interval();
-            (lock(&self.shared.outbox).stats()?, interval)
+            let outbox = lock(&self.shared.outbox);
+            (
+                outbox.stats()?,
+                interval,
+                outbox.waiting_in(&holds.parked, None)?,
+            )
         };
         let now = self.shared.now_ms();
         let oldest_pending_age = outbox
@@ -692,6 +726,9 @@ impl Engine {
             online: self.shared.online.load(Ordering::Relaxed),
             progress_interval: interval,
             requests_sent: self.shared.requests.load(Ordering::Relaxed),
+            isolated_uploads,
+            isolated_events,
+            configuration_problem: holds.configuration_problem,
         })
     }
 
@@ -886,9 +923,27 @@ async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkE
     shared.wake.notify_one();
     let wait = async {
         loop {
-            let first = lock(&shared.outbox).first_position()?;
-            if first.is_none_or(|p| p > target) {
-                return Ok(());
+            // Marked seen before reading: a change after this read wakes the next wait.
+            settled.borrow_and_update();
+            let holds = lock(&shared.holds).clone();
+            // Settled but for the parked uploads: how many of their events are waited for.
+            let settled_but = {
+                let outbox = lock(&shared.outbox);
+                let first = outbox.first_position_excluding(&holds.parked)?;
+                match first {
+                    Some(p) if p <= target => None,
+                    _ => Some(outbox.waiting_in(&holds.parked, Some(target))?),
+                }
+            };
+            if let Some((uploads, events)) = settled_but {
+                return if events == 0 {
+                    Ok(())
+                } else {
+                    Err(SdkError::Isolated { uploads, events })
+                };
+            }
+            if let Some(problem) = holds.configuration_problem {
+                return Err(SdkError::ServerConfiguration(problem));
             }
             if settled.changed().await.is_err() {
                 return Err(SdkError::ShutDown);

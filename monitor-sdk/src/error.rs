@@ -53,6 +53,19 @@ pub enum SdkError {
     /// An HTTP request failed or the server answered with an error.
     #[error("server request failed: {0}")]
     Network(String),
+    /// The server refuses every request for a reason that is not the events' (404: the
+    /// function is missing; 431: headers too large; 403...): events are kept and retried.
+    #[error("events held back by a configuration problem: {0}")]
+    ServerConfiguration(String),
+    /// Events held back because their uploads are set aside after repeated server errors
+    /// (see [`crate::isolation`]); everything else was delivered.
+    #[error("{events} event(s) of {uploads} upload(s) held back: the server keeps failing on them; retried on their own backoff")]
+    Isolated {
+        /// Uploads set aside that have events among those waited for.
+        uploads: u64,
+        /// Their events waited for.
+        events: u64,
+    },
     /// The device is offline (`set_online(false)`).
     #[error("the reporter is offline")]
     Offline,
@@ -168,6 +181,25 @@ pub enum ReporterError {
         /// What happened.
         message: String,
     },
+    /// `flush`: the server refuses every request for a configuration reason (the function
+    /// is missing, the headers are too large, a grant is missing...). Nothing is lost: the
+    /// events are kept and retried with backoff; `health().configuration_problem` says what
+    /// to check.
+    #[error("server configuration: {problem}")]
+    ServerConfiguration {
+        /// What the server answered and what to check.
+        problem: String,
+    },
+    /// `flush`: everything else is delivered, but some uploads' events are held back because
+    /// the server keeps failing (5xx) on them; they are kept and retried on their own
+    /// backoff (`health().isolated_uploads`).
+    #[error("isolated: {events} event(s) of {uploads} upload(s) held back")]
+    Isolated {
+        /// Uploads set aside.
+        uploads: u64,
+        /// Their events among those the flush waited for.
+        events: u64,
+    },
     /// The reporter is offline.
     #[error("offline")]
     Offline,
@@ -229,6 +261,10 @@ impl From<SdkError> for ReporterError {
                 ReporterError::Storage { message }
             }
             SdkError::Network(_) => ReporterError::Network { message },
+            SdkError::ServerConfiguration(problem) => {
+                ReporterError::ServerConfiguration { problem }
+            }
+            SdkError::Isolated { uploads, events } => ReporterError::Isolated { uploads, events },
             SdkError::Offline => ReporterError::Offline,
             SdkError::Timeout(_) => ReporterError::Timeout { message },
             SdkError::ShutDown => ReporterError::ShutDown,

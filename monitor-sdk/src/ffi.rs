@@ -208,6 +208,15 @@ pub struct ReporterHealth {
     /// are dead-lettered with a `corrupt: ...` reason (and counted in
     /// `dead_lettered_events` too), upload rows kept in a quarantine table.
     pub quarantined_rows: u64,
+    /// Uploads set aside because the server keeps failing (5xx) on their events: kept, and
+    /// retried on their own backoff while the others are delivered.
+    pub isolated_uploads: u64,
+    /// Events of those uploads waiting.
+    pub isolated_events: u64,
+    /// Why the server refuses every request, when it does (e.g. "HTTP 404 ...:
+    /// report_upload_events was not found"): events are kept and retried; cleared by the next
+    /// successful delivery.
+    pub configuration_problem: Option<String>,
     /// HTTP requests sent since this reporter opened (every attempt counts).
     pub requests_sent: u64,
     /// Uploads with progress held back in memory.
@@ -234,6 +243,9 @@ impl From<Health> for ReporterHealth {
             delivered_events: h.outbox.delivered,
             duplicate_events: h.outbox.already_there,
             quarantined_rows: h.outbox.quarantined,
+            isolated_uploads: h.isolated_uploads,
+            isolated_events: h.isolated_events,
+            configuration_problem: h.configuration_problem,
             requests_sent: h.requests_sent,
             coalesced_progress: h.coalesced_progress,
             online: h.online,

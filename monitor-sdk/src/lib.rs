@@ -17,6 +17,7 @@ pub mod ffi;
 pub mod flusher;
 pub mod foreign;
 pub mod import;
+pub mod isolation;
 pub mod outbox;
 mod outbox_lock;
 pub mod policy;

@@ -163,6 +163,17 @@ fn read_pending(
     })
 }
 
+/// Which uploads' events [`Outbox::peek_in`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter<'a> {
+    /// Every upload's.
+    All,
+    /// Every upload's but these (the parked ones).
+    Excluding(&'a [Uuid]),
+    /// This upload's only.
+    Only(Uuid),
+}
+
 /// The server's judgement of one sent event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Settlement {
@@ -501,15 +512,48 @@ impl Outbox {
     ///
     /// Storage failures.
     pub fn peek(&mut self, limit: usize) -> Result<Vec<PendingEvent>, SdkError> {
+        self.peek_in(limit, Filter::All)
+    }
+
+    /// [`Outbox::peek`] restricted to some uploads' events (see [`Filter`]).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn peek_in(
+        &mut self,
+        limit: usize,
+        filter: Filter<'_>,
+    ) -> Result<Vec<PendingEvent>, SdkError> {
+        const COLUMNS: &str = "select position, event_id, upload_id, body from outbox";
         loop {
             let mut good = Vec::new();
             let mut bad = Vec::new();
             {
-                let mut statement = self.conn.prepare_cached(
-                    "select position, event_id, upload_id, body from outbox \
-                     order by position limit ?1",
-                )?;
-                let mut rows = statement.query([limit as i64])?;
+                let (mut statement, key) = match filter {
+                    // The common case keeps its one cached statement: nothing parked.
+                    Filter::All | Filter::Excluding([]) => (
+                        self.conn.prepare_cached(&format!(
+                            "{COLUMNS} where ?2 is null order by position limit ?1"
+                        ))?,
+                        None,
+                    ),
+                    Filter::Excluding(uploads) => (
+                        self.conn.prepare_cached(&format!(
+                            "{COLUMNS} where upload_id not in (select value from json_each(?2)) \
+                             order by position limit ?1"
+                        ))?,
+                        Some(id_list(uploads)),
+                    ),
+                    // The (upload_id, position) index answers this one.
+                    Filter::Only(upload) => (
+                        self.conn.prepare_cached(&format!(
+                            "{COLUMNS} where upload_id = ?2 order by position limit ?1"
+                        ))?,
+                        Some(upload.to_string()),
+                    ),
+                };
+                let mut rows = statement.query(params![limit as i64, key])?;
                 while let Some(row) = rows.next()? {
                     let position: i64 = row.get(0)?;
                     // Text columns by schema; a value of another type is as corrupt as a
@@ -576,6 +620,43 @@ impl Outbox {
     /// How many rows `peek` quarantined since the last call (for the flusher to report).
     pub fn take_quarantined(&mut self) -> u64 {
         std::mem::take(&mut self.quarantined_now)
+    }
+
+    /// The oldest position of an event outside `parked`'s uploads, None when there is none.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn first_position_excluding(&self, parked: &[Uuid]) -> Result<Option<i64>, SdkError> {
+        if parked.is_empty() {
+            return self.first_position();
+        }
+        Ok(self.conn.query_row(
+            "select min(position) from outbox \
+             where upload_id not in (select value from json_each(?1))",
+            [id_list(parked)],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// How many of `uploads` have events waiting at positions up to `up_to`, and how many
+    /// events that is (all positions when None).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn waiting_in(&self, uploads: &[Uuid], up_to: Option<i64>) -> Result<(u64, u64), SdkError> {
+        if uploads.is_empty() {
+            return Ok((0, 0));
+        }
+        let (n, events): (i64, i64) = self.conn.query_row(
+            "select count(distinct upload_id), count(*) from outbox \
+             where upload_id in (select value from json_each(?1)) \
+               and (?2 is null or position <= ?2)",
+            params![id_list(uploads), up_to],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok((to_u64(n), to_u64(events)))
     }
 
     /// The newest stored position (what a flush waits for), None when empty.
@@ -914,6 +995,18 @@ fn set_meta(conn: &Connection, name: &str, value: &str) -> Result<(), SdkError> 
         params![name, value],
     )?;
     Ok(())
+}
+
+/// Uploads as a JSON array of their ids, as the `upload_id` column spells them (for
+/// `json_each`).
+fn id_list(uploads: &[Uuid]) -> String {
+    serde_json::Value::from(
+        uploads
+            .iter()
+            .map(|u| serde_json::Value::from(u.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .to_string()
 }
 
 /// SQLite integers are i64; counts and sizes are never negative.

@@ -104,6 +104,13 @@ pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// allows per header line, beyond which every request would be refused (400 or 431).
 pub const MAX_ANON_KEY_BYTES: usize = 4 * 1024;
 
+/// Consecutive server errors (5xx) on the same batch before the flusher isolates it: a blip
+/// (a deploy, a restart) rarely outlasts three backoff rounds (ceilings of 1, 2 and 4 s by
+/// default), while a batch that breaks the server fails every time. The batch's uploads are
+/// then sent one by one, and an upload that fails this many times alone is parked: its events
+/// are kept and retried on their own backoff, and the others flow past it.
+pub const ISOLATE_AFTER_SERVER_ERRORS: u32 = 3;
+
 /// The limits the SDK runs with.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlushPolicy {
