@@ -541,10 +541,11 @@ async fn events_the_server_refuses_go_to_the_dead_letter_table_not_round_and_rou
 async fn a_refused_batch_is_split_until_the_bad_event_is_alone_and_only_it_is_dead_lettered() {
     let stack = stack();
     let user = user("sdk-split").await;
-    // Three 400s: the 4-event batch, then its first half, then its first event alone.
+    // Three 400s from the server itself (PostgREST's error body): the 4-event batch, then
+    // its first half, then its first event alone.
     let proxy = FaultProxy::start(
         stack.api_url(),
-        vec![Fault::Status(400), Fault::Status(400), Fault::Status(400)],
+        vec![Fault::Refuse(400), Fault::Refuse(400), Fault::Refuse(400)],
     )
     .await;
     let dir = tempfile::tempdir().expect("a temp dir");
@@ -890,4 +891,248 @@ async fn a_throttled_batch_is_not_resent_before_its_retry_after() {
         );
     }
     assert_eq!(server_event_count(id, "complete").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_corrupt_outbox_row_is_quarantined_and_everything_else_is_delivered() {
+    let stack = stack();
+    let user = user("sdk-corrupt-row").await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let db = dir.path().join("outbox.sqlite");
+    let reporter = engine(
+        stack.api_url(),
+        stack.anon_key(),
+        &db,
+        TestTokens::new(&user.access_token),
+    );
+    reporter.set_online(false);
+    let healthy = reporter
+        .begin_upload(new_upload("import_corrupt_ok"))
+        .expect("begin");
+    reporter.complete(healthy, None).expect("complete");
+    let hurt = reporter
+        .begin_upload(new_upload("import_corrupt_hurt"))
+        .expect("begin");
+    reporter.complete(hurt, None).expect("complete");
+    // A flipped page, a bad migration of the app's own: the first row's id is no UUID.
+    let raw = rusqlite::Connection::open(&db).expect("a second connection");
+    let hurt_begin = hurt.to_string();
+    let changed = raw
+        .execute(
+            "update outbox set event_id = 'not-a-uuid' \
+             where upload_id = ?1 and kind = 'begin'",
+            [&hurt_begin],
+        )
+        .expect("corrupted");
+    assert_eq!(changed, 1);
+    drop(raw);
+
+    reporter.set_online(true);
+    reporter
+        .flush(Duration::from_secs(10))
+        .await
+        .expect("the other events are delivered past the corrupt row");
+    assert_eq!(server_event_count(healthy, "complete").await, 1);
+    let health = reporter.health().expect("health");
+    assert_eq!(health.outbox.pending_events, 0, "{health:?}");
+    assert_eq!(health.outbox.quarantined, 1, "{health:?}");
+    let reasons: Vec<String> = reporter
+        .dead_letters()
+        .expect("dead letters")
+        .into_iter()
+        .map(|(_, reason)| reason)
+        .collect();
+    assert!(
+        reasons[0].starts_with("corrupt"),
+        "the row is kept with its reason: {reasons:?}"
+    );
+    // Without its begin, the server does not know the upload: its completion is refused.
+    assert_eq!(reasons[1], "unknown_upload", "{reasons:?}");
+}
+
+/// Polls `done` every 50 ms until it holds or `within` passes; says whether it held.
+async fn eventually(within: Duration, mut done: impl AsyncFnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if done().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    done().await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_keep_every_event_and_flush_says_why() {
+    let stack = stack();
+    let user = user("sdk-config").await;
+    // An app released before the migration: `report_upload_events` is missing (404).
+    let proxy = FaultProxy::start(stack.api_url(), Vec::new()).await;
+    proxy.set_fallback(Fault::Refuse(404));
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let reporter = engine(
+        &proxy.url,
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+    );
+    let ids: Vec<Uuid> = (0..3)
+        .map(|n| {
+            let id = reporter
+                .begin_upload(new_upload(&format!("import_config_{n}")))
+                .expect("begin");
+            reporter.complete(id, None).expect("complete");
+            id
+        })
+        .collect();
+    let waited = reporter.flush(Duration::from_secs(10)).await;
+    assert!(
+        matches!(&waited, Err(SdkError::ServerConfiguration(why)) if why.contains("404")),
+        "{waited:?}"
+    );
+    let health = reporter.health().expect("health");
+    assert_eq!(
+        (health.outbox.pending_events, health.outbox.dead_lettered),
+        (6, 0),
+        "{health:?}"
+    );
+    assert!(
+        health
+            .configuration_problem
+            .as_deref()
+            .is_some_and(|p| p.contains("404")),
+        "{health:?}"
+    );
+
+    // An oversized token or anon key: 431 from the server, or a bare 400 from a proxy in
+    // front of it ("Request Header Or Cookie Too Large"). Neither says anything about the
+    // events: they stay.
+    for fault in [Fault::Status(431), Fault::Status(400)] {
+        proxy.set_fallback(fault);
+        let Fault::Status(code) = fault else {
+            unreachable!()
+        };
+        let seen = eventually(Duration::from_secs(10), async || {
+            reporter
+                .health()
+                .expect("health")
+                .configuration_problem
+                .is_some_and(|p| p.contains(&code.to_string()))
+        })
+        .await;
+        assert!(seen, "HTTP {code} is reported as a configuration problem");
+        let health = reporter.health().expect("health");
+        assert_eq!(
+            (health.outbox.pending_events, health.outbox.dead_lettered),
+            (6, 0),
+            "{health:?}"
+        );
+    }
+
+    // The migration is applied (the key fixed): the flusher's own timer delivers everything.
+    proxy.set_fallback(Fault::Pass);
+    let delivered = eventually(FLUSH, async || {
+        reporter.health().expect("health").outbox.pending_events == 0
+    })
+    .await;
+    assert!(delivered, "{:?}", reporter.health());
+    reporter.flush(FLUSH).await.expect("nothing held back");
+    let health = reporter.health().expect("health");
+    assert_eq!(health.configuration_problem, None, "{health:?}");
+    assert_eq!(health.outbox.dead_lettered, 0);
+    for id in &ids {
+        assert_eq!(server_event_count(*id, "complete").await, 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_upload_the_server_always_fails_on_is_isolated_and_the_others_are_delivered() {
+    let stack = stack();
+    let user = user("sdk-poison").await;
+    let proxy = FaultProxy::start(stack.api_url(), Vec::new()).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let reporter = engine(
+        &proxy.url,
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+    );
+    reporter.set_online(false);
+    // The poisoned upload is reported first: every batch starts with its events.
+    let poisoned = reporter
+        .begin_upload(new_upload("import_poison_x"))
+        .expect("begin");
+    proxy.set_poison(Some(poisoned.to_string()));
+    let healthy: Vec<Uuid> = (0..3)
+        .map(|n| {
+            reporter
+                .begin_upload(new_upload(&format!("import_poison_{n}")))
+                .expect("begin")
+        })
+        .collect();
+    reporter.complete(poisoned, None).expect("complete");
+    for id in &healthy {
+        reporter.complete(*id, None).expect("complete");
+    }
+    reporter.set_online(true);
+    let through = eventually(Duration::from_secs(30), async || {
+        let rows = server_uploads(user.id).await;
+        rows.iter().filter(|r| r.status == "completed").count() == healthy.len()
+    })
+    .await;
+    assert!(
+        through,
+        "the healthy uploads are delivered past the poisoned one: {:?}",
+        server_uploads(user.id).await
+    );
+    // Flush waits until everything else is settled (an answer lost to a slow server is
+    // resent first), then says what is held back.
+    let waited = reporter.flush(Duration::from_secs(10)).await;
+    assert!(
+        matches!(
+            waited,
+            Err(SdkError::Isolated {
+                uploads: 1,
+                events: 2
+            })
+        ),
+        "{waited:?}"
+    );
+    let health = reporter.health().expect("health");
+    assert_eq!(
+        (
+            health.isolated_uploads,
+            health.isolated_events,
+            health.outbox.pending_events,
+            health.outbox.dead_lettered
+        ),
+        (1, 2, 2, 0),
+        "parked, not dead-lettered (a 5xx may be transient): {health:?}"
+    );
+    // New reports of healthy uploads still flow past it.
+    let later = reporter
+        .begin_upload(new_upload("import_poison_later"))
+        .expect("begin");
+    reporter.complete(later, None).expect("complete");
+    let later_through = eventually(Duration::from_secs(10), async || {
+        server_event_count(later, "complete").await == 1
+    })
+    .await;
+    assert!(later_through);
+
+    // The server is fixed: the parked upload's own backoff brings it through, once.
+    proxy.set_poison(None);
+    let drained = eventually(Duration::from_secs(20), async || {
+        reporter.health().expect("health").outbox.pending_events == 0
+    })
+    .await;
+    assert!(drained, "{:?}", reporter.health());
+    reporter.flush(FLUSH).await.expect("nothing held back");
+    let health = reporter.health().expect("health");
+    assert_eq!((health.isolated_uploads, health.isolated_events), (0, 0));
+    assert_eq!(server_event_count(poisoned, "begin").await, 1);
+    assert_eq!(server_event_count(poisoned, "complete").await, 1);
+    let rows = server_uploads(user.id).await;
+    assert!(rows.iter().all(|r| r.status == "completed"), "{rows:?}");
+    assert_eq!(rows.len(), 5);
 }

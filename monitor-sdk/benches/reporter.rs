@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use monitor_sdk::engine::{Engine, EngineConfig, NewUpload};
-use monitor_sdk::policy::FlushPolicy;
+use monitor_sdk::policy::{self, FlushPolicy};
 use monitor_sdk::TokenProvider;
 
 struct NoToken;
@@ -23,8 +23,9 @@ impl TokenProvider for NoToken {
     }
 }
 
-/// An offline engine (nothing is sent: only local work is measured) with caps high enough
-/// that millions of benchmark events never hit them.
+/// An offline engine (nothing is sent: only local work is measured) with the largest caps
+/// the policy allows (a million events, a gigabyte), which the ~500,000 events of a run never
+/// reach.
 fn engine(dir: &tempfile::TempDir) -> Engine {
     let engine = Engine::open(
         EngineConfig {
@@ -33,8 +34,8 @@ fn engine(dir: &tempfile::TempDir) -> Engine {
             anon_key: "anon".into(),
             database_path: dir.path().join("bench.sqlite"),
             policy: FlushPolicy {
-                max_pending_events: u64::MAX / 2,
-                max_pending_bytes: u64::MAX / 2,
+                max_pending_events: policy::MAX_PENDING_EVENTS,
+                max_pending_bytes: policy::MAX_PENDING_BYTES,
                 ..FlushPolicy::default()
             },
         },

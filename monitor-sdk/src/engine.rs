@@ -17,7 +17,8 @@ use crate::error::SdkError;
 use crate::flusher;
 use crate::foreign::{LogLevel, ReporterLogger, TokenProvider};
 use crate::outbox::{Caps, Enqueued, Outbox, OutboxStats, UploadChange, UploadRow};
-use crate::policy::FlushPolicy;
+use crate::outbox_lock::OutboxLock;
+use crate::policy::{self, FlushPolicy};
 use crate::rate_limit::{Admission, ProgressLimiter};
 use crate::uploads::{validate, CoalescedProgress, Tracked, Uploads};
 
@@ -76,6 +77,24 @@ pub struct Health {
     pub progress_interval: Duration,
     /// HTTP requests sent since this reporter opened (every attempt counts).
     pub requests_sent: u64,
+    /// Uploads set aside because the server keeps failing (5xx) on their events alone
+    /// (see [`crate::isolation`]): their events are kept and retried on their own backoff.
+    pub isolated_uploads: u64,
+    /// Events of those uploads waiting in the outbox.
+    pub isolated_events: u64,
+    /// Why the server refuses every request, when it does (404: `report_upload_events`
+    /// missing; 431: headers too large...): events are kept and retried with backoff until a
+    /// delivery succeeds again, which clears it.
+    pub configuration_problem: Option<String>,
+}
+
+/// What holds events back, as the flusher last saw it (for `health()` and `flush()`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Holds {
+    /// The parked uploads.
+    pub(crate) parked: Vec<Uuid>,
+    /// The last configuration problem, until a delivery succeeds.
+    pub(crate) configuration_problem: Option<String>,
 }
 
 /// An admin's request to retry one of this user's uploads.
@@ -121,6 +140,8 @@ pub(crate) struct Shared {
     pub(crate) interval_ms: AtomicU64,
     /// HTTP requests sent since the reporter opened (batches and other RPCs, retries too).
     pub(crate) requests: AtomicU64,
+    /// Published by the flusher; never held across a call into the app or the outbox.
+    pub(crate) holds: Mutex<Holds>,
 }
 
 /// Locks a mutex, taking the data even if a caught panic poisoned it: every change to the
@@ -201,6 +222,11 @@ impl Shared {
             return Ok(false);
         }
         let mut state = lock(&self.state);
+        if !force && self.shut.load(Ordering::Relaxed) {
+            // The flusher after `shutdown`: shutdown's own forced write (under this lock)
+            // is the last; see `Engine::stop_flusher`.
+            return Ok(false);
+        }
         let now = self.clock.elapsed();
         let mut waiting = false;
         for upload in state.uploads.with_coalesced() {
@@ -256,6 +282,8 @@ pub struct Engine {
     pub(crate) shared: Arc<Shared>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     handle: tokio::runtime::Handle,
+    /// One reporter per outbox file: held until the flusher has stopped.
+    file_lock: Mutex<Option<OutboxLock>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -271,8 +299,9 @@ impl Engine {
     ///
     /// # Errors
     ///
-    /// [`SdkError::InvalidArgument`] for an unusable URL, [`SdkError::Storage`] when the
-    /// database cannot be opened.
+    /// [`SdkError::InvalidConfig`] for a setting out of its range (see [`FlushPolicy::validate`]
+    /// and the constants of [`crate::policy`]), [`SdkError::Storage`] when the database
+    /// cannot be opened.
     pub fn open(
         config: EngineConfig,
         token: Arc<dyn TokenProvider>,
@@ -292,26 +321,20 @@ impl Engine {
         logger: Option<Arc<dyn ReporterLogger>>,
         clock: SdkClock,
     ) -> Result<Engine, SdkError> {
-        let base = config.supabase_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SdkError::InvalidArgument(format!(
-                "supabase_url must start with http:// or https://, got {base:?}"
-            )));
-        }
-        if config.policy.batch_max_events == 0 {
-            return Err(SdkError::InvalidArgument(
-                "batch size must be at least 1".into(),
-            ));
-        }
+        validate_config(&config)?;
+        let base = config.supabase_url.trim().trim_end_matches('/');
         let policy = config.policy;
-        let outbox = Outbox::open(
+        // Before the database is touched: a second opener must change nothing.
+        let file_lock = OutboxLock::acquire(&config.database_path)?;
+        let mut outbox = Outbox::open(
             &config.database_path,
             Caps {
                 max_events: policy.max_pending_events,
                 max_bytes: policy.max_pending_bytes,
             },
         )?;
-        let uploads = Uploads::from_records(outbox.load_records()?);
+        let (records, quarantined) = outbox.load_records(Utc::now().timestamp_millis())?;
+        let uploads = Uploads::from_records(records);
         let http = reqwest::Client::builder()
             .timeout(policy.request_timeout)
             .build()
@@ -341,13 +364,23 @@ impl Engine {
             http,
             interval_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            holds: Mutex::new(Holds::default()),
         });
+        if quarantined > 0 {
+            shared.log(
+                LogLevel::Error,
+                format!(
+                    "{quarantined} unreadable upload row(s) quarantined; their waiting events are still sent"
+                ),
+            );
+        }
         let handle = runtime.handle().clone();
         runtime.spawn(flusher::supervise(shared.clone()));
         Ok(Engine {
             shared,
             runtime: Mutex::new(Some(runtime)),
             handle,
+            file_lock: Mutex::new(file_lock),
         })
     }
 
@@ -403,6 +436,9 @@ impl Engine {
             .source
             .or_else(|| metadata.as_ref().and_then(UploadSource::from_metadata));
         let mut state = lock(&self.shared.state);
+        // Again under the state lock: after `shutdown` (which sets `shut`, then takes this
+        // lock) nothing of this reporter is written, so the next one may own the file.
+        self.live()?;
         if let Some(existing) = state.uploads.by_local_id(&new.local_id) {
             let id = existing.record.id;
             return match existing.record.status {
@@ -618,8 +654,9 @@ impl Engine {
         payload: EventPayload,
         with_progress: bool,
     ) -> Result<(), SdkError> {
-        self.live()?;
         let mut state = lock(&self.shared.state);
+        // Under the state lock, as in `report_progress`: see `stop_flusher`.
+        self.live()?;
         let tracked = state.uploads.get_mut(&upload)?;
         let mut payloads = Vec::with_capacity(2);
         if with_progress {
@@ -644,12 +681,19 @@ impl Engine {
     }
 
     /// Waits until every event stored before the call (held-back progress included) is
-    /// acknowledged or dead-lettered.
+    /// acknowledged or dead-lettered. `Ok` means exactly that: nothing stored before the call
+    /// is still waiting.
     ///
     /// # Errors
     ///
-    /// [`SdkError::Offline`] when offline, [`SdkError::Timeout`] (delivery continues),
-    /// storage.
+    /// - [`SdkError::Offline`] when offline;
+    /// - [`SdkError::ServerConfiguration`] as soon as the server refuses requests for a
+    ///   configuration reason (also when the last attempt, before the call, met one): the
+    ///   events are kept and retried with backoff, `health().configuration_problem` says why;
+    /// - [`SdkError::Isolated`] once everything else stored before the call is settled but
+    ///   some events belong to uploads set aside after repeated server errors (kept, retried
+    ///   on their own backoff);
+    /// - [`SdkError::Timeout`] (delivery continues in the background), storage.
     pub async fn flush(&self, timeout: Duration) -> Result<(), SdkError> {
         self.live()?;
         let task = self
@@ -682,9 +726,15 @@ impl Engine {
     /// Storage failures.
     pub fn health(&self) -> Result<Health, SdkError> {
         let coalesced = lock(&self.shared.state).uploads.with_coalesced().len() as u64;
-        let (outbox, interval) = {
+        let holds = lock(&self.shared.holds).clone();
+        let (outbox, interval, (isolated_uploads, isolated_events)) = {
             let interval = lock(&self.shared.state).limiter.interval();
-            (lock(&self.shared.outbox).stats()?, interval)
+            let outbox = lock(&self.shared.outbox);
+            (
+                outbox.stats()?,
+                interval,
+                outbox.waiting_in(&holds.parked, None)?,
+            )
         };
         let now = self.shared.now_ms();
         let oldest_pending_age = outbox
@@ -697,6 +747,9 @@ impl Engine {
             online: self.shared.online.load(Ordering::Relaxed),
             progress_interval: interval,
             requests_sent: self.shared.requests.load(Ordering::Relaxed),
+            isolated_uploads,
+            isolated_events,
+            configuration_problem: holds.configuration_problem,
         })
     }
 
@@ -711,7 +764,8 @@ impl Engine {
     }
 
     /// Writes held-back progress and stops the flusher. Stored events stay in the outbox
-    /// for the next reporter on the same database.
+    /// for the next reporter on the same database, which may open as soon as this returns
+    /// (this one's reads, `health` and `list_uploads`, still work; its reports are refused).
     ///
     /// # Errors
     ///
@@ -742,6 +796,11 @@ impl Engine {
     /// this one and starts from settled counts. Inside another runtime blocking is not
     /// allowed: it winds down alone. An in-flight POST is dropped; its events, resent later,
     /// are duplicates, no-ops.
+    ///
+    /// Then the outbox file's lock is released: `shut` is set and every write of a report
+    /// checks it under the state lock, so nothing of this reporter's memory reaches the file
+    /// after this (a flusher still winding down may only settle batches, which a newer
+    /// reporter's counts absorb).
     fn stop_flusher(&self) {
         self.shared.wake.notify_one();
         if let Some(runtime) = lock(&self.runtime).take() {
@@ -751,6 +810,7 @@ impl Engine {
                 runtime.shutdown_timeout(SHUTDOWN_GRACE);
             }
         }
+        drop(lock(&self.file_lock).take());
     }
 
     /// The device's uploads, newest first.
@@ -832,6 +892,45 @@ impl Drop for Engine {
     }
 }
 
+/// Refuses a configuration that would void the SDK's guarantees, naming the field: the URL
+/// and key every request needs, a database path that is a real file (SQLite opens a private
+/// temporary database for "" and a memory one for ":memory:" or a `file:` URI asking for it:
+/// nothing would survive a restart), and the policy's ranges ([`FlushPolicy::validate`]).
+fn validate_config(config: &EngineConfig) -> Result<(), SdkError> {
+    let url = config.supabase_url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < "http://x".len()
+    {
+        return Err(SdkError::InvalidConfig {
+            field: "supabase_url",
+            allowed: "an http:// or https:// URL".into(),
+            got: format!("{url:?}"),
+        });
+    }
+    let key = &config.anon_key;
+    let printable = key.bytes().all(|b| b.is_ascii_graphic());
+    if key.is_empty() || key.len() > policy::MAX_ANON_KEY_BYTES || !printable {
+        return Err(SdkError::InvalidConfig {
+            field: "anon_key",
+            allowed: format!(
+                "1 to {} printable ASCII characters (the project's anon key)",
+                policy::MAX_ANON_KEY_BYTES
+            ),
+            got: format!("{} bytes", key.len()),
+        });
+    }
+    let path = config.database_path.to_string_lossy();
+    let trimmed = path.trim();
+    if trimmed.is_empty() || trimmed == ":memory:" || trimmed.starts_with("file:") {
+        return Err(SdkError::InvalidConfig {
+            field: "database_path",
+            allowed: "a file path in the app's storage (not empty, not :memory:, not a file: URI)"
+                .into(),
+            got: format!("{path:?}"),
+        });
+    }
+    config.policy.validate()
+}
+
 /// Waits until every event stored before the call is acknowledged or dead-lettered.
 async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkError> {
     shared.persist_coalesced(true)?;
@@ -845,9 +944,27 @@ async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkE
     shared.wake.notify_one();
     let wait = async {
         loop {
-            let first = lock(&shared.outbox).first_position()?;
-            if first.is_none_or(|p| p > target) {
-                return Ok(());
+            // Marked seen before reading: a change after this read wakes the next wait.
+            settled.borrow_and_update();
+            let holds = lock(&shared.holds).clone();
+            // Settled but for the parked uploads: how many of their events are waited for.
+            let settled_but = {
+                let outbox = lock(&shared.outbox);
+                let first = outbox.first_position_excluding(&holds.parked)?;
+                match first {
+                    Some(p) if p <= target => None,
+                    _ => Some(outbox.waiting_in(&holds.parked, Some(target))?),
+                }
+            };
+            if let Some((uploads, events)) = settled_but {
+                return if events == 0 {
+                    Ok(())
+                } else {
+                    Err(SdkError::Isolated { uploads, events })
+                };
+            }
+            if let Some(problem) = holds.configuration_problem {
+                return Err(SdkError::ServerConfiguration(problem));
             }
             if settled.changed().await.is_err() {
                 return Err(SdkError::ShutDown);
@@ -895,6 +1012,78 @@ mod tests {
         engine
     }
 
+    fn open_again(dir: &tempfile::TempDir) -> Result<Engine, SdkError> {
+        Engine::open_with_clock(
+            EngineConfig {
+                supabase_url: "http://127.0.0.1:9".into(),
+                anon_key: "anon".into(),
+                database_path: dir.path().join("outbox.sqlite"),
+                policy: FlushPolicy::default(),
+            },
+            Arc::new(NoToken),
+            None,
+            SdkClock::manual(),
+        )
+    }
+
+    #[test]
+    fn a_second_reporter_on_the_same_file_is_refused_until_the_first_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = offline(&dir, SdkClock::manual());
+        let id = first.begin_upload(video("import_1_3")).unwrap();
+        // Two reporters would each number the upload's events from their own memory.
+        let second = open_again(&dir);
+        assert!(
+            matches!(&second, Err(SdkError::OutboxInUse(path)) if path.ends_with("outbox.sqlite")),
+            "{second:?}"
+        );
+        assert_eq!(
+            first.list_uploads().unwrap().len(),
+            1,
+            "the first is untouched"
+        );
+        // Gone as a killed process is gone: the next one opens and carries on.
+        first.abandon();
+        let third = open_again(&dir).expect("the file is free once the first is abandoned");
+        third.set_online(false);
+        third.complete(id, None).unwrap();
+        // A clean shutdown frees it too, even while the old object is still held.
+        third.shutdown().unwrap();
+        let fourth = open_again(&dir).expect("the file is free after shutdown");
+        assert_eq!(fourth.list_uploads().unwrap()[0].record.last_seq, 2);
+        drop(third);
+        assert!(matches!(open_again(&dir), Err(SdkError::OutboxInUse(_))));
+    }
+
+    #[test]
+    fn a_corrupt_upload_row_is_quarantined_and_the_outbox_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (kept, lost) = {
+            let engine = offline(&dir, SdkClock::manual());
+            let kept = engine.begin_upload(video("import_1_4")).unwrap();
+            let lost = engine.begin_upload(video("import_1_5")).unwrap();
+            engine.shutdown().unwrap();
+            (kept, lost)
+        };
+        let raw = rusqlite::Connection::open(dir.path().join("outbox.sqlite")).unwrap();
+        raw.execute(
+            "update uploads set record = '{\"id\": 42' where upload_id = ?1",
+            [lost.to_string()],
+        )
+        .unwrap();
+        drop(raw);
+        let engine = open_again(&dir).expect("one bad row does not lock the app out");
+        engine.set_online(false);
+        let uploads = engine.list_uploads().unwrap();
+        assert_eq!(uploads.len(), 1);
+        assert_eq!(uploads[0].record.id, kept);
+        engine.complete(kept, None).unwrap();
+        let health = engine.health().unwrap();
+        assert_eq!(health.outbox.quarantined, 1);
+        // Its events are still in the outbox: they describe the upload to the server.
+        assert_eq!(health.outbox.pending_events, 3);
+    }
+
     fn video(local_id: &str) -> NewUpload {
         NewUpload {
             local_id: local_id.into(),
@@ -928,6 +1117,24 @@ mod tests {
             engine.health().unwrap().outbox.pending_events,
             4,
             "the 10 % milestone is written at once"
+        );
+    }
+
+    #[test]
+    fn a_huge_server_pace_is_clamped_and_never_panics_the_rate_limiter() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = SdkClock::manual();
+        let engine = offline(&dir, clock.clone());
+        let id = engine.begin_upload(video("import_1_9")).unwrap();
+        // A bogus or hostile answer: `min_progress_interval_ms` = u64::MAX.
+        engine.shared.set_server_interval(u64::MAX);
+        for second in 1..=3u64 {
+            clock.advance(Duration::from_secs(1));
+            engine.report_progress(id, second, 1_000).unwrap();
+        }
+        assert_eq!(
+            engine.health().unwrap().progress_interval,
+            policy::MAX_PROGRESS_INTERVAL
         );
     }
 

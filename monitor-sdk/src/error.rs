@@ -19,6 +19,17 @@ pub enum SdkError {
     /// An argument is malformed (not a UUID, not JSON, a zero total...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A configuration value is outside the range that keeps the SDK's guarantees (the
+    /// ranges are the constants of [`crate::policy`]).
+    #[error("invalid configuration: {field} must be {allowed}, got {got}")]
+    InvalidConfig {
+        /// The field, as [`crate::ReporterConfig`] spells it.
+        field: &'static str,
+        /// What it accepts.
+        allowed: String,
+        /// What it was given.
+        got: String,
+    },
     /// The outbox is at its caps and the event may not be dropped: it was refused (and
     /// counted) instead.
     #[error("the local queue is full; the {kind} report was refused")]
@@ -29,12 +40,32 @@ pub enum SdkError {
     /// The local SQLite database failed.
     #[error("local storage failed")]
     Storage(#[from] rusqlite::Error),
+    /// Another reporter (in this process or another) has this outbox file open: one
+    /// reporter per file.
+    #[error("another reporter has the outbox {} open", .0.display())]
+    OutboxInUse(std::path::PathBuf),
+    /// The outbox's lock file could not be opened or locked.
+    #[error("the outbox's lock file is unusable")]
+    LockFile(#[source] std::io::Error),
     /// A stored row could not be read back.
     #[error("local storage holds an unreadable row")]
     Corrupt(#[from] serde_json::Error),
     /// An HTTP request failed or the server answered with an error.
     #[error("server request failed: {0}")]
     Network(String),
+    /// The server refuses every request for a reason that is not the events' (404: the
+    /// function is missing; 431: headers too large; 403...): events are kept and retried.
+    #[error("events held back by a configuration problem: {0}")]
+    ServerConfiguration(String),
+    /// Events held back because their uploads are set aside after repeated server errors
+    /// (see [`crate::isolation`]); everything else was delivered.
+    #[error("{events} event(s) of {uploads} upload(s) held back: the server keeps failing on them; retried on their own backoff")]
+    Isolated {
+        /// Uploads set aside that have events among those waited for.
+        uploads: u64,
+        /// Their events waited for.
+        events: u64,
+    },
     /// The device is offline (`set_online(false)`).
     #[error("the reporter is offline")]
     Offline,
@@ -114,6 +145,17 @@ pub enum ReporterError {
         /// What is wrong.
         message: String,
     },
+    /// The configuration would void a guarantee (nothing survives a restart, events
+    /// dead-lettered unsent, a retry loop that spins); the reporter was not built.
+    #[error("invalid configuration: {field} must be {allowed}, got {got}")]
+    InvalidConfig {
+        /// The `ReporterConfig` field.
+        field: String,
+        /// The values it accepts.
+        allowed: String,
+        /// The value it was given.
+        got: String,
+    },
     /// The local queue is full and refused an event that must not be dropped silently.
     #[error("queue full: {message}")]
     QueueFull {
@@ -126,11 +168,37 @@ pub enum ReporterError {
         /// A generic description.
         message: String,
     },
+    /// Another reporter has this `database_path` open (one reporter per file: shut the
+    /// other down first); nothing was opened.
+    #[error("the outbox {path} is in use by another reporter")]
+    OutboxInUse {
+        /// The database path.
+        path: String,
+    },
     /// The server could not be reached or refused the request.
     #[error("network: {message}")]
     Network {
         /// What happened.
         message: String,
+    },
+    /// `flush`: the server refuses every request for a configuration reason (the function
+    /// is missing, the headers are too large, a grant is missing...). Nothing is lost: the
+    /// events are kept and retried with backoff; `health().configuration_problem` says what
+    /// to check.
+    #[error("server configuration: {problem}")]
+    ServerConfiguration {
+        /// What the server answered and what to check.
+        problem: String,
+    },
+    /// `flush`: everything else is delivered, but some uploads' events are held back because
+    /// the server keeps failing (5xx) on them; they are kept and retried on their own
+    /// backoff (`health().isolated_uploads`).
+    #[error("isolated: {events} event(s) of {uploads} upload(s) held back")]
+    Isolated {
+        /// Uploads set aside.
+        uploads: u64,
+        /// Their events among those the flush waited for.
+        events: u64,
     },
     /// The reporter is offline.
     #[error("offline")]
@@ -167,9 +235,25 @@ impl From<SdkError> for ReporterError {
             SdkError::InvalidArgument(_) | SdkError::Import(_) => {
                 ReporterError::InvalidArgument { message }
             }
+            SdkError::InvalidConfig {
+                field,
+                allowed,
+                got,
+            } => ReporterError::InvalidConfig {
+                field: field.to_string(),
+                allowed,
+                got,
+            },
             SdkError::QueueFull { .. } => ReporterError::QueueFull { message },
             SdkError::Storage(ref cause) => {
                 tracing::error!(%cause, "local storage failed");
+                ReporterError::Storage { message }
+            }
+            SdkError::OutboxInUse(path) => ReporterError::OutboxInUse {
+                path: path.display().to_string(),
+            },
+            SdkError::LockFile(ref cause) => {
+                tracing::error!(%cause, "outbox lock file");
                 ReporterError::Storage { message }
             }
             SdkError::Corrupt(ref cause) => {
@@ -177,6 +261,10 @@ impl From<SdkError> for ReporterError {
                 ReporterError::Storage { message }
             }
             SdkError::Network(_) => ReporterError::Network { message },
+            SdkError::ServerConfiguration(problem) => {
+                ReporterError::ServerConfiguration { problem }
+            }
+            SdkError::Isolated { uploads, events } => ReporterError::Isolated { uploads, events },
             SdkError::Offline => ReporterError::Offline,
             SdkError::Timeout(_) => ReporterError::Timeout { message },
             SdkError::ShutDown => ReporterError::ShutDown,

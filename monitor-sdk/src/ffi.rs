@@ -8,37 +8,42 @@ use crate::import::ImportReport;
 use crate::outbox::UploadRow;
 use crate::policy::FlushPolicy;
 
-/// How the reporter is set up. Limits left `None` take [`FlushPolicy`]'s defaults.
+/// How the reporter is set up. Limits left `None` take [`FlushPolicy`]'s defaults; a value
+/// outside its range (see [`FlushPolicy::validate`]) makes the constructor fail with
+/// `InvalidConfig` naming the field.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ReporterConfig {
-    /// `SUPABASE_URL`.
+    /// `SUPABASE_URL` (http:// or https://).
     pub supabase_url: String,
-    /// The project's anon key.
+    /// The project's anon key (1 to 4,096 printable ASCII characters).
     pub anon_key: String,
-    /// Path of the SQLite file (in the app's documents directory).
+    /// Path of the SQLite file (in the app's documents directory): a real file path, not
+    /// empty, `:memory:` or a `file:` URI, or nothing would survive a restart. One reporter
+    /// per file: a second one on the same path is refused while the first is open.
     pub database_path: String,
-    /// Count cap of unsent events.
+    /// Count cap of unsent events (100 to 1,000,000).
     #[uniffi(default = None)]
     pub max_pending_events: Option<u64>,
-    /// Byte cap of unsent events.
+    /// Byte cap of unsent events (64 KiB to 1 GiB).
     #[uniffi(default = None)]
     pub max_pending_bytes: Option<u64>,
-    /// Age cap of unsent events, in seconds.
+    /// Age cap of unsent events, in seconds (3,600 to 30 days).
     #[uniffi(default = None)]
     pub max_event_age_seconds: Option<u64>,
-    /// The device's least interval between progress writes of one upload (at least 1 s).
+    /// The device's least interval between progress writes of one upload, ms (1,000 to
+    /// 600,000).
     #[uniffi(default = None)]
     pub min_progress_interval_ms: Option<u64>,
-    /// Events per request (at most 500 is sensible).
+    /// Events per request (1 to 1,000, the server's limit; 500 by default).
     #[uniffi(default = None)]
     pub batch_max_events: Option<u32>,
-    /// First backoff ceiling, ms.
+    /// First backoff ceiling, ms (10 to 3,600,000).
     #[uniffi(default = None)]
     pub retry_base_ms: Option<u64>,
-    /// Largest backoff ceiling, ms.
+    /// Largest backoff ceiling, ms (250 to 3,600,000, and at least `retry_base_ms`).
     #[uniffi(default = None)]
     pub retry_max_ms: Option<u64>,
-    /// Timeout of one request, ms.
+    /// Timeout of one request, ms (1,000 to 300,000).
     #[uniffi(default = None)]
     pub request_timeout_ms: Option<u64>,
 }
@@ -199,6 +204,19 @@ pub struct ReporterHealth {
     /// Of those, the ones the server already had (resent after a lost answer, or progress
     /// overtaken by a newer report): no second effect.
     pub duplicate_events: u64,
+    /// Stored rows that could not be read back and were moved aside (ever): outbox rows
+    /// are dead-lettered with a `corrupt: ...` reason (and counted in
+    /// `dead_lettered_events` too), upload rows kept in a quarantine table.
+    pub quarantined_rows: u64,
+    /// Uploads set aside because the server keeps failing (5xx) on their events: kept, and
+    /// retried on their own backoff while the others are delivered.
+    pub isolated_uploads: u64,
+    /// Events of those uploads waiting.
+    pub isolated_events: u64,
+    /// Why the server refuses every request, when it does (e.g. "HTTP 404 ...:
+    /// report_upload_events was not found"): events are kept and retried; cleared by the next
+    /// successful delivery.
+    pub configuration_problem: Option<String>,
     /// HTTP requests sent since this reporter opened (every attempt counts).
     pub requests_sent: u64,
     /// Uploads with progress held back in memory.
@@ -224,6 +242,10 @@ impl From<Health> for ReporterHealth {
             dead_lettered_events: h.outbox.dead_lettered,
             delivered_events: h.outbox.delivered,
             duplicate_events: h.outbox.already_there,
+            quarantined_rows: h.outbox.quarantined,
+            isolated_uploads: h.isolated_uploads,
+            isolated_events: h.isolated_events,
+            configuration_problem: h.configuration_problem,
             requests_sent: h.requests_sent,
             coalesced_progress: h.coalesced_progress,
             online: h.online,

@@ -9,23 +9,37 @@ use monitor_core::{EventOutcome, IngestResponse};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::time::Instant;
+use uuid::Uuid;
 
 use crate::engine::{lock, Shared};
 use crate::error::SdkError;
 use crate::foreign::LogLevel;
-use crate::outbox::{PendingEvent, Settlement};
+use crate::isolation::{Isolation, Scope, Verdict};
+use crate::outbox::{Filter, PendingEvent, Settlement};
+use crate::policy::{FlushPolicy, ISOLATE_AFTER_SERVER_ERRORS};
 
 /// What one POST of a batch came to.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
     /// The server answered with its per-event verdicts.
     Delivered(IngestResponse),
-    /// Worth retrying the same batch later: network error, timeout, 408, 429, 5xx, or an
-    /// answer that is not the documented one.
+    /// Worth retrying the same batch later: network error, timeout, 408, 429, or an answer
+    /// that is not the documented one.
     Recoverable {
         /// The server's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
         /// For the log and `health().last_error`.
+        why: String,
+    },
+    /// 5xx: the server failed. Usually transient, so retried; but a batch that fails this
+    /// way again and again may be what breaks the server, and is isolated (see
+    /// [`crate::isolation`]). Never a reason to dead-letter.
+    ServerError {
+        /// The status code.
+        status: u16,
+        /// The server's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+        /// For the log.
         why: String,
     },
     /// 401: the token is invalid or expired (`PGRST301`/`PGRST303`), or there is none.
@@ -33,11 +47,22 @@ pub enum SendOutcome {
         /// For the log.
         why: String,
     },
-    /// Another 4xx: the batch itself is refused; retrying it unchanged would fail forever.
+    /// The server refused the batch itself: 413 (too large), or 400 with PostgREST's error
+    /// body (a malformed event). Split until the refused event is alone, then dead-letter it.
     BatchRefused {
         /// The status code.
         status: u16,
         /// For the log.
+        why: String,
+    },
+    /// Any other 4xx, and a 400 without PostgREST's error body: something about the app's
+    /// configuration or the server's (`report_upload_events` missing: 404; an oversized token
+    /// or anon key: 431, or a proxy's bare 400; no grant: 403). Nothing is wrong with the
+    /// events: they are kept and retried with backoff, and `health()` says why.
+    Misconfigured {
+        /// The status code.
+        status: u16,
+        /// What to check, for the log and `health()`.
         why: String,
     },
 }
@@ -45,7 +70,8 @@ pub enum SendOutcome {
 /// A raw HTTP answer: status, headers, body.
 pub type RawResponse = (StatusCode, HeaderMap, String);
 
-/// Sorts an HTTP result into a [`SendOutcome`]: the one place that decides what is retried.
+/// Sorts an HTTP result into a [`SendOutcome`]: the one place that decides what is retried,
+/// what is dead-lettered and what is held back.
 ///
 /// | result | outcome |
 /// | --- | --- |
@@ -53,15 +79,23 @@ pub type RawResponse = (StatusCode, HeaderMap, String);
 /// | 2xx with the documented JSON | `Delivered` |
 /// | 2xx with anything else | `Recoverable` (a proxy's error page; try again) |
 /// | 401 | `TokenRejected` |
-/// | 408, 429, 5xx | `Recoverable`, with `Retry-After` |
-/// | other 4xx | `BatchRefused` |
+/// | 408, 429 | `Recoverable`, with `Retry-After` |
+/// | 5xx | `ServerError`, with `Retry-After` |
+/// | 413; 400 with a PostgREST error body | `BatchRefused` |
+/// | other 4xx; 400 without a PostgREST body | `Misconfigured` |
 /// | anything else (1xx, 3xx) | `Recoverable` |
+///
+/// Only `BatchRefused` (once split down to one event) and the server's per-event verdicts
+/// ever dead-letter an event.
 ///
 /// ```
 /// use monitor_sdk::flusher::{classify, SendOutcome};
 /// use reqwest::{header::HeaderMap, StatusCode};
 /// let outcome = classify(Ok((StatusCode::TOO_MANY_REQUESTS, HeaderMap::new(), String::new())));
 /// assert!(matches!(outcome, SendOutcome::Recoverable { .. }));
+/// let missing = r#"{"code":"PGRST202","message":"Could not find the function"}"#;
+/// let outcome = classify(Ok((StatusCode::NOT_FOUND, HeaderMap::new(), missing.into())));
+/// assert!(matches!(outcome, SendOutcome::Misconfigured { status: 404, .. }));
 /// ```
 pub fn classify(result: Result<RawResponse, String>) -> SendOutcome {
     match result {
@@ -82,23 +116,51 @@ pub fn classify(result: Result<RawResponse, String>) -> SendOutcome {
             why: format!("HTTP 401 {}", error_code(&body).unwrap_or_default()),
         },
         Ok((status, headers, body))
-            if status == StatusCode::REQUEST_TIMEOUT
-                || status == StatusCode::TOO_MANY_REQUESTS
-                || status.is_server_error() =>
+            if status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS =>
         {
             SendOutcome::Recoverable {
                 retry_after: retry_after(&headers),
                 why: format!("HTTP {status} {}", error_code(&body).unwrap_or_default()),
             }
         }
-        Ok((status, _, body)) if status.is_client_error() => SendOutcome::BatchRefused {
+        Ok((status, headers, body)) if status.is_server_error() => SendOutcome::ServerError {
             status: status.as_u16(),
-            why: format!("HTTP {status} {}", shorten(&body)),
+            retry_after: retry_after(&headers),
+            why: format!("HTTP {status} {}", error_code(&body).unwrap_or_default()),
+        },
+        Ok((status, _, body))
+            if status == StatusCode::PAYLOAD_TOO_LARGE
+                || (status == StatusCode::BAD_REQUEST && error_code(&body).is_some()) =>
+        {
+            SendOutcome::BatchRefused {
+                status: status.as_u16(),
+                why: format!("HTTP {status} {}", shorten(&body)),
+            }
+        }
+        Ok((status, _, body)) if status.is_client_error() => SendOutcome::Misconfigured {
+            status: status.as_u16(),
+            why: format!(
+                "HTTP {status} {}: {}",
+                error_code(&body).unwrap_or_default(),
+                configuration_hint(status)
+            ),
         },
         Ok((status, _, _)) => SendOutcome::Recoverable {
             retry_after: None,
             why: format!("HTTP {status}"),
         },
+    }
+}
+
+/// What to check for a status that says the request, not the batch, is wrong.
+fn configuration_hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "report_upload_events was not found: are the migrations applied, and is supabase_url the project's?",
+        431 => "the request headers are too large: check the access token and the anon key",
+        400 => "refused before reaching the API (no PostgREST error): check supabase_url, the anon key and the token's size",
+        403 => "not allowed: check the grants on report_upload_events and the token's role",
+        405 | 406 | 415 => "this URL does not serve PostgREST's RPC: check supabase_url",
+        _ => "the server refuses every request: check its configuration and the reporter's",
     }
 }
 
@@ -197,18 +259,63 @@ pub(crate) async fn call_rpc(
     }
 }
 
+/// One backoff sequence: failures in a row, and the instant before which nothing it gates is
+/// sent.
+#[derive(Debug, Default)]
+struct Gate {
+    /// Failed sends in a row (the backoff exponent).
+    attempt: u32,
+    /// Not before this instant.
+    retry_at: Option<Instant>,
+}
+
+impl Gate {
+    fn is_open(&self, now: Instant) -> bool {
+        self.retry_at.is_none_or(|at| at <= now)
+    }
+
+    /// One more failure: the next try waits a backoff. Returns the retry number and delay.
+    fn fail(&mut self, policy: &FlushPolicy, retry_after: Option<Duration>) -> (u32, Duration) {
+        self.attempt = self.attempt.saturating_add(1);
+        let delay = policy.backoff(self.attempt, retry_after);
+        self.retry_at = Some(Instant::now() + delay);
+        (self.attempt, delay)
+    }
+}
+
 /// The flusher's memory between rounds.
 struct Round {
-    /// Failed sends in a row (backoff exponent).
-    attempt: u32,
-    /// Not before this instant (backoff).
-    retry_at: Option<Instant>,
-    /// Events per POST: halved while a batch is refused, to isolate the bad event.
-    batch_limit: usize,
+    /// Failures of requests for uploads that are not parked (open batches, suspects): every
+    /// request waits for it, so a server that is down gets one request per backoff.
+    gate: Gate,
+    /// Failures of parked uploads' probes in a row: probes wait for it too, so uploads
+    /// parked during an outage do not multiply the requests; open batches do not, so a
+    /// poisoned upload never slows the others.
+    probe_gate: Gate,
+    /// A refused batch being split: its scope and the events per POST, halved while the
+    /// server refuses, until the bad event is alone.
+    split: Option<(Scope, usize)>,
     /// A fresh token was asked for since the last backoff.
     refreshed: bool,
     /// The token to use instead of asking the app (right after a refresh).
     token: Option<String>,
+    /// Uploads the server keeps failing on, set aside.
+    isolation: Isolation,
+}
+
+impl Round {
+    /// Events per POST for `scope`.
+    fn limit(&self, scope: Scope, max: usize) -> usize {
+        match self.split {
+            Some((split, n)) if split == scope => n,
+            _ => max,
+        }
+    }
+
+    /// Whether `scope` is a parked upload's probe.
+    fn is_probe(&self, scope: Scope) -> bool {
+        matches!(scope, Scope::Alone(upload) if self.isolation.is_parked(&upload))
+    }
 }
 
 /// How long a restarted flusher waits after a panic: a bug that panics on every round must
@@ -233,12 +340,15 @@ pub(crate) async fn supervise(shared: Arc<Shared>) {
 /// Runs until the reporter shuts down.
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut round = Round {
-        attempt: 0,
-        retry_at: None,
-        batch_limit: shared.policy.batch_max_events,
+        gate: Gate::default(),
+        probe_gate: Gate::default(),
+        split: None,
         refreshed: false,
         token: None,
+        isolation: Isolation::default(),
     };
+    // A restarted flusher starts with nothing parked: say so.
+    publish_parked(&shared, &round);
     loop {
         if shared.shut.load(Ordering::Relaxed) {
             return;
@@ -259,19 +369,24 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             continue;
         }
         if shared.retry_now.swap(false, Ordering::Relaxed) {
-            round.retry_at = None;
-            round.attempt = 0;
+            round.gate = Gate::default();
+            round.probe_gate = Gate::default();
         }
-        if let Some(at) = round.retry_at {
-            let now = Instant::now();
+        let now = Instant::now();
+        if let Some(at) = round.gate.retry_at {
             if now < at {
                 let wait = at - now;
                 idle(&shared, Some(tick.map_or(wait, |t| t.min(wait)))).await;
                 continue;
             }
-            round.retry_at = None;
+            round.gate.retry_at = None;
             round.refreshed = false;
         }
+        let scope = round
+            .isolation
+            .next_scope(now, round.probe_gate.is_open(now));
+        let parked = round.isolation.parked();
+        let limit = round.limit(scope, shared.policy.batch_max_events);
         let batch = {
             let mut outbox = lock(&shared.outbox);
             let max_age =
@@ -285,17 +400,39 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
                 Err(error) => tracing::error!(%error, "age cap"),
             }
-            outbox.peek(round.batch_limit)
+            let filter = match scope {
+                Scope::Open => Filter::Excluding(&parked),
+                Scope::Alone(upload) => Filter::Only(upload),
+            };
+            let batch = outbox.peek_in(limit, filter);
+            (batch, outbox.take_quarantined())
         };
+        let (batch, quarantined) = batch;
+        if quarantined > 0 {
+            // Outside the outbox lock: the app's logger may be slow.
+            shared.settled.send_modify(|g| *g += 1);
+            shared.log(
+                LogLevel::Error,
+                format!("{quarantined} unreadable outbox row(s) quarantined to the dead letters"),
+            );
+        }
         let batch = match batch {
             Ok(batch) if batch.is_empty() => {
-                idle(&shared, tick).await;
+                if let Scope::Alone(upload) = scope {
+                    // Nothing of it left (delivered, expired): it is neither suspect nor
+                    // parked any more.
+                    if round.isolation.delivered(scope) {
+                        released(&shared, &round, upload, "nothing of it is left to send");
+                    }
+                    continue;
+                }
+                idle(&shared, next_probe_wait(&round, tick)).await;
                 continue;
             }
             Ok(batch) => batch,
             Err(error) => {
                 shared.log(LogLevel::Error, format!("reading the outbox: {error}"));
-                backoff(&shared, &mut round, None, &error.to_string());
+                fail(&shared, &mut round, scope, None, &error.to_string());
                 continue;
             }
         };
@@ -312,42 +449,97 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 why: "no access token".into(),
             },
         };
-        handle(&shared, &mut round, &batch, outcome).await;
+        handle(&shared, &mut round, scope, &batch, outcome).await;
     }
 }
 
 /// How often coalesced progress is looked at while some waits (see engine).
 const COALESCED_TICK: Duration = Duration::from_millis(250);
 
-/// Acts on one outcome.
+/// How long an idle flusher with nothing open to send may sleep: until the coalesced tick,
+/// or the next parked upload's probe (None: until woken).
+fn next_probe_wait(round: &Round, tick: Option<Duration>) -> Option<Duration> {
+    let probe_at = round
+        .isolation
+        .next_probe_at()
+        .map(|at| round.probe_gate.retry_at.map_or(at, |gate| at.max(gate)));
+    let probe = probe_at.map(|at| {
+        at.saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    });
+    match (tick, probe) {
+        (Some(t), Some(p)) => Some(t.min(p)),
+        (t, p) => t.or(p),
+    }
+}
+
+/// Acts on one outcome: the one `match` over [`SendOutcome`].
 async fn handle(
     shared: &Arc<Shared>,
     round: &mut Round,
+    scope: Scope,
     batch: &[PendingEvent],
     outcome: SendOutcome,
 ) {
     match outcome {
         SendOutcome::Delivered(response) => {
+            // The server answered: whatever held events back is over. Said before the rows
+            // leave, so nobody sees an empty outbox with a stale problem.
+            let probe = round.is_probe(scope);
+            if round.isolation.delivered(scope) {
+                if let Scope::Alone(upload) = scope {
+                    released(shared, round, upload, "the server accepted its events");
+                }
+            }
+            clear_configuration_problem(shared);
             let settlements = settlements(shared, batch, &response);
             let now_ms = chrono::Utc::now().timestamp_millis();
             // Bound first: in an `if let` scrutinee the guard would live through the block,
-            // and `backoff` takes the outbox lock again (a self-deadlock on a failed settle).
+            // and `fail` takes the outbox lock again (a self-deadlock on a failed settle).
             let settled = lock(&shared.outbox).settle(&settlements, now_ms);
             if let Err(error) = settled {
                 shared.log(LogLevel::Error, format!("recording delivery: {error}"));
-                backoff(shared, round, None, &error.to_string());
+                fail(shared, round, scope, None, &error.to_string());
                 return;
+            }
+            round.gate = Gate::default();
+            if probe {
+                round.probe_gate = Gate::default();
+            }
+            round.refreshed = false;
+            if round.split.is_some_and(|(split, _)| split == scope) {
+                round.split = None;
             }
             shared.settled.send_modify(|g| *g += 1);
             shared.set_server_interval(response.min_progress_interval_ms);
-            round.attempt = 0;
-            round.refreshed = false;
-            round.batch_limit = shared.policy.batch_max_events;
         }
-        SendOutcome::Recoverable { retry_after, why } => backoff(shared, round, retry_after, &why),
+        SendOutcome::Recoverable { retry_after, why } => {
+            fail(shared, round, scope, retry_after, &why);
+        }
+        SendOutcome::ServerError {
+            status,
+            retry_after,
+            why,
+        } => {
+            // A 503, or any answer with Retry-After, says "busy", not "this batch breaks me".
+            let about_the_batch = status != 503 && retry_after.is_none();
+            if about_the_batch && !round.is_probe(scope) {
+                let uploads = uploads_in(batch);
+                let head = batch.first().map_or(0, |e| e.position);
+                let verdict = round.isolation.server_error(
+                    scope,
+                    head,
+                    &uploads,
+                    Instant::now(),
+                    &shared.policy,
+                );
+                isolation_news(shared, round, &verdict, batch, &why);
+            }
+            fail(shared, round, scope, retry_after, &why);
+        }
         SendOutcome::TokenRejected { why } => {
             if round.refreshed {
-                backoff(shared, round, None, &why);
+                fail(shared, round, scope, None, &why);
             } else {
                 round.refreshed = true;
                 shared.log(
@@ -361,7 +553,7 @@ async fn handle(
             if batch.len() > 1 {
                 // Halve until the event the server refuses is alone, so one bad event does
                 // not take 499 good ones to the dead-letter table.
-                round.batch_limit = (batch.len() / 2).max(1);
+                round.split = Some((scope, (batch.len() / 2).max(1)));
                 shared.log(
                     LogLevel::Warn,
                     format!("{why}: retrying in smaller batches"),
@@ -379,9 +571,94 @@ async fn handle(
                     shared.log(LogLevel::Error, format!("dead-lettering: {error}"));
                 }
                 shared.settled.send_modify(|g| *g += 1);
-                round.batch_limit = shared.policy.batch_max_events;
+                round.split = None;
             }
         }
+        SendOutcome::Misconfigured { why, .. } => {
+            let new = {
+                let mut holds = lock(&shared.holds);
+                let new = holds.configuration_problem.as_deref() != Some(why.as_str());
+                holds.configuration_problem = Some(why.clone());
+                new
+            };
+            if new {
+                let waiting = lock(&shared.outbox).stats().map_or(0, |s| s.pending_events);
+                shared.log(
+                    LogLevel::Error,
+                    format!(
+                        "configuration problem: {why}; {waiting} event(s) kept and retried with backoff"
+                    ),
+                );
+            }
+            // After the log: a flush waiting on this wakes to return the problem.
+            shared.settled.send_modify(|g| *g += 1);
+            fail(shared, round, scope, None, &why);
+        }
+    }
+}
+
+/// The uploads of `batch`, in the order of their first event.
+fn uploads_in(batch: &[PendingEvent]) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    batch
+        .iter()
+        .map(|e| e.upload_id)
+        .filter(|u| seen.insert(*u))
+        .collect()
+}
+
+/// Logs what a counted server error led to and publishes a newly parked upload.
+fn isolation_news(
+    shared: &Shared,
+    round: &Round,
+    verdict: &Verdict,
+    batch: &[PendingEvent],
+    why: &str,
+) {
+    match verdict {
+        Verdict::Counting(_) | Verdict::StillParked(_) => {}
+        Verdict::Suspects(n) => shared.log(
+            LogLevel::Warn,
+            format!(
+                "{why} {ISOLATE_AFTER_SERVER_ERRORS} times in a row on one batch: sending its {n} uploads one by one to find the one the server fails on"
+            ),
+        ),
+        Verdict::Parked(upload) => {
+            let events = batch.iter().filter(|e| e.upload_id == *upload).count();
+            publish_parked(shared, round);
+            shared.log(
+                LogLevel::Error,
+                format!(
+                    "upload {upload} isolated: the server answered {why} {ISOLATE_AFTER_SERVER_ERRORS} times in a row to its events alone; its events ({events} in the last request) are kept and retried on their own backoff while the other uploads go on"
+                ),
+            );
+        }
+    }
+}
+
+/// Publishes and logs that a parked upload is back in the open batches.
+fn released(shared: &Shared, round: &Round, upload: Uuid, why: &str) {
+    publish_parked(shared, round);
+    shared.log(
+        LogLevel::Info,
+        format!("upload {upload} is no longer isolated: {why}"),
+    );
+}
+
+/// Makes the parked set visible to `health()` and `flush()`, and wakes a waiting flush.
+fn publish_parked(shared: &Shared, round: &Round) {
+    lock(&shared.holds).parked = round.isolation.parked();
+    shared.settled.send_modify(|g| *g += 1);
+}
+
+/// A delivery went through: whatever configuration problem there was is solved.
+fn clear_configuration_problem(shared: &Shared) {
+    let solved = lock(&shared.holds).configuration_problem.take();
+    if let Some(problem) = solved {
+        shared.log(
+            LogLevel::Info,
+            format!("configuration problem solved ({problem}): delivering again"),
+        );
     }
 }
 
@@ -419,17 +696,30 @@ fn settlements(
     out
 }
 
-/// Schedules the next attempt after a failure and remembers the error for `health()`.
-fn backoff(shared: &Shared, round: &mut Round, retry_after: Option<Duration>, why: &str) {
-    round.attempt = round.attempt.saturating_add(1);
-    let delay = shared.policy.backoff(round.attempt, retry_after);
-    round.retry_at = Some(Instant::now() + delay);
+/// Schedules the next attempt after a failure of `scope` and remembers the error for
+/// `health()`: a parked upload's probe waits on its own backoff and the probes' gate,
+/// anything else on the main gate.
+fn fail(
+    shared: &Shared,
+    round: &mut Round,
+    scope: Scope,
+    retry_after: Option<Duration>,
+    why: &str,
+) {
+    let (attempt, delay) = match scope {
+        Scope::Alone(upload) if round.isolation.is_parked(&upload) => {
+            round
+                .isolation
+                .probe_failed(upload, Instant::now(), &shared.policy);
+            round.probe_gate.fail(&shared.policy, retry_after)
+        }
+        _ => round.gate.fail(&shared.policy, retry_after),
+    };
     round.token = None;
     shared.log(
         LogLevel::Warn,
         format!(
-            "delivery failed ({why}); retry {} in {} ms",
-            round.attempt,
+            "delivery failed ({why}); retry {attempt} in {} ms",
             delay.as_millis()
         ),
     );
@@ -489,10 +779,14 @@ mod tests {
                 why: "HTTP 429 Too Many Requests ".into()
             }
         );
-        for status in [408, 500, 502, 503] {
+        assert!(matches!(
+            classify(answer(408, "")),
+            SendOutcome::Recoverable { .. }
+        ));
+        for status in [500, 502, 503] {
             assert!(matches!(
                 classify(answer(status, "")),
-                SendOutcome::Recoverable { .. }
+                SendOutcome::ServerError { status: s, .. } if s == status
             ));
         }
         assert!(matches!(
@@ -515,6 +809,38 @@ mod tests {
     }
 
     #[test]
+    fn only_the_servers_own_400_and_413_refuse_the_batch_other_4xx_are_configuration() {
+        let postgrest = r#"{"code":"22023","message":"events[0] must be an object"}"#;
+        assert!(matches!(
+            classify(answer(400, postgrest)),
+            SendOutcome::BatchRefused { status: 400, .. }
+        ));
+        assert!(matches!(
+            classify(answer(413, "<html>Request Entity Too Large</html>")),
+            SendOutcome::BatchRefused { status: 413, .. }
+        ));
+        let missing = r#"{"code":"PGRST202","message":"Could not find the function"}"#;
+        for (status, body, hint) in [
+            (404, missing, "report_upload_events"),
+            (431, "", "token"),
+            (
+                400,
+                "<html>Request Header Or Cookie Too Large</html>",
+                "token",
+            ),
+            (403, r#"{"code":"42501"}"#, "grants"),
+            (405, "", "supabase_url"),
+        ] {
+            let outcome = classify(answer(status, body));
+            assert!(
+                matches!(&outcome, SendOutcome::Misconfigured { status: s, why }
+                    if *s == status && why.contains(hint)),
+                "{status}: {outcome:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_success_without_the_documented_body_is_retried_not_acknowledged() {
         assert!(matches!(
             classify(answer(200, "<html>captive portal</html>")),
@@ -533,6 +859,7 @@ mod tests {
             .map(|i| PendingEvent {
                 position: i,
                 event_id: uuid::Uuid::from_u128(i as u128),
+                upload_id: uuid::Uuid::from_u128(0xaa),
                 body: format!("{{\"n\":{i}}}"),
             })
             .collect();

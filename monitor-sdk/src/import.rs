@@ -120,6 +120,8 @@ impl Engine {
     fn reconcile(&self, candidate: Candidate) -> Result<Reconciled, SdkError> {
         let upload = &candidate.upload;
         let mut state = lock(&self.shared.state);
+        // Under the state lock: see `Engine::stop_flusher`.
+        self.live()?;
         if let Some(known) = state.uploads.by_local_id(&upload.local_id) {
             let id = known.record.id;
             let payload = match (known.record.status.is_active(), upload.status) {

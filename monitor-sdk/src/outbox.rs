@@ -50,6 +50,17 @@ create table if not exists dead_letter (
   reason    text not null,
   at_ms     integer not null
 );
+-- Upload rows that could not be read back (a bad write, a flipped page): kept for support,
+-- out of the way of the rest.
+create table if not exists quarantined_uploads (
+  upload_id text,
+  local_id  text,
+  record    text,
+  uri       text,
+  metadata  text,
+  reason    text not null,
+  at_ms     integer not null
+);
 create table if not exists counters (name text primary key, value integer not null);
 create table if not exists meta (name text primary key, value text not null);
 ";
@@ -66,6 +77,9 @@ mod counter {
     pub const DELIVERED: &str = "delivered";
     /// Of those, the ones the server already had (duplicate or superseded).
     pub const ALREADY_THERE: &str = "already_there";
+    /// Rows that could not be read back, moved aside (outbox rows to the dead-letter table,
+    /// upload rows to `quarantined_uploads`).
+    pub const QUARANTINED: &str = "quarantined";
 }
 
 /// The outbox's caps.
@@ -105,8 +119,59 @@ pub struct PendingEvent {
     pub position: i64,
     /// The event id.
     pub event_id: Uuid,
+    /// The upload it reports about.
+    pub upload_id: Uuid,
     /// The wire JSON.
     pub body: String,
+}
+
+/// The two ids of a stored body, checked against its row before it is sent (a body that is
+/// not an event, or names another event, would get no verdict and be resent forever).
+#[derive(serde::Deserialize)]
+struct BodyIds {
+    id: Uuid,
+    upload_id: Uuid,
+}
+
+/// A row that cannot be sent as stored, and why.
+struct Unreadable {
+    position: i64,
+    reason: &'static str,
+}
+
+/// Sorts one stored row: sendable, or the reason it is not.
+fn read_pending(
+    position: i64,
+    event_id: &str,
+    upload_id: &str,
+    body: String,
+) -> Result<PendingEvent, Unreadable> {
+    let bad = |reason| Unreadable { position, reason };
+    let event_id = Uuid::parse_str(event_id).map_err(|_| bad("corrupt: event_id is not a UUID"))?;
+    let upload_id =
+        Uuid::parse_str(upload_id).map_err(|_| bad("corrupt: upload_id is not a UUID"))?;
+    let ids: BodyIds =
+        serde_json::from_str(&body).map_err(|_| bad("corrupt: body is not an event"))?;
+    if ids.id != event_id || ids.upload_id != upload_id {
+        return Err(bad("corrupt: body does not match its row"));
+    }
+    Ok(PendingEvent {
+        position,
+        event_id,
+        upload_id,
+        body,
+    })
+}
+
+/// Which uploads' events [`Outbox::peek_in`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter<'a> {
+    /// Every upload's.
+    All,
+    /// Every upload's but these (the parked ones).
+    Excluding(&'a [Uuid]),
+    /// This upload's only.
+    Only(Uuid),
 }
 
 /// The server's judgement of one sent event.
@@ -140,6 +205,10 @@ pub struct OutboxStats {
     pub delivered: u64,
     /// Of those, the ones it already had: duplicates and superseded progress (ever).
     pub already_there: u64,
+    /// Rows that could not be read back and were moved aside (ever): outbox rows into the
+    /// dead-letter table with a `corrupt: ...` reason, upload rows into
+    /// `quarantined_uploads`.
+    pub quarantined: u64,
     /// The last delivery error, if any since the last success.
     pub last_error: Option<String>,
     /// Unix ms of the last acknowledged batch.
@@ -174,6 +243,8 @@ pub struct Outbox {
     bytes: u64,
     /// `PRAGMA data_version` when the totals were last known exact.
     seen_version: i64,
+    /// Rows quarantined by `peek` since the last [`Outbox::take_quarantined`].
+    quarantined_now: u64,
 }
 
 /// Starts a write transaction holding the database's write lock (no other connection can
@@ -235,6 +306,7 @@ impl Outbox {
             count: to_u64(count),
             bytes: to_u64(bytes),
             seen_version,
+            quarantined_now: 0,
         })
     }
 
@@ -243,21 +315,56 @@ impl Outbox {
         self.caps = caps;
     }
 
-    /// Every upload's record, for the in-memory validation state.
+    /// Every upload's record, for the in-memory validation state, and how many rows were
+    /// quarantined. A row whose record cannot be read back is moved to
+    /// `quarantined_uploads` (counted) instead of making the outbox unopenable for good; its
+    /// waiting events stay and are still sent (they are self-contained), but the device no
+    /// longer tracks the upload.
     ///
     /// # Errors
     ///
-    /// Storage or decoding failures.
-    pub fn load_records(&self) -> Result<Vec<UploadRecord>, SdkError> {
-        let mut statement = self
-            .conn
-            .prepare("select record from uploads order by updated_at_ms")?;
-        let rows = statement.query_map([], |row| row.get::<_, String>(0))?;
+    /// Storage failures.
+    pub fn load_records(&mut self, now_ms: i64) -> Result<(Vec<UploadRecord>, usize), SdkError> {
         let mut records = Vec::new();
-        for json in rows {
-            records.push(serde_json::from_str(&json?)?);
+        let mut unreadable = Vec::new();
+        {
+            let mut statement = self
+                .conn
+                .prepare("select rowid, record from uploads order by updated_at_ms")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let rowid: i64 = row.get(0)?;
+                // Text expected; anything else (a blob, a number) is as unreadable as bad JSON.
+                let record = row
+                    .get::<_, String>(1)
+                    .ok()
+                    .and_then(|json| serde_json::from_str::<UploadRecord>(&json).ok());
+                match record {
+                    Some(record) => records.push(record),
+                    None => unreadable.push(rowid),
+                }
+            }
         }
-        Ok(records)
+        if !unreadable.is_empty() {
+            let tx = self.conn.transaction()?;
+            for rowid in &unreadable {
+                tx.execute(
+                    "insert into quarantined_uploads \
+                       (upload_id, local_id, record, uri, metadata, reason, at_ms) \
+                     select upload_id, local_id, record, uri, metadata, \
+                       'corrupt: record unreadable', ?2 from uploads where rowid = ?1",
+                    params![rowid, now_ms],
+                )?;
+                tx.execute("delete from uploads where rowid = ?1", [rowid])?;
+            }
+            bump(&tx, counter::QUARANTINED, unreadable.len() as u64)?;
+            tx.commit()?;
+            tracing::error!(
+                rows = unreadable.len(),
+                "unreadable upload rows moved to quarantined_uploads"
+            );
+        }
+        Ok((records, unreadable.len()))
     }
 
     /// Every upload row, newest first (the app's `list_uploads`).
@@ -279,11 +386,15 @@ impl Outbox {
         let mut out = Vec::new();
         for row in rows {
             let (record, uri, metadata_json) = row?;
-            out.push(UploadRow {
-                record: serde_json::from_str(&record)?,
-                uri,
-                metadata_json,
-            });
+            // A row spoilt since the open is skipped here and quarantined at the next open.
+            match serde_json::from_str(&record) {
+                Ok(record) => out.push(UploadRow {
+                    record,
+                    uri,
+                    metadata_json,
+                }),
+                Err(error) => tracing::error!(%error, "an unreadable upload row was skipped"),
+            }
         }
         Ok(out)
     }
@@ -393,32 +504,159 @@ impl Outbox {
 
     /// The oldest `limit` unsent events, in insertion order.
     ///
+    /// A row that cannot be sent as stored (an id that is not a UUID, a body that is not
+    /// the event of its row) is quarantined on the way: moved to the dead-letter table with
+    /// a `corrupt: ...` reason and counted, so one bad row never stops delivery.
+    ///
     /// # Errors
     ///
     /// Storage failures.
-    pub fn peek(&self, limit: usize) -> Result<Vec<PendingEvent>, SdkError> {
-        let mut statement = self.conn.prepare_cached(
-            "select position, event_id, body from outbox order by position limit ?1",
-        )?;
-        let rows = statement.query_map([limit as i64], |row| {
-            Ok((
-                row.get::<_, i64>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (position, id, body) = row?;
-            let event_id = Uuid::parse_str(&id)
-                .map_err(|e| SdkError::InvalidArgument(format!("stored event id: {e}")))?;
-            out.push(PendingEvent {
-                position,
-                event_id,
-                body,
-            });
+    pub fn peek(&mut self, limit: usize) -> Result<Vec<PendingEvent>, SdkError> {
+        self.peek_in(limit, Filter::All)
+    }
+
+    /// [`Outbox::peek`] restricted to some uploads' events (see [`Filter`]).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn peek_in(
+        &mut self,
+        limit: usize,
+        filter: Filter<'_>,
+    ) -> Result<Vec<PendingEvent>, SdkError> {
+        const COLUMNS: &str = "select position, event_id, upload_id, body from outbox";
+        loop {
+            let mut good = Vec::new();
+            let mut bad = Vec::new();
+            {
+                let (mut statement, key) = match filter {
+                    // The common case keeps its one cached statement: nothing parked.
+                    Filter::All | Filter::Excluding([]) => (
+                        self.conn.prepare_cached(&format!(
+                            "{COLUMNS} where ?2 is null order by position limit ?1"
+                        ))?,
+                        None,
+                    ),
+                    Filter::Excluding(uploads) => (
+                        self.conn.prepare_cached(&format!(
+                            "{COLUMNS} where upload_id not in (select value from json_each(?2)) \
+                             order by position limit ?1"
+                        ))?,
+                        Some(id_list(uploads)),
+                    ),
+                    // The (upload_id, position) index answers this one.
+                    Filter::Only(upload) => (
+                        self.conn.prepare_cached(&format!(
+                            "{COLUMNS} where upload_id = ?2 order by position limit ?1"
+                        ))?,
+                        Some(upload.to_string()),
+                    ),
+                };
+                let mut rows = statement.query(params![limit as i64, key])?;
+                while let Some(row) = rows.next()? {
+                    let position: i64 = row.get(0)?;
+                    // Text columns by schema; a value of another type is as corrupt as a
+                    // malformed one.
+                    let text = |i| row.get::<_, String>(i).unwrap_or_default();
+                    match read_pending(position, &text(1), &text(2), text(3)) {
+                        Ok(event) => good.push(event),
+                        Err(unreadable) => bad.push(unreadable),
+                    }
+                }
+            }
+            if bad.is_empty() {
+                return Ok(good);
+            }
+            self.quarantine(&bad, chrono::Utc::now().timestamp_millis())?;
         }
-        Ok(out)
+    }
+
+    /// Moves unsendable outbox rows to the dead-letter table with their reason.
+    fn quarantine(&mut self, rows: &[Unreadable], now_ms: i64) -> Result<(), SdkError> {
+        let tx = begin_write(
+            &mut self.conn,
+            &mut self.seen_version,
+            &mut self.count,
+            &mut self.bytes,
+        )?;
+        let (mut count, mut bytes) = (self.count, self.bytes);
+        for row in rows {
+            // `or replace`: the dead-letter key is the event id, which a corrupt row may
+            // share with another.
+            tx.execute(
+                "insert or replace into dead_letter (event_id, upload_id, kind, body, reason, at_ms) \
+                 select coalesce(cast(event_id as text), ''), coalesce(cast(upload_id as text), ''), \
+                   coalesce(cast(kind as text), ''), coalesce(cast(body as text), ''), ?2, ?3 \
+                 from outbox where position = ?1",
+                params![row.position, row.reason, now_ms],
+            )?;
+            let gone: Option<i64> = tx
+                .query_row(
+                    "delete from outbox where position = ?1 returning bytes",
+                    [row.position],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(b) = gone {
+                count = count.saturating_sub(1);
+                bytes = bytes.saturating_sub(to_u64(b));
+            }
+            tracing::error!(
+                position = row.position,
+                reason = row.reason,
+                "outbox row quarantined"
+            );
+        }
+        bump(&tx, counter::QUARANTINED, rows.len() as u64)?;
+        bump(&tx, counter::DEAD_LETTERED, rows.len() as u64)?;
+        tx.commit()?;
+        self.count = count;
+        self.bytes = bytes;
+        self.quarantined_now += rows.len() as u64;
+        Ok(())
+    }
+
+    /// How many rows `peek` quarantined since the last call (for the flusher to report).
+    pub fn take_quarantined(&mut self) -> u64 {
+        std::mem::take(&mut self.quarantined_now)
+    }
+
+    /// The oldest position of an event outside `parked`'s uploads, None when there is none.
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn first_position_excluding(&self, parked: &[Uuid]) -> Result<Option<i64>, SdkError> {
+        if parked.is_empty() {
+            return self.first_position();
+        }
+        Ok(self.conn.query_row(
+            "select min(position) from outbox \
+             where upload_id not in (select value from json_each(?1))",
+            [id_list(parked)],
+            |row| row.get(0),
+        )?)
+    }
+
+    /// How many of `uploads` have events waiting at positions up to `up_to`, and how many
+    /// events that is (all positions when None).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures.
+    pub fn waiting_in(&self, uploads: &[Uuid], up_to: Option<i64>) -> Result<(u64, u64), SdkError> {
+        if uploads.is_empty() {
+            return Ok((0, 0));
+        }
+        let (n, events): (i64, i64) = self.conn.query_row(
+            "select count(distinct upload_id), count(*) from outbox \
+             where upload_id in (select value from json_each(?1)) \
+               and (?2 is null or position <= ?2)",
+            params![id_list(uploads), up_to],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )?;
+        Ok((to_u64(n), to_u64(events)))
     }
 
     /// The newest stored position (what a flush waits for), None when empty.
@@ -621,12 +859,14 @@ impl Outbox {
             dead_lettered: counter(counter::DEAD_LETTERED)?,
             delivered: counter(counter::DELIVERED)?,
             already_there: counter(counter::ALREADY_THERE)?,
+            quarantined: counter(counter::QUARANTINED)?,
             last_error: meta("last_error")?,
             last_success_at_ms: meta("last_success_at_ms")?.and_then(|v| v.parse().ok()),
         })
     }
 
-    /// The dead-lettered events' ids and reasons (for tests and support).
+    /// The dead-lettered events' ids and reasons (for tests and support); a quarantined row
+    /// whose id is not a UUID shows as the nil UUID.
     ///
     /// # Errors
     ///
@@ -641,9 +881,7 @@ impl Outbox {
         let mut out = Vec::new();
         for row in rows {
             let (id, reason) = row?;
-            if let Ok(id) = Uuid::parse_str(&id) {
-                out.push((id, reason));
-            }
+            out.push((Uuid::parse_str(&id).unwrap_or(Uuid::nil()), reason));
         }
         Ok(out)
     }
@@ -759,6 +997,18 @@ fn set_meta(conn: &Connection, name: &str, value: &str) -> Result<(), SdkError> 
     Ok(())
 }
 
+/// Uploads as a JSON array of their ids, as the `upload_id` column spells them (for
+/// `json_each`).
+fn id_list(uploads: &[Uuid]) -> String {
+    serde_json::Value::from(
+        uploads
+            .iter()
+            .map(|u| serde_json::Value::from(u.to_string()))
+            .collect::<Vec<_>>(),
+    )
+    .to_string()
+}
+
 /// SQLite integers are i64; counts and sizes are never negative.
 fn to_u64(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
@@ -853,7 +1103,7 @@ mod tests {
         let pending = outbox.peek(10).unwrap();
         assert_eq!(pending.len(), 1);
         assert_eq!(pending[0].event_id, e.id);
-        assert_eq!(outbox.load_records().unwrap(), vec![record]);
+        assert_eq!(outbox.load_records(NOW_MS).unwrap(), (vec![record], 0));
         outbox
             .settle(&[Settlement::Delivered(pending[0].position)], NOW_MS)
             .unwrap();
@@ -998,7 +1248,7 @@ mod tests {
         serde_json::to_string(event).unwrap().len() as u64
     }
 
-    fn pending_ids(outbox: &Outbox) -> Vec<Uuid> {
+    fn pending_ids(outbox: &mut Outbox) -> Vec<Uuid> {
         outbox
             .peek(100)
             .unwrap()
@@ -1067,7 +1317,7 @@ mod tests {
         let stored = outbox.enqueue(change(&b), std::slice::from_ref(&b_fail), NOW_MS);
         assert_eq!(stored.unwrap(), Enqueued::Stored);
         assert_eq!(
-            pending_ids(&outbox),
+            pending_ids(&mut outbox),
             [
                 a_begin.id,
                 a_progress.id,
@@ -1096,7 +1346,7 @@ mod tests {
         let dropped = outbox.enqueue(change(&a), std::slice::from_ref(&a_faster), NOW_MS);
         assert_eq!(dropped.unwrap(), Enqueued::DroppedProgress);
         assert_eq!(
-            pending_ids(&outbox),
+            pending_ids(&mut outbox),
             [a_begin.id, a_progress.id, b_begin.id, b_fail.id]
         );
 
@@ -1108,7 +1358,7 @@ mod tests {
             matches!(refused, Err(SdkError::QueueFull { kind: "fail" })),
             "{refused:?}"
         );
-        let left = pending_ids(&outbox);
+        let left = pending_ids(&mut outbox);
         for kept in [a_begin.id, b_begin.id, b_fail.id] {
             assert!(left.contains(&kept), "{kept} was evicted");
         }
@@ -1141,6 +1391,54 @@ mod tests {
         assert!(
             stats.pending_events < 10,
             "the count cap never bound: {stats:?}"
+        );
+    }
+
+    #[test]
+    fn rows_that_cannot_be_sent_as_stored_are_quarantined_and_the_rest_is_peeked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut outbox = open(&dir, 10);
+        let (record, b) = begin();
+        let events: Vec<UploadEvent> = (2..=5).map(|seq| progress(seq, seq as i32)).collect();
+        outbox
+            .enqueue(change(&record), std::slice::from_ref(&b), NOW_MS)
+            .unwrap();
+        outbox.enqueue(change(&record), &events, NOW_MS).unwrap();
+        // Three kinds of damage a bad write could leave; seq 5 is intact.
+        let corrupt = [
+            "update outbox set upload_id = 'x' where event_id = ?1",
+            "update outbox set body = '{\"id\": tru' where event_id = ?1",
+            "update outbox set body = replace(body, ?1, ?2) where event_id = ?1",
+        ];
+        let other = Uuid::from_u128(0xdead).to_string();
+        for (sql, event) in corrupt.iter().zip(&events) {
+            let id = event.id.to_string();
+            if sql.contains("?2") {
+                outbox.conn.execute(sql, [&id, &other]).unwrap();
+            } else {
+                outbox.conn.execute(sql, [&id]).unwrap();
+            }
+        }
+        assert_eq!(pending_ids(&mut outbox), [b.id, events[3].id]);
+        assert_eq!(outbox.take_quarantined(), 3);
+        let stats = outbox.stats().unwrap();
+        assert_eq!(
+            (stats.pending_events, stats.quarantined, stats.dead_lettered),
+            (2, 3, 3)
+        );
+        let reasons: Vec<String> = outbox
+            .dead_letters()
+            .unwrap()
+            .into_iter()
+            .map(|(_, reason)| reason)
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                "corrupt: upload_id is not a UUID",
+                "corrupt: body is not an event",
+                "corrupt: body does not match its row"
+            ]
         );
     }
 

@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+use crate::error::SdkError;
+
 /// Events per `report_upload_events` call. One uploading phone writes at most one progress
 /// a second, so 500 events are ~8 minutes of one upload's reports; as JSON (~250 bytes each)
 /// a batch is ~125 KB, well under the server's 1,000-event limit and a mobile request's
@@ -40,6 +42,74 @@ pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(300);
 /// How long one POST may take. A 500-event batch is applied in well under a second; 30 s
 /// covers a slow 3G uplink without leaving a dead connection open for minutes.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The slowest progress pace the app may set or the server may ask for. Three reports fit
+/// in the 30-minute window after which an upload with no report shows as stale, so a fleet
+/// slowed to this pace never looks stale; and a bogus `min_progress_interval_ms` (up to
+/// `u64::MAX`) cannot reach the rate limiter, whose clock arithmetic overflows past 584 years.
+pub const MAX_PROGRESS_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The server's own limit on events per `report_upload_events` call (`c_max_events` in the
+/// migration): a larger batch is refused whole.
+pub const SERVER_MAX_BATCH_EVENTS: usize = 1_000;
+
+/// Fewest unsent events the outbox may be capped at: room for the begin, six stages and the
+/// terminal event of a dozen uploads at once, so the caps never refuse a terminal report of
+/// an app that runs a few uploads side by side.
+pub const MIN_PENDING_EVENTS: u64 = 100;
+
+/// Most unsent events the outbox may be capped at: 100 times the default, ~250 MB of JSON at
+/// ~250 bytes an event; past that the cap no longer bounds anything a phone can hold.
+pub const MAX_PENDING_EVENTS: u64 = 1_000_000;
+
+/// Smallest byte cap: a few long failure messages (the server keeps 4,000 characters of one)
+/// plus a batch of progress.
+pub const MIN_PENDING_BYTES: u64 = 64 * 1024;
+
+/// Largest byte cap: a gigabyte of JSON is far beyond [`MAX_PENDING_EVENTS`] typical events;
+/// beyond it the phone's storage, not the cap, would be the limit.
+pub const MAX_PENDING_BYTES: u64 = 1024 * 1024 * 1024;
+
+/// Shortest age cap: below an hour, a phone offline for a flight or a night in a dead zone
+/// would have its reports dead-lettered before it could send them (0 dead-letters every
+/// event before its first attempt).
+pub const MIN_EVENT_AGE: Duration = Duration::from_secs(3_600);
+
+/// Longest age cap: the default, the server's 30-day cleanup (see [`DEFAULT_MAX_EVENT_AGE`]).
+pub const MAX_EVENT_AGE: Duration = DEFAULT_MAX_EVENT_AGE;
+
+/// Smallest first-retry ceiling. Zero would make every retry immediate (an unreachable
+/// server then took ~1,800 requests a second and 0.7 of a core); 10 ms still doubles to
+/// the max within a few failures. Tests use tens of milliseconds.
+pub const MIN_RETRY_BASE: Duration = Duration::from_millis(10);
+
+/// Smallest largest-retry ceiling: full jitter under 250 ms averages 125 ms, so a phone whose
+/// server is down sends at most ~8 requests a second even when configured for tests.
+pub const MIN_RETRY_MAX: Duration = Duration::from_millis(250);
+
+/// Largest retry ceiling (first or largest): an hour. Longer, and a phone back online would
+/// sit on a backlog for most of a day before trying again.
+pub const MAX_RETRY: Duration = Duration::from_secs(3_600);
+
+/// Shortest request timeout: a 500-event batch over a slow link needs more than a second;
+/// below it every request would time out and nothing would ever be delivered.
+pub const MIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest request timeout: past five minutes a dead connection holds the queue longer
+/// than the longest default backoff.
+pub const MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Longest anon key accepted: a legacy anon JWT is ~200 bytes and a publishable key ~50; 4 KiB
+/// leaves room and keeps the request's headers far below the 8 KiB a common proxy (nginx)
+/// allows per header line, beyond which every request would be refused (400 or 431).
+pub const MAX_ANON_KEY_BYTES: usize = 4 * 1024;
+
+/// Consecutive server errors (5xx) on the same batch before the flusher isolates it: a blip
+/// (a deploy, a restart) rarely outlasts three backoff rounds (ceilings of 1, 2 and 4 s by
+/// default), while a batch that breaks the server fails every time. The batch's uploads are
+/// then sent one by one, and an upload that fails this many times alone is parked: its events
+/// are kept and retried on their own backoff, and the others flow past it.
+pub const ISOLATE_AFTER_SERVER_ERRORS: u32 = 3;
 
 /// The limits the SDK runs with.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,6 +163,83 @@ impl FlushPolicy {
         Duration::from_millis(server_ms)
             .max(self.min_progress_interval)
             .max(PROGRESS_FLOOR)
+            .min(MAX_PROGRESS_INTERVAL)
+    }
+
+    /// Checks every limit against its documented range (the constants above), so a
+    /// configuration that would void a guarantee is refused when the reporter is built.
+    /// Errors name the field as [`crate::ReporterConfig`] spells it.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use monitor_sdk::policy::FlushPolicy;
+    /// assert!(FlushPolicy::default().validate().is_ok());
+    /// let spinning = FlushPolicy { retry_base: Duration::ZERO, ..FlushPolicy::default() };
+    /// assert!(spinning.validate().unwrap_err().to_string().contains("retry_base_ms"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SdkError::InvalidConfig`] for the first field out of range.
+    pub fn validate(&self) -> Result<(), SdkError> {
+        let count = |field, value: u64, min: u64, max: u64| {
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(SdkError::InvalidConfig {
+                    field,
+                    allowed: format!("{min} to {max}"),
+                    got: value.to_string(),
+                })
+            }
+        };
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let ms = |field, value: Duration, min: Duration, max: Duration| {
+            count(field, millis(value), millis(min), millis(max))
+        };
+        count(
+            "batch_max_events",
+            self.batch_max_events as u64,
+            1,
+            SERVER_MAX_BATCH_EVENTS as u64,
+        )?;
+        count(
+            "max_pending_events",
+            self.max_pending_events,
+            MIN_PENDING_EVENTS,
+            MAX_PENDING_EVENTS,
+        )?;
+        count(
+            "max_pending_bytes",
+            self.max_pending_bytes,
+            MIN_PENDING_BYTES,
+            MAX_PENDING_BYTES,
+        )?;
+        count(
+            "max_event_age_seconds",
+            self.max_event_age.as_secs(),
+            MIN_EVENT_AGE.as_secs(),
+            MAX_EVENT_AGE.as_secs(),
+        )?;
+        ms(
+            "min_progress_interval_ms",
+            self.min_progress_interval,
+            PROGRESS_FLOOR,
+            MAX_PROGRESS_INTERVAL,
+        )?;
+        ms("retry_base_ms", self.retry_base, MIN_RETRY_BASE, MAX_RETRY)?;
+        ms(
+            "retry_max_ms",
+            self.retry_max,
+            MIN_RETRY_MAX.max(self.retry_base),
+            MAX_RETRY,
+        )?;
+        ms(
+            "request_timeout_ms",
+            self.request_timeout,
+            MIN_REQUEST_TIMEOUT,
+            MAX_REQUEST_TIMEOUT,
+        )
     }
 
     /// The delay before retry number `attempt` (1-based): exponential backoff with full
@@ -150,6 +297,17 @@ mod tests {
         let policy = FlushPolicy::default();
         assert!(policy.backoff(1, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
         assert!(policy.backoff(1, Some(Duration::from_secs(86_400))) <= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn the_server_cannot_slow_progress_past_the_max_interval() {
+        let policy = FlushPolicy::default();
+        assert_eq!(policy.progress_interval(u64::MAX), MAX_PROGRESS_INTERVAL);
+    }
+
+    #[test]
+    fn the_default_policy_is_within_every_range() {
+        assert!(FlushPolicy::default().validate().is_ok());
     }
 
     #[test]

@@ -13,7 +13,7 @@ use governor::{Quota, RateLimiter};
 use uuid::Uuid;
 
 use crate::clock::SdkClock;
-use crate::policy::PROGRESS_FLOOR;
+use crate::policy::{MAX_PROGRESS_INTERVAL, PROGRESS_FLOOR};
 
 /// Percent points between two milestones; the server logs one progress row per crossing,
 /// so a milestone is worth writing sooner than the (possibly server-raised) interval.
@@ -39,10 +39,11 @@ pub struct ProgressLimiter {
 }
 
 impl ProgressLimiter {
-    /// A limiter allowing one progress write per upload per `interval` (at least
-    /// [`PROGRESS_FLOOR`]).
+    /// A limiter allowing one progress write per upload per `interval` (clamped to
+    /// [`PROGRESS_FLOOR`]..=[`MAX_PROGRESS_INTERVAL`]: governor's arithmetic overflows on
+    /// periods of centuries).
     pub fn new(interval: Duration, clock: SdkClock) -> Self {
-        let interval = interval.max(PROGRESS_FLOOR);
+        let interval = interval.clamp(PROGRESS_FLOOR, MAX_PROGRESS_INTERVAL);
         ProgressLimiter {
             limiter: build(interval, clock.clone()),
             interval,
@@ -58,7 +59,7 @@ impl ProgressLimiter {
     /// Changes the pace (the server's `min_progress_interval_ms` moved). Uploads start from
     /// a fresh cell: at worst one early write each, once per change.
     pub fn set_interval(&mut self, interval: Duration) {
-        let interval = interval.max(PROGRESS_FLOOR);
+        let interval = interval.clamp(PROGRESS_FLOOR, MAX_PROGRESS_INTERVAL);
         if interval != self.interval {
             self.interval = interval;
             self.limiter = build(interval, self.clock.clone());

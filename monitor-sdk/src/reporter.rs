@@ -61,7 +61,8 @@ impl UploadReporter {
     ///
     /// # Errors
     ///
-    /// `InvalidArgument` for an unusable URL, `Storage` when the database cannot be opened.
+    /// `InvalidConfig` (naming the field and its allowed range) for a setting that would void
+    /// a guarantee, `Storage` when the database cannot be opened.
     #[uniffi::constructor]
     pub fn new(
         config: ReporterConfig,
@@ -187,11 +188,15 @@ impl UploadReporter {
         guard(|| self.engine.retry(self::upload_id(&upload_id)?))
     }
 
-    /// Waits (up to `timeout_ms`) until everything reported so far is delivered.
+    /// Waits (up to `timeout_ms`) until everything reported so far is delivered (or
+    /// dead-lettered); `Ok` means nothing reported before the call is still waiting.
     ///
     /// # Errors
     ///
-    /// `Offline`, `Timeout` (delivery continues in the background).
+    /// `Offline`; `ServerConfiguration` (the server refuses every request, e.g. the function
+    /// is missing: events kept, retried with backoff); `Isolated` (the rest is delivered but
+    /// the server keeps failing on some uploads: kept, retried); `Timeout` (delivery
+    /// continues in the background).
     pub async fn flush(&self, timeout_ms: u64) -> Result<(), ReporterError> {
         guard_async(self.engine.flush(Duration::from_millis(timeout_ms))).await
     }

@@ -85,7 +85,7 @@ fn malformed_ids_and_unusable_configs_are_typed_errors() {
     );
     assert!(matches!(
         UploadReporter::new(bad_url, Arc::new(NoToken), None),
-        Err(ReporterError::InvalidArgument { .. })
+        Err(ReporterError::InvalidConfig { field, .. }) if field == "supabase_url"
     ));
     let no_dir = ReporterConfig::new("http://127.0.0.1:9", "anon", "/nonexistent/dir/x.sqlite");
     assert!(matches!(

@@ -115,8 +115,12 @@ pub fn engine_with_clock(
 pub enum Fault {
     /// Forward it and return the answer.
     Pass,
-    /// Answer this status without forwarding.
+    /// Answer this status without forwarding, with an empty body (as a proxy or load
+    /// balancer in front of the server would).
     Status(u16),
+    /// Answer this status without forwarding, with PostgREST's error body
+    /// (`{"code","message","details","hint"}`): the server itself refused the request.
+    Refuse(u16),
     /// Answer 429 with `Retry-After: 1` without forwarding.
     Throttle,
     /// Never answer (the client times out).
@@ -140,6 +144,7 @@ pub struct FaultProxy {
     pub requests: Arc<AtomicU32>,
     plan: Arc<Mutex<VecDeque<Fault>>>,
     fallback: Arc<Mutex<Fault>>,
+    poison: Arc<Mutex<Option<String>>>,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
 }
 
@@ -148,6 +153,7 @@ struct ProxyState {
     upstream: String,
     plan: Arc<Mutex<VecDeque<Fault>>>,
     fallback: Arc<Mutex<Fault>>,
+    poison: Arc<Mutex<Option<String>>>,
     seen: Arc<Mutex<Vec<SeenRequest>>>,
     requests: Arc<AtomicU32>,
     client: reqwest::Client,
@@ -159,12 +165,14 @@ impl FaultProxy {
     pub async fn start(upstream: &str, plan: Vec<Fault>) -> FaultProxy {
         let plan = Arc::new(Mutex::new(VecDeque::from(plan)));
         let fallback = Arc::new(Mutex::new(Fault::Pass));
+        let poison = Arc::new(Mutex::new(None));
         let seen = Arc::new(Mutex::new(Vec::new()));
         let requests = Arc::new(AtomicU32::new(0));
         let state = ProxyState {
             upstream: upstream.trim_end_matches('/').to_string(),
             plan: plan.clone(),
             fallback: fallback.clone(),
+            poison: poison.clone(),
             seen: seen.clone(),
             requests: requests.clone(),
             client: reqwest::Client::new(),
@@ -182,6 +190,7 @@ impl FaultProxy {
             requests,
             plan,
             fallback,
+            poison,
             seen,
         }
     }
@@ -196,6 +205,14 @@ impl FaultProxy {
     pub fn set_fallback(&self, fault: Fault) {
         if let Ok(mut fallback) = self.fallback.lock() {
             *fallback = fault;
+        }
+    }
+
+    /// While set, any request whose body contains `needle` (an upload id, say) is answered
+    /// 500 without forwarding, before the plan is consulted: a batch that breaks the server.
+    pub fn set_poison(&self, needle: Option<String>) {
+        if let Ok(mut poison) = self.poison.lock() {
+            *poison = needle;
         }
     }
 
@@ -214,13 +231,23 @@ async fn forward(
 ) -> Response {
     let at = Instant::now();
     state.requests.fetch_add(1, Ordering::SeqCst);
-    let fault = state
-        .plan
+    let poisoned = state
+        .poison
         .lock()
         .ok()
-        .and_then(|mut p| p.pop_front())
-        .or_else(|| state.fallback.lock().ok().map(|f| *f))
-        .unwrap_or(Fault::Pass);
+        .and_then(|p| p.clone())
+        .is_some_and(|needle| String::from_utf8_lossy(&body).contains(&needle));
+    let fault = if poisoned {
+        Fault::Status(500)
+    } else {
+        state
+            .plan
+            .lock()
+            .ok()
+            .and_then(|mut p| p.pop_front())
+            .or_else(|| state.fallback.lock().ok().map(|f| *f))
+            .unwrap_or(Fault::Pass)
+    };
     if let Ok(mut seen) = state.seen.lock() {
         seen.push(SeenRequest { at, fault });
     }
@@ -229,6 +256,20 @@ async fn forward(
             return StatusCode::from_u16(code)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
                 .into_response()
+        }
+        Fault::Refuse(code) => {
+            let body = serde_json::json!({
+                "code": "22023",
+                "message": "refused by the test proxy",
+                "details": null,
+                "hint": null,
+            });
+            return (
+                StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+                [("content-type", "application/json")],
+                body.to_string(),
+            )
+                .into_response();
         }
         Fault::Throttle => {
             let mut response = StatusCode::TOO_MANY_REQUESTS.into_response();
