@@ -60,6 +60,8 @@ pub(crate) struct GatewayConfig {
     pub(crate) jwt_secret: String,
     /// Port to try first; 0 means any free port.
     pub(crate) preferred_port: u16,
+    /// The other Supabase services served on the same port (`/auth/v1`, `/storage/v1`).
+    pub(crate) services: Router,
 }
 
 /// A running gateway on its own thread and runtime; dropping it stops both.
@@ -112,6 +114,7 @@ impl Gateway {
             secret: config.jwt_secret,
             functions: FunctionCache::default(),
         });
+        let app = router(state).merge(config.services);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("devstack-gateway-{}", addr.port()))
@@ -125,7 +128,7 @@ impl Gateway {
                         }
                     };
                     tokio::select! {
-                        result = axum::serve(listener, router(state)) => {
+                        result = axum::serve(listener, app) => {
                             if let Err(e) = result {
                                 tracing::error!(error = %e, "gateway stopped");
                             }
@@ -252,7 +255,9 @@ async fn not_served() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "PGRST125",
-        "The dev stack gateway serves only /rest/v1/rpc/<function> (GET and POST)",
+        "The dev stack serves only /rest/v1/rpc/<function> (GET and POST), /auth/v1 and \
+         /storage/v1 (their routes are listed in docs); not table endpoints, Realtime or \
+         Edge Functions",
     )
 }
 
