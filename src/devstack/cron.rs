@@ -21,14 +21,19 @@ impl PgCron {
     /// Looks for `pg_cron.so` in the server's library directory and `pg_cron.control` in its
     /// extension directory, as `pg_config` (beside the server programs) names them.
     pub(crate) fn find(bins: &PgBinaries) -> Option<PgCron> {
-        let pg_config = bins.bindir().join("pg_config");
+        // The server's real directory: the programs found may be symlinks elsewhere
+        // (/usr/local/bin/postgres -> /usr/lib/postgresql/15/bin/postgres), without a
+        // pg_config beside them.
+        let real = std::fs::canonicalize(bins.postgres()).ok()?;
+        let bindir = real.parent()?;
+        let pg_config = bindir.join("pg_config");
         let ask = |flag: &str| -> Option<PathBuf> {
             let output = Command::new(&pg_config).arg(flag).output().ok()?;
             let text = String::from_utf8(output.stdout).ok()?;
             output.status.success().then(|| PathBuf::from(text.trim()))
         };
         // Without pg_config: the layout Debian and most builds use (bin/ beside lib/).
-        let pkglibdir = ask("--pkglibdir").or_else(|| Some(bins.bindir().parent()?.join("lib")));
+        let pkglibdir = ask("--pkglibdir").or_else(|| Some(bindir.parent()?.join("lib")));
         let sharedir = ask("--sharedir");
         Self::find_in(pkglibdir.as_deref()?, sharedir.as_deref())
     }
