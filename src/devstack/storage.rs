@@ -204,7 +204,10 @@ impl StorageError {
 
 impl IntoResponse for StorageError {
     fn into_response(self) -> Response {
-        let status = if self.status_code >= 500 {
+        let status = if self.status_code == 501 {
+            // Not a failure of the storage server's: a route the dev stack does not serve.
+            StatusCode::NOT_IMPLEMENTED
+        } else if self.status_code >= 500 {
             StatusCode::INTERNAL_SERVER_ERROR
         } else {
             StatusCode::BAD_REQUEST
