@@ -20,7 +20,7 @@
 //! `POST /auth/v1/token?grant_type=password|refresh_token`, `GET /auth/v1/user`,
 //! `POST /auth/v1/logout` and `POST /auth/v1/admin/users` behave as Supabase Auth (GoTrue):
 //! bcrypt passwords, sessions and rotating refresh tokens in `auth`. [`DevStack::create_user`]
-//! with [`NewUser::password`] makes an account that can sign in;
+//! with [`NewUser::password()`] makes an account that can sign in;
 //! [`DevStack::create_demo_admin`] makes [`DEMO_ADMIN_EMAIL`].
 //!
 //! # Storage
