@@ -1,16 +1,22 @@
-//! Starts the local Supabase dev stack and prints its credentials like `supabase status`; runs
-//! until Ctrl-C, then removes the throwaway cluster.
+//! Starts the local Supabase dev stack and prints its credentials like `supabase status`, with a
+//! demo admin account that can sign in (Auth's password grant); runs until Ctrl-C, then removes
+//! the throwaway cluster (and Storage's objects with it).
 //!
 //! ```text
 //! cargo run --example local_supabase
 //! curl -s -X POST "$API_URL/rest/v1/rpc/monitor_api_version" \
 //!   -H "apikey: $ANON_KEY" -H "Authorization: Bearer $SERVICE_ROLE_KEY"
+//! curl -s -X POST "$API_URL/auth/v1/token?grant_type=password" -H "apikey: $ANON_KEY" \
+//!   -H 'content-type: application/json' \
+//!   -d '{"email":"admin@upload-monitor.test","password":"upload-monitor-admin"}'
 //! ```
+//!
+//! supabase-js runs against it unchanged: `tests/js/contract.mjs` (see its header).
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use upload_monitor::devstack::DevStack;
+use upload_monitor::devstack::{DevStack, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, PG_CRON_PACKAGE};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -35,6 +41,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let started = Instant::now();
     let stack = DevStack::start().await?;
+    stack.create_demo_admin().await?;
     let elapsed = started.elapsed();
     println!(
         "Local Supabase (dev stack) started in {:.2}s.",
@@ -43,9 +50,27 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("         API URL: {}", stack.api_url());
     println!(
-        "     GraphQL URL: (not served; RPC only at {}/rest/v1/rpc/<function>)",
+        "     GraphQL URL: (not served; PostgREST's RPCs only, at {}/rest/v1/rpc/<function>)",
         stack.api_url()
     );
+    println!(
+        "        Auth URL: {}/auth/v1 (password and refresh grants, /user, /logout, admin users)",
+        stack.api_url()
+    );
+    println!(
+        "     Storage URL: {}/storage/v1 (objects and signed URLs; buckets videos, thumbnails)",
+        stack.api_url()
+    );
+    println!(
+        "         pg_cron: {}",
+        if stack.has_pg_cron() {
+            "running (mark-stale-uploads every minute, cleanup-upload-queue daily)".to_string()
+        } else {
+            format!("absent: scheduled jobs do not run (apt-get install {PG_CRON_PACKAGE})")
+        }
+    );
+    println!("      demo admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}");
+    println!("    not served: table endpoints (/rest/v1/<table>), Realtime, Edge Functions (answered 501)");
     println!("          DB URL: {}", stack.db_url());
     println!("      JWT secret: {}", stack.jwt_secret());
     println!("        anon key: {}", stack.anon_key());

@@ -38,15 +38,23 @@ pub(crate) struct Cluster {
     /// Holds the write end of the watcher's stdin: when it closes (drop, or this process dying
     /// in any way) the watcher stops the server and removes `dir`.
     watcher: Option<(Child, ChildStdin)>,
+    /// Extra `name=value` server settings, passed as `-c` on every start attempt.
+    settings: Vec<String>,
+    /// The OS user the server runs as (and the watcher that removes `dir`), when not us.
+    run_as: Option<RunAs>,
 }
 
 impl Cluster {
-    /// Creates and starts a cluster with `bins`, waiting until it accepts connections.
+    /// Creates and starts a cluster with `bins`, waiting until it accepts connections;
+    /// `settings` are extra `-c name=value` server settings (e.g. pg_cron's preload).
     ///
     /// # Errors
     ///
     /// Any [`DevStackError`] from the file system, `initdb`, or a server that does not start.
-    pub(crate) fn start(bins: &PgBinaries) -> Result<Cluster, DevStackError> {
+    pub(crate) fn start(
+        bins: &PgBinaries,
+        settings: &[(&str, String)],
+    ) -> Result<Cluster, DevStackError> {
         let user = RunAs::for_this_process()?;
         // Dropping to another user: /tmp, since TMPDIR may sit under root's 0700 home.
         let parent = match user {
@@ -69,6 +77,11 @@ impl Cluster {
             port: 0,
             postmaster: None,
             watcher: None,
+            settings: settings
+                .iter()
+                .map(|(name, value)| format!("{name}={value}"))
+                .collect(),
+            run_as: user,
         };
         cluster.watcher = Some(spawn_watcher(bins, &cluster.dir, &cluster.data_dir, user)?);
         initdb(bins, &cluster.dir, &cluster.data_dir, user)?;
@@ -79,6 +92,24 @@ impl Cluster {
     /// The server's TCP port on 127.0.0.1.
     pub(crate) fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Creates `name` inside the cluster's temp directory, for the stack's other files (such
+    /// as Storage's objects), so they go with the cluster, also when this process dies. It is
+    /// given to the server's OS user, since that user's watcher removes the directory: keep
+    /// only files in it (a subdirectory made by root would outlive the watcher's `rm -rf`).
+    ///
+    /// # Errors
+    ///
+    /// [`DevStackError::Io`] when the directory cannot be made or given away.
+    pub(crate) fn make_dir(&self, name: &str) -> Result<PathBuf, DevStackError> {
+        let dir = self.dir.join(name);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| DevStackError::io(format!("creating {}", dir.display()), e))?;
+        if let Some(user) = self.run_as {
+            user.chown(&dir)?;
+        }
+        Ok(dir)
     }
 
     /// The directory holding the server's unix socket.
@@ -133,6 +164,7 @@ impl Cluster {
             .args(["-c", &format!("max_connections={MAX_CONNECTIONS}")])
             // Supabase's databases run in UTC; timestamps print the same as there.
             .args(["-c", "timezone=UTC"])
+            .args(self.settings.iter().flat_map(|s| ["-c", s.as_str()]))
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))

@@ -87,6 +87,8 @@ pub(crate) struct GatewayConfig {
     pub(crate) preferred_port: u16,
     /// See [`BODY_STALL_TIMEOUT`].
     pub(crate) body_stall_timeout: std::time::Duration,
+    /// The other Supabase services served on the same port (`/auth/v1`, `/storage/v1`).
+    pub(crate) services: Router,
 }
 
 /// A running gateway on its own thread and runtime; dropping it stops both.
@@ -149,6 +151,7 @@ impl Gateway {
             body_stall_timeout: config.body_stall_timeout,
             functions: FunctionCache::default(),
         });
+        let app = router(state).merge(config.services);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(format!("devstack-gateway-{}", addr.port()))
@@ -162,7 +165,7 @@ impl Gateway {
                         }
                     };
                     tokio::select! {
-                        result = axum::serve(listener, router(state)) => {
+                        result = axum::serve(listener, app) => {
                             if let Err(e) = result {
                                 tracing::error!(error = %e, "gateway stopped");
                             }
@@ -291,7 +294,9 @@ async fn not_served() -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "PGRST125",
-        "The dev stack gateway serves only /rest/v1/rpc/<function> (GET and POST)",
+        "The dev stack serves only /rest/v1/rpc/<function> (GET and POST), /auth/v1 and \
+         /storage/v1 (their routes are listed in docs); not table endpoints, Realtime or \
+         Edge Functions",
     )
 }
 

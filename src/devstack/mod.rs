@@ -1,5 +1,8 @@
 //! Local Supabase without Docker: a throwaway PostgreSQL with Supabase's platform shim and the
-//! project's migrations, behind a gateway speaking PostgREST's RPC contract.
+//! project's migrations, behind one HTTP port that speaks PostgREST's RPC contract
+//! (`/rest/v1/rpc`), Auth's sign-in subset (`/auth/v1`) and Storage's
+//! object subset (`/storage/v1`), with pg_cron running the migrations' scheduled jobs where
+//! the machine has it.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), upload_monitor::devstack::DevStackError> {
@@ -12,6 +15,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Auth
+//!
+//! `POST /auth/v1/token?grant_type=password|refresh_token`, `GET /auth/v1/user`,
+//! `POST /auth/v1/logout` and `POST /auth/v1/admin/users` behave as Supabase Auth (GoTrue):
+//! bcrypt passwords, sessions and rotating refresh tokens in `auth`. [`DevStack::create_user`]
+//! with [`NewUser::password()`] makes an account that can sign in;
+//! [`DevStack::create_demo_admin`] makes [`DEMO_ADMIN_EMAIL`].
+//!
+//! # Storage
+//!
+//! `/storage/v1/object/...`: uploads (binary or multipart, streamed to the stack's temp
+//! directory), downloads with a JWT or a signed URL, `storage.objects` rows under RLS.
+//!
+//! # pg_cron
+//!
+//! When the machine's PostgreSQL has pg_cron (Debian: `postgresql-15-cron`), the cluster
+//! preloads it and the migrations schedule their jobs ([`DevStack::has_pg_cron`]); without
+//! it a warning says the jobs will not run, and everything else works.
+//!
 //! Each [`DevStack`] owns its cluster (temp dir, free port) and gateway, so many run side by
 //! side. Tests in one process share one through [`DevStack::shared`]. A stack's files and
 //! server go away when it is dropped, and also when the process dies without dropping it (a
@@ -19,7 +41,10 @@
 
 mod api_error;
 mod api_keys;
+mod auth;
 mod cluster;
+mod cors;
+mod cron;
 mod error;
 mod function_catalog;
 mod gateway;
@@ -34,6 +59,7 @@ mod range;
 mod request_body;
 mod result_query;
 mod role_settings;
+mod storage;
 mod target;
 mod users;
 
@@ -43,15 +69,20 @@ use std::sync::OnceLock;
 use tokio_postgres::NoTls;
 use uuid::Uuid;
 
+pub use auth::{DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, REFRESH_TOKEN_REUSE_INTERVAL_SECS};
+pub use cron::PG_CRON_PACKAGE;
 pub use error::DevStackError;
 pub use gateway::{BODY_STALL_TIMEOUT, SUPABASE_API_PORT};
 pub use jwt::{Claims, JwtError, DEMO_ANON_KEY, DEMO_JWT_SECRET, DEMO_SERVICE_ROLE_KEY};
 pub use migrate::{MigrationReport, Migrator, MIGRATIONS_DIR_ENV};
 pub use pg_binaries::{PgBinaries, SearchPaths, BINDIR_ENV};
+pub use storage::DEFAULT_FILE_SIZE_LIMIT;
 pub use target::SupabaseTarget;
 pub use users::{NewUser, TestUser};
 
 use cluster::Cluster;
+use cron::PgCron;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use gateway::{Gateway, GatewayConfig};
 
 /// How to start a [`DevStack`]. `Default` is what `supabase start` would give.
@@ -65,6 +96,9 @@ pub struct DevStackOptions {
     /// How long the gateway waits for the next piece of a request body before it drops the
     /// client (default [`BODY_STALL_TIMEOUT`], PostgREST's server timeout).
     pub body_stall_timeout: std::time::Duration,
+    /// Storage's global upload limit in bytes (default [`DEFAULT_FILE_SIZE_LIMIT`], what
+    /// `supabase/config.toml` sets); a bucket's own `file_size_limit` can only lower it.
+    pub storage_file_size_limit: u64,
 }
 
 impl Default for DevStackOptions {
@@ -73,9 +107,14 @@ impl Default for DevStackOptions {
             migrations_dir: Migrator::default_dir(),
             api_port: SUPABASE_API_PORT,
             body_stall_timeout: BODY_STALL_TIMEOUT,
+            storage_file_size_limit: DEFAULT_FILE_SIZE_LIMIT,
         }
     }
 }
+
+/// Connections of the Auth and Storage pools each: their requests are short transactions
+/// (uploads hold no connection while their bytes stream).
+const SERVICE_POOL_SIZE: usize = 8;
 
 /// A running local Supabase: PostgreSQL with the migrations applied and the RPC gateway.
 ///
@@ -88,6 +127,7 @@ pub struct DevStack {
     api_url: String,
     db_url: String,
     migrations_dir: PathBuf,
+    pg_cron: bool,
 }
 
 impl DevStack {
@@ -176,7 +216,12 @@ impl DevStack {
     fn start_here(options: DevStackOptions) -> Result<DevStack, DevStackError> {
         let started = std::time::Instant::now();
         let bins = PgBinaries::find()?;
-        let cluster = Cluster::start(&bins)?;
+        let cron = PgCron::find(&bins);
+        let settings = cron
+            .as_ref()
+            .map(PgCron::server_settings)
+            .unwrap_or_default();
+        let cluster = Cluster::start(&bins, &settings)?;
         let db_url = format!(
             "postgresql://postgres@127.0.0.1:{}/postgres",
             cluster.port()
@@ -186,11 +231,47 @@ impl DevStack {
             .build()
             .map_err(|e| DevStackError::io("starting a runtime for migrations", e))?;
         let migrator = Migrator::new(&options.migrations_dir);
-        let report = runtime.block_on(async {
+        let (report, pg_cron) = runtime.block_on(async {
             let mut client = connect(&db_url).await?;
-            migrator.apply(&mut client).await
+            let report = migrator.apply(&mut client).await?;
+            let pg_cron = client
+                .query_one(
+                    "select exists (select 1 from pg_extension where extname = 'pg_cron')",
+                    &[],
+                )
+                .await
+                .map_err(|e| DevStackError::db("looking for pg_cron", e))?
+                .get::<_, bool>(0);
+            Ok::<_, DevStackError>((report, pg_cron))
         })?;
         drop(runtime);
+        match (&cron, pg_cron) {
+            (Some(cron), true) => tracing::info!(
+                library = %cron.library().display(),
+                "pg_cron preloaded: the migrations' scheduled jobs run"
+            ),
+            (Some(_), false) => tracing::warn!(
+                "pg_cron is installed but its extension was not created: scheduled jobs \
+                 (stale sweep, 7-day cleanup) will not run"
+            ),
+            (None, _) => tracing::warn!(
+                "pg_cron not found (apt-get install {PG_CRON_PACKAGE}): the migrations' \
+                 scheduled jobs (stale sweep, 7-day cleanup) will not run in this dev stack"
+            ),
+        }
+        let storage_dir = cluster.make_dir("storage")?;
+        let services = auth::router(
+            service_pool(&cluster, "devstack-auth")?,
+            DEMO_JWT_SECRET.to_string(),
+        )
+        .merge(storage::router(
+            service_pool(&cluster, "devstack-storage")?,
+            DEMO_JWT_SECRET.to_string(),
+            storage::StorageConfig {
+                dir: storage_dir,
+                file_size_limit: options.storage_file_size_limit,
+            },
+        ));
         let gateway = Gateway::start(GatewayConfig {
             socket_dir: cluster.socket_dir().to_path_buf(),
             pg_port: cluster.port(),
@@ -198,6 +279,7 @@ impl DevStack {
             api_keys: vec![DEMO_ANON_KEY.to_string(), DEMO_SERVICE_ROLE_KEY.to_string()],
             preferred_port: options.api_port,
             body_stall_timeout: options.body_stall_timeout,
+            services,
         })?;
         let api_url = format!("http://{}", gateway.addr());
         tracing::info!(
@@ -211,7 +293,44 @@ impl DevStack {
             api_url,
             db_url,
             migrations_dir: options.migrations_dir,
+            pg_cron,
         })
+    }
+
+    /// True when pg_cron runs in this stack: the migrations' jobs (`mark-stale-uploads` every
+    /// minute, `cleanup-upload-queue` daily) are scheduled and run by themselves.
+    pub fn has_pg_cron(&self) -> bool {
+        self.pg_cron
+    }
+
+    /// Creates [`DEMO_ADMIN_EMAIL`] (password [`DEMO_ADMIN_PASSWORD`], `app_metadata.role =
+    /// "admin"`, email confirmed) when it does not exist yet, so an admin can sign in with
+    /// Auth's password grant as on a hosted project. Answers the account's id.
+    ///
+    /// # Errors
+    ///
+    /// [`DevStackError::Database`] when the account cannot be read or created.
+    pub async fn create_demo_admin(&self) -> Result<Uuid, DevStackError> {
+        let client = self.connect().await?;
+        let existing = client
+            .query_opt(
+                "select id from auth.users where lower(email) = $1",
+                &[&DEMO_ADMIN_EMAIL],
+            )
+            .await
+            .map_err(|e| DevStackError::db("looking for the demo admin", e))?;
+        if let Some(row) = existing {
+            return Ok(row.get(0));
+        }
+        let admin = NewUser::new(DEMO_ADMIN_EMAIL)
+            .named("Admin", "Demo")
+            .admin()
+            .password(DEMO_ADMIN_PASSWORD);
+        Ok(
+            users::create_user(&client, Uuid::new_v4(), &admin, self.jwt_secret())
+                .await?
+                .id,
+        )
     }
 
     /// The API URL, like `SUPABASE_URL` (`http://127.0.0.1:54321` when that port was free).
@@ -302,6 +421,29 @@ impl DevStack {
     pub fn mint_token(&self, claims: &Claims) -> String {
         jwt::encode(claims, self.jwt_secret())
     }
+}
+
+/// A pool of superuser connections over the cluster's socket, for a service that writes
+/// Supabase's own schemas (`auth`, `storage`) and switches role per request where RLS must
+/// decide.
+fn service_pool(cluster: &Cluster, application: &str) -> Result<Pool, DevStackError> {
+    let mut pg = tokio_postgres::Config::new();
+    pg.host_path(cluster.socket_dir())
+        .port(cluster.port())
+        .user("postgres")
+        .dbname("postgres")
+        .application_name(application);
+    let manager = Manager::from_config(
+        pg,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(SERVICE_POOL_SIZE)
+        .build()
+        .map_err(|e| DevStackError::Gateway(format!("building the {application} pool: {e}")))
 }
 
 /// Connects to `url` without TLS and spawns the connection task on the current runtime.

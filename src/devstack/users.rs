@@ -26,6 +26,9 @@ pub struct NewUser {
     pub language: Option<String>,
     /// Whether the user is an admin.
     pub admin: bool,
+    /// A password for Auth's password grant (stored as GoTrue stores it, bcrypt); `None`
+    /// leaves the account without one (tokens are minted instead).
+    pub password: Option<String>,
 }
 
 impl NewUser {
@@ -37,7 +40,14 @@ impl NewUser {
             last_name: None,
             language: None,
             admin: false,
+            password: None,
         }
+    }
+
+    /// Gives the account a password, so it can sign in at `/auth/v1/token`.
+    pub fn password(mut self, password: impl Into<String>) -> Self {
+        self.password = Some(password.into());
+        self
     }
 
     /// Makes the user an admin.
@@ -98,14 +108,30 @@ pub(crate) async fn create_user(
         "first_name": user.first_name,
         "last_name": user.last_name,
     });
+    let encrypted_password = match user.password.clone() {
+        None => String::new(),
+        // bcrypt is slow by design (~0.1 s): off the runtime's threads.
+        Some(password) => {
+            tokio::task::spawn_blocking(move || super::auth::hash_password(&password))
+                .await
+                .map_err(|e| DevStackError::Config(format!("hashing a password: {e}")))?
+                .map_err(|e| DevStackError::Config(format!("password of {}: {e}", user.email)))?
+        }
+    };
     client
         .execute(
             "insert into auth.users (instance_id, id, aud, role, email, encrypted_password, \
                email_confirmed_at, raw_app_meta_data, raw_user_meta_data, is_super_admin, \
                created_at, updated_at) \
              values ('00000000-0000-0000-0000-000000000000', $1, 'authenticated', \
-               'authenticated', $2, '', now(), $3, $4, false, now(), now())",
-            &[&id, &user.email, &claims.app_metadata, &user_meta],
+               'authenticated', $2, $5, now(), $3, $4, false, now(), now())",
+            &[
+                &id,
+                &user.email,
+                &claims.app_metadata,
+                &user_meta,
+                &encrypted_password,
+            ],
         )
         .await
         .map_err(|e| DevStackError::db(format!("creating auth user {}", user.email), e))?;

@@ -1,0 +1,1 @@
+../../migrations/20261202140000_storage_buckets.sql

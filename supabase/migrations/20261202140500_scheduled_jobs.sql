@@ -1,0 +1,1 @@
+../../migrations/20261202140500_scheduled_jobs.sql
