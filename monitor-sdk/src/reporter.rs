@@ -103,11 +103,7 @@ impl UploadReporter {
     ) -> Result<Arc<Self>, ReporterError> {
         guard(|| {
             let logs = Arc::new(LogBuffer::default());
-            let session = Arc::new(AppSession::new(
-                access_token,
-                refresher,
-                Some(logs.clone()),
-            ));
+            let session = Arc::new(AppSession::new(access_token, refresher, Some(logs.clone())));
             let engine = Engine::open(config.into(), session.clone(), Some(logs.clone()))?;
             Ok(Arc::new(UploadReporter {
                 engine,

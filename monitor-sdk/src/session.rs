@@ -362,8 +362,7 @@ mod tests {
     }
 
     #[test]
-    fn a_refresh_that_does_not_answer_in_time_gives_the_current_token_and_a_late_answer_is_kept(
-    ) {
+    fn a_refresh_that_does_not_answer_in_time_gives_the_current_token_and_a_late_answer_is_kept() {
         let refresher = Refresher::answering(Some("late"), Duration::from_millis(300));
         let session = session(refresher.clone(), Duration::from_millis(50));
         assert_eq!(session.refresh_access_token().as_deref(), Some("stale"));

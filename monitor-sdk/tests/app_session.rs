@@ -100,7 +100,10 @@ fn shutdown_does_not_wait_for_a_refresh_the_apps_thread_has_not_taken() {
     wait_until("the refresh to be asked", Duration::from_secs(10), || {
         app.calls.load(Ordering::SeqCst) >= 1
     });
-    assert_eq!(seen.lock().unwrap().first().map(String::as_str), Some("Bearer stale"));
+    assert_eq!(
+        seen.lock().unwrap().first().map(String::as_str),
+        Some("Bearer stale")
+    );
 
     let started = Instant::now();
     reporter.shutdown().expect("shutdown");
@@ -133,18 +136,20 @@ fn a_pushed_token_is_used_and_a_refused_one_asks_the_app_then_logs_the_failure()
     reporter.set_log_level(LogLevel::Debug);
     reporter.set_access_token(Some("pushed".into()));
     let id = reporter
-        .begin_upload("pushed_1".into(), None, "a.mov".into(), Some(10), None, None)
+        .begin_upload(
+            "pushed_1".into(),
+            None,
+            "a.mov".into(),
+            Some(10),
+            None,
+            None,
+        )
         .expect("begin");
     reporter.complete(id, None).expect("complete");
     wait_until(
         "the refreshed token to be tried",
         Duration::from_secs(10),
-        || {
-            seen.lock()
-                .unwrap()
-                .iter()
-                .any(|t| t == "Bearer refreshed")
-        },
+        || seen.lock().unwrap().iter().any(|t| t == "Bearer refreshed"),
     );
     let tokens = seen.lock().unwrap().clone();
     assert!(tokens.iter().any(|t| t == "Bearer pushed"), "{tokens:?}");

@@ -44,8 +44,9 @@ fn a_logger_that_panics_mid_call_costs_no_report_and_the_reporter_stays_usable()
     let db = dir.path().join("outbox.sqlite");
     let config = ReporterConfig::new("http://127.0.0.1:9", "anon", &db.display().to_string());
     let logger = Arc::new(PanickyLogger::default());
-    let reporter = UploadReporter::with_token_provider(config, Arc::new(NoToken), Some(logger.clone()))
-        .expect("the reporter opens");
+    let reporter =
+        UploadReporter::with_token_provider(config, Arc::new(NoToken), Some(logger.clone()))
+            .expect("the reporter opens");
     reporter.set_online(false);
     let boom = reporter
         .begin_upload("boom".into(), None, "b.mov".into(), Some(10), None, None)
