@@ -140,7 +140,7 @@ impl AppSession {
                 });
                 // A refresher that throws reaches Rust as a panic (an unexpected foreign
                 // error): "no token", like any other failed refresh.
-                let answer = std::panic::catch_unwind(call).unwrap_or_else(|_| Some(None));
+                let answer = std::panic::catch_unwind(call).unwrap_or(Some(None));
                 let note = match &answer {
                     Some(Some(_)) => None,
                     Some(None) => Some("the app's session refresh gave no token"),
