@@ -130,66 +130,29 @@ extern "C" {
     UniffiForeignFutureResultVoid result
     );
     typedef void
-    (*UniffiCallbackInterfaceReporterLoggerMethod0)(
+    (*UniffiCallbackInterfaceSessionRefresherMethod0)(
     uint64_t uniffi_handle, 
-    RustBuffer level, 
-    RustBuffer message, 
-    void * uniffi_out_return, RustCallStatus* rust_call_status
-    );
-    typedef void
-    (*UniffiCallbackInterfaceTokenProviderMethod0)(
-    uint64_t uniffi_handle, 
-    RustBuffer * uniffi_out_return, RustCallStatus* rust_call_status
-    );
-    typedef void
-    (*UniffiCallbackInterfaceTokenProviderMethod1)(
-    uint64_t uniffi_handle, 
-    RustBuffer * uniffi_out_return, RustCallStatus* rust_call_status
-    );typedef struct UniffiVTableCallbackInterfaceReporterLogger {
+    UniffiForeignFutureCompleteRustBuffer uniffi_future_callback, 
+    uint64_t uniffi_callback_data, 
+    UniffiForeignFutureDroppedCallbackStruct * uniffi_out_dropped_callback
+    );typedef struct UniffiVTableCallbackInterfaceSessionRefresher {
         UniffiCallbackInterfaceFree uniffi_free;
         UniffiCallbackInterfaceClone uniffi_clone;
-        UniffiCallbackInterfaceReporterLoggerMethod0 log;
-    } UniffiVTableCallbackInterfaceReporterLogger;typedef struct UniffiVTableCallbackInterfaceTokenProvider {
-        UniffiCallbackInterfaceFree uniffi_free;
-        UniffiCallbackInterfaceClone uniffi_clone;
-        UniffiCallbackInterfaceTokenProviderMethod0 access_token;
-        UniffiCallbackInterfaceTokenProviderMethod1 refresh_access_token;
-    } UniffiVTableCallbackInterfaceTokenProvider;
-    /*handle*/ uint64_t uniffi_monitor_sdk_fn_clone_reporterlogger(
+        UniffiCallbackInterfaceSessionRefresherMethod0 refresh_access_token;
+    } UniffiVTableCallbackInterfaceSessionRefresher;
+    /*handle*/ uint64_t uniffi_monitor_sdk_fn_clone_sessionrefresher(
         /*handle*/ uint64_t handle, 
         RustCallStatus *uniffi_out_err
     );
-    void uniffi_monitor_sdk_fn_free_reporterlogger(
+    void uniffi_monitor_sdk_fn_free_sessionrefresher(
         /*handle*/ uint64_t handle, 
         RustCallStatus *uniffi_out_err
     );
-    void uniffi_monitor_sdk_fn_init_callback_vtable_reporterlogger(
-        UniffiVTableCallbackInterfaceReporterLogger * vtable
+    void uniffi_monitor_sdk_fn_init_callback_vtable_sessionrefresher(
+        UniffiVTableCallbackInterfaceSessionRefresher * vtable
     );
-    void uniffi_monitor_sdk_fn_method_reporterlogger_log(
-        /*handle*/ uint64_t ptr, 
-        RustBuffer level, 
-        RustBuffer message, 
-        RustCallStatus *uniffi_out_err
-    );
-    /*handle*/ uint64_t uniffi_monitor_sdk_fn_clone_tokenprovider(
-        /*handle*/ uint64_t handle, 
-        RustCallStatus *uniffi_out_err
-    );
-    void uniffi_monitor_sdk_fn_free_tokenprovider(
-        /*handle*/ uint64_t handle, 
-        RustCallStatus *uniffi_out_err
-    );
-    void uniffi_monitor_sdk_fn_init_callback_vtable_tokenprovider(
-        UniffiVTableCallbackInterfaceTokenProvider * vtable
-    );
-    RustBuffer uniffi_monitor_sdk_fn_method_tokenprovider_access_token(
-        /*handle*/ uint64_t ptr, 
-        RustCallStatus *uniffi_out_err
-    );
-    RustBuffer uniffi_monitor_sdk_fn_method_tokenprovider_refresh_access_token(
-        /*handle*/ uint64_t ptr, 
-        RustCallStatus *uniffi_out_err
+    /*handle*/ uint64_t uniffi_monitor_sdk_fn_method_sessionrefresher_refresh_access_token(
+        /*handle*/ uint64_t ptr
     );
     /*handle*/ uint64_t uniffi_monitor_sdk_fn_clone_uploadreporter(
         /*handle*/ uint64_t handle, 
@@ -201,8 +164,8 @@ extern "C" {
     );
     /*handle*/ uint64_t uniffi_monitor_sdk_fn_constructor_uploadreporter_new(
         RustBuffer config, 
-        /*handle*/ uint64_t token_provider, 
-        RustBuffer logger, 
+        RustBuffer access_token, 
+        /*handle*/ uint64_t refresher, 
         RustCallStatus *uniffi_out_err
     );
     RustBuffer uniffi_monitor_sdk_fn_method_uploadreporter_begin_upload(
@@ -272,6 +235,16 @@ extern "C" {
         RustBuffer upload_id, 
         RustCallStatus *uniffi_out_err
     );
+    void uniffi_monitor_sdk_fn_method_uploadreporter_set_access_token(
+        /*handle*/ uint64_t ptr, 
+        RustBuffer access_token, 
+        RustCallStatus *uniffi_out_err
+    );
+    void uniffi_monitor_sdk_fn_method_uploadreporter_set_log_level(
+        /*handle*/ uint64_t ptr, 
+        RustBuffer level, 
+        RustCallStatus *uniffi_out_err
+    );
     void uniffi_monitor_sdk_fn_method_uploadreporter_set_online(
         /*handle*/ uint64_t ptr, 
         int8_t online, 
@@ -279,6 +252,11 @@ extern "C" {
     );
     void uniffi_monitor_sdk_fn_method_uploadreporter_shutdown(
         /*handle*/ uint64_t ptr, 
+        RustCallStatus *uniffi_out_err
+    );
+    RustBuffer uniffi_monitor_sdk_fn_method_uploadreporter_take_log_lines(
+        /*handle*/ uint64_t ptr, 
+        uint32_t max, 
         RustCallStatus *uniffi_out_err
     );
     RustBuffer ffi_monitor_sdk_rustbuffer_alloc(
@@ -478,11 +456,7 @@ extern "C" {
         /*handle*/ uint64_t handle, 
         RustCallStatus *uniffi_out_err
     );
-    uint16_t uniffi_monitor_sdk_checksum_method_reporterlogger_log(
-    );
-    uint16_t uniffi_monitor_sdk_checksum_method_tokenprovider_access_token(
-    );
-    uint16_t uniffi_monitor_sdk_checksum_method_tokenprovider_refresh_access_token(
+    uint16_t uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token(
     );
     uint16_t uniffi_monitor_sdk_checksum_method_uploadreporter_begin_upload(
     );
@@ -508,9 +482,15 @@ extern "C" {
     );
     uint16_t uniffi_monitor_sdk_checksum_method_uploadreporter_retry(
     );
+    uint16_t uniffi_monitor_sdk_checksum_method_uploadreporter_set_access_token(
+    );
+    uint16_t uniffi_monitor_sdk_checksum_method_uploadreporter_set_log_level(
+    );
     uint16_t uniffi_monitor_sdk_checksum_method_uploadreporter_set_online(
     );
     uint16_t uniffi_monitor_sdk_checksum_method_uploadreporter_shutdown(
+    );
+    uint16_t uniffi_monitor_sdk_checksum_method_uploadreporter_take_log_lines(
     );
     uint16_t uniffi_monitor_sdk_checksum_constructor_uploadreporter_new(
     );
@@ -1034,7 +1014,7 @@ namespace uniffi::monitor_sdk::cb::foreignfuturedroppedcallback {
     // Implementation of free callback function CallbackInterfaceFree
 
 
-// Callback function: uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtablecallbackinterfacereporterlogger::free::UniffiCallbackInterfaceFree
+// Callback function: uniffi::monitor_sdk::st::vtablecallbackinterfacesessionrefresher::vtablecallbackinterfacesessionrefresher::free::UniffiCallbackInterfaceFree
 //
 // We have the following constraints:
 // - we need to pass a function pointer to Rust.
@@ -1046,7 +1026,7 @@ namespace uniffi::monitor_sdk::cb::foreignfuturedroppedcallback {
 //
 // We then give the `callback` function pointer to Rust which will call the lambda sometime in the
 // future.
-namespace uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtablecallbackinterfacereporterlogger::free {
+namespace uniffi::monitor_sdk::st::vtablecallbackinterfacesessionrefresher::vtablecallbackinterfacesessionrefresher::free {
     using namespace facebook;
 
     // We need to store a lambda in a global so we can call it from
@@ -1104,7 +1084,7 @@ namespace uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtable
     }
 
     [[maybe_unused]] static UniffiCallbackInterfaceFree
-    makeCallbackFunction( // uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtablecallbackinterfacereporterlogger::free
+    makeCallbackFunction( // uniffi::monitor_sdk::st::vtablecallbackinterfacesessionrefresher::vtablecallbackinterfacesessionrefresher::free
                     jsi::Runtime &rt,
                      std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
                      const jsi::Value &value) {
@@ -1147,122 +1127,7 @@ namespace uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtable
         // then the pointer will no longer be left dangling.
         rsLambda = nullptr;
     }
-} // namespace uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtablecallbackinterfacereporterlogger::free
-
-// Callback function: uniffi::monitor_sdk::st::vtablecallbackinterfacetokenprovider::vtablecallbackinterfacetokenprovider::free::UniffiCallbackInterfaceFree
-//
-// We have the following constraints:
-// - we need to pass a function pointer to Rust.
-// - we need a jsi::Runtime and jsi::Function to call into JS.
-// - function pointers can't store state, so we can't use a lamda.
-//
-// For this, we store a lambda as a global, as `rsLambda`. The `callback` function calls
-// the lambda, which itself calls the `body` which then calls into JS.
-//
-// We then give the `callback` function pointer to Rust which will call the lambda sometime in the
-// future.
-namespace uniffi::monitor_sdk::st::vtablecallbackinterfacetokenprovider::vtablecallbackinterfacetokenprovider::free {
-    using namespace facebook;
-
-    // We need to store a lambda in a global so we can call it from
-    // a function pointer. The function pointer is passed to Rust.
-    static std::function<void(uint64_t)> rsLambda = nullptr;
-
-    // This is the main body of the callback. It's called from the lambda,
-    // which itself is called from the callback function which is passed to Rust.
-    static void body(jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     std::shared_ptr<jsi::Value> callbackValue
-            ,uint64_t rs_handle) {
-
-        // Convert the arguments from Rust, into jsi::Values.
-        // We'll use the Bridging class to do this…
-        auto js_handle = uniffi_jsi::Bridging<uint64_t>::toJs(rt, callInvoker, rs_handle);
-
-        // Now we are ready to call the callback.
-        // We are already on the JS thread, because this `body` function was
-        // invoked from the CallInvoker.
-        try {
-            // Getting the callback function
-            auto cb = callbackValue->asObject(rt).asFunction(rt);
-            auto uniffiResult = cb.call(rt, js_handle
-            );
-
-            
-
-            
-        } catch (const jsi::JSError &error) {
-            std::cout << "Error in callback UniffiCallbackInterfaceFree: "
-                    << error.what() << std::endl;
-            throw error;
-        }
-    }
-
-    static void callback(uint64_t rs_handle) {
-        // If the runtime has shutdown, then there is no point in trying to
-        // call into Javascript. BUT how do we tell if the runtime has shutdown?
-        //
-        // Answer: the module destructor calls into callback `cleanup` method,
-        // which nulls out the rsLamda.
-        //
-        // If rsLamda is null, then there is no runtime to call into.
-        if (rsLambda == nullptr) {
-            // This only occurs when destructors are calling into Rust free/drop,
-            // which causes the JS callback to be dropped.
-            return;
-        }
-
-        // The runtime, the actual callback jsi::funtion, and the callInvoker
-        // are all in the lambda.
-        rsLambda(
-            rs_handle);
-    }
-
-    [[maybe_unused]] static UniffiCallbackInterfaceFree
-    makeCallbackFunction( // uniffi::monitor_sdk::st::vtablecallbackinterfacetokenprovider::vtablecallbackinterfacetokenprovider::free
-                    jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     const jsi::Value &value) {
-        if (rsLambda != nullptr) {
-            // `makeCallbackFunction` is called in two circumstances:
-            //
-            // 1. at startup, when initializing callback interface vtables.
-            // 2. when polling futures. This happens at least once per future that is
-            //    exposed to Javascript. We know that this is always the same function,
-            //    `uniffiFutureContinuationCallback` in `async-rust-calls.ts`.
-            //
-            // We can therefore return the callback function without making anything
-            // new if we've been initialized already.
-            return callback;
-        }
-        auto callbackFunction = value.asObject(rt).asFunction(rt);
-        auto callbackValue = std::make_shared<jsi::Value>(rt, callbackFunction);
-        rsLambda = [&rt, callInvoker, callbackValue](uint64_t rs_handle) {
-                // We immediately make a lambda which will do the work of transforming the
-                // arguments into JSI values and calling the callback.
-                uniffi_runtime::UniffiCallFunc jsLambda = [
-                    callInvoker,
-                    callbackValue
-                    , rs_handle](jsi::Runtime &rt) mutable {
-                    body(rt, callInvoker, callbackValue
-                        , rs_handle);
-                };
-                // We'll then call that lambda from the callInvoker which will
-                // look after calling it on the correct thread.
-                
-                callInvoker->invokeNonBlocking(rt, jsLambda);
-        };
-        return callback;
-    }
-
-    // This method is called from the destructor of NativeMonitorSdk, which only happens
-    // when the jsi::Runtime is being destroyed.
-    static void cleanup() {
-        // The lambda holds a reference to the the Runtime, so when this is nulled out,
-        // then the pointer will no longer be left dangling.
-        rsLambda = nullptr;
-    }
-} // namespace uniffi::monitor_sdk::st::vtablecallbackinterfacetokenprovider::vtablecallbackinterfacetokenprovider::free
+} // namespace uniffi::monitor_sdk::st::vtablecallbackinterfacesessionrefresher::vtablecallbackinterfacesessionrefresher::free
 namespace uniffi::monitor_sdk {
 using namespace facebook;
 using CallInvoker = uniffi_runtime::UniffiCallInvoker;
@@ -2181,10 +2046,10 @@ template <> struct Bridging<UniffiForeignFutureCompleteVoid> {
   }
 };
 } // namespace uniffi::monitor_sdk
-    // Implementation of CallbackInterfaceClone for vtable field uniffi_clone in VTableCallbackInterfaceReporterLogger
+    // Implementation of CallbackInterfaceClone for vtable field uniffi_clone in VTableCallbackInterfaceSessionRefresher
 
 
-// Callback function: uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacereporterlogger::UniffiCallbackInterfaceClone
+// Callback function: uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacesessionrefresher::UniffiCallbackInterfaceClone
 //
 // We have the following constraints:
 // - we need to pass a function pointer to Rust.
@@ -2196,7 +2061,7 @@ template <> struct Bridging<UniffiForeignFutureCompleteVoid> {
 //
 // We then give the `callback` function pointer to Rust which will call the lambda sometime in the
 // future.
-namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacereporterlogger {
+namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacesessionrefresher {
     using namespace facebook;
 
     // We need to store a lambda in a global so we can call it from
@@ -2264,7 +2129,7 @@ namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfa
     }
 
     [[maybe_unused]] static UniffiCallbackInterfaceClone
-    makeCallbackFunction( // uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacereporterlogger
+    makeCallbackFunction( // uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacesessionrefresher
                     jsi::Runtime &rt,
                      std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
                      const jsi::Value &value) {
@@ -2306,11 +2171,11 @@ namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfa
         // then the pointer will no longer be left dangling.
         rsLambda = nullptr;
     }
-} // namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacereporterlogger
-    // Implementation of CallbackInterfaceReporterLoggerMethod0 for vtable field log in VTableCallbackInterfaceReporterLogger
+} // namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacesessionrefresher
+    // Implementation of CallbackInterfaceSessionRefresherMethod0 for vtable field refresh_access_token in VTableCallbackInterfaceSessionRefresher
 
 
-// Callback function: uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtablecallbackinterfacereporterlogger::UniffiCallbackInterfaceReporterLoggerMethod0
+// Callback function: uniffi::monitor_sdk::cb::callbackinterfacesessionrefreshermethod0::vtablecallbackinterfacesessionrefresher::UniffiCallbackInterfaceSessionRefresherMethod0
 //
 // We have the following constraints:
 // - we need to pass a function pointer to Rust.
@@ -2322,12 +2187,12 @@ namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfa
 //
 // We then give the `callback` function pointer to Rust which will call the lambda sometime in the
 // future.
-namespace uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtablecallbackinterfacereporterlogger {
+namespace uniffi::monitor_sdk::cb::callbackinterfacesessionrefreshermethod0::vtablecallbackinterfacesessionrefresher {
     using namespace facebook;
 
     // We need to store a lambda in a global so we can call it from
     // a function pointer. The function pointer is passed to Rust.
-    static std::function<void(uint64_t, RustBuffer, RustBuffer, void *, RustCallStatus*)> rsLambda = nullptr;
+    static std::function<void(uint64_t, UniffiForeignFutureCompleteRustBuffer, uint64_t, UniffiForeignFutureDroppedCallbackStruct *)> rsLambda = nullptr;
 
     // This is the main body of the callback. It's called from the lambda,
     // which itself is called from the callback function which is passed to Rust.
@@ -2335,15 +2200,15 @@ namespace uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtabl
                      std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
                      std::shared_ptr<jsi::Value> callbackValue
             ,uint64_t rs_uniffiHandle
-            ,RustBuffer rs_level
-            ,RustBuffer rs_message
-            ,void * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
+            ,UniffiForeignFutureCompleteRustBuffer rs_uniffiFutureCallback
+            ,uint64_t rs_uniffiCallbackData
+            ,UniffiForeignFutureDroppedCallbackStruct * rs_uniffiOutDroppedCallback) {
 
         // Convert the arguments from Rust, into jsi::Values.
         // We'll use the Bridging class to do this…
         auto js_uniffiHandle = uniffi_jsi::Bridging<uint64_t>::toJs(rt, callInvoker, rs_uniffiHandle);
-        auto js_level = uniffi::monitor_sdk::Bridging<RustBuffer>::toJs(rt, callInvoker, rs_level);
-        auto js_message = uniffi::monitor_sdk::Bridging<RustBuffer>::toJs(rt, callInvoker, rs_message);
+        auto js_uniffiFutureCallback = uniffi::monitor_sdk::Bridging<UniffiForeignFutureCompleteRustBuffer>::toJs(rt, callInvoker, rs_uniffiFutureCallback);
+        auto js_uniffiCallbackData = uniffi_jsi::Bridging<uint64_t>::toJs(rt, callInvoker, rs_uniffiCallbackData);
 
         // Now we are ready to call the callback.
         // We are already on the JS thread, because this `body` function was
@@ -2351,26 +2216,28 @@ namespace uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtabl
         try {
             // Getting the callback function
             auto cb = callbackValue->asObject(rt).asFunction(rt);
-            auto uniffiResult = cb.call(rt, js_uniffiHandle, js_level, js_message
+            auto uniffiResult = cb.call(rt, js_uniffiHandle, js_uniffiFutureCallback, js_uniffiCallbackData
             );
 
-            // Now copy the result back from JS into the RustCallStatus object.
-            uniffi::monitor_sdk::Bridging<RustCallStatus>::copyFromJs(rt, callInvoker, uniffiResult, uniffi_call_status);
-
-            if (uniffi_call_status->code != UNIFFI_CALL_STATUS_OK) {
-                // The JS callback finished abnormally, so we cannot retrieve the return value.
-                return;
-            }
+            
 
             
+            // return type is Struct("ForeignFutureDroppedCallbackStruct")
+            // Finally, we need to copy the return value back into the Rust pointer.
+            *rs_uniffiOutDroppedCallback =
+                uniffi::monitor_sdk::Bridging<
+                    UniffiForeignFutureDroppedCallbackStruct
+                >::fromJs(
+                    rt, callInvoker, uniffiResult
+                );
         } catch (const jsi::JSError &error) {
-            std::cout << "Error in callback UniffiCallbackInterfaceReporterLoggerMethod0: "
+            std::cout << "Error in callback UniffiCallbackInterfaceSessionRefresherMethod0: "
                     << error.what() << std::endl;
             throw error;
         }
     }
 
-    static void callback(uint64_t rs_uniffiHandle, RustBuffer rs_level, RustBuffer rs_message, void * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
+    static void callback(uint64_t rs_uniffiHandle, UniffiForeignFutureCompleteRustBuffer rs_uniffiFutureCallback, uint64_t rs_uniffiCallbackData, UniffiForeignFutureDroppedCallbackStruct * rs_uniffiOutDroppedCallback) {
         // If the runtime has shutdown, then there is no point in trying to
         // call into Javascript. BUT how do we tell if the runtime has shutdown?
         //
@@ -2388,13 +2255,13 @@ namespace uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtabl
         // are all in the lambda.
         rsLambda(
             rs_uniffiHandle, 
-            rs_level, 
-            rs_message, 
-            rs_uniffiOutReturn, uniffi_call_status);
+            rs_uniffiFutureCallback, 
+            rs_uniffiCallbackData, 
+            rs_uniffiOutDroppedCallback);
     }
 
-    [[maybe_unused]] static UniffiCallbackInterfaceReporterLoggerMethod0
-    makeCallbackFunction( // uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtablecallbackinterfacereporterlogger
+    [[maybe_unused]] static UniffiCallbackInterfaceSessionRefresherMethod0
+    makeCallbackFunction( // uniffi::monitor_sdk::cb::callbackinterfacesessionrefreshermethod0::vtablecallbackinterfacesessionrefresher
                     jsi::Runtime &rt,
                      std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
                      const jsi::Value &value) {
@@ -2412,21 +2279,21 @@ namespace uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtabl
         }
         auto callbackFunction = value.asObject(rt).asFunction(rt);
         auto callbackValue = std::make_shared<jsi::Value>(rt, callbackFunction);
-        rsLambda = [&rt, callInvoker, callbackValue](uint64_t rs_uniffiHandle, RustBuffer rs_level, RustBuffer rs_message, void * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
+        rsLambda = [&rt, callInvoker, callbackValue](uint64_t rs_uniffiHandle, UniffiForeignFutureCompleteRustBuffer rs_uniffiFutureCallback, uint64_t rs_uniffiCallbackData, UniffiForeignFutureDroppedCallbackStruct * rs_uniffiOutDroppedCallback) {
                 // We immediately make a lambda which will do the work of transforming the
                 // arguments into JSI values and calling the callback.
                 uniffi_runtime::UniffiCallFunc jsLambda = [
                     callInvoker,
                     callbackValue
                     , rs_uniffiHandle
-                    , rs_level
-                    , rs_message
-                    , rs_uniffiOutReturn, uniffi_call_status](jsi::Runtime &rt) mutable {
+                    , rs_uniffiFutureCallback
+                    , rs_uniffiCallbackData
+                    , rs_uniffiOutDroppedCallback](jsi::Runtime &rt) mutable {
                     body(rt, callInvoker, callbackValue
                         , rs_uniffiHandle
-                        , rs_level
-                        , rs_message
-                        , rs_uniffiOutReturn, uniffi_call_status);
+                        , rs_uniffiFutureCallback
+                        , rs_uniffiCallbackData
+                        , rs_uniffiOutDroppedCallback);
                 };
                 // We'll then call that lambda from the callInvoker which will
                 // look after calling it on the correct thread.
@@ -2442,468 +2309,35 @@ namespace uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtabl
         // then the pointer will no longer be left dangling.
         rsLambda = nullptr;
     }
-} // namespace uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtablecallbackinterfacereporterlogger
+} // namespace uniffi::monitor_sdk::cb::callbackinterfacesessionrefreshermethod0::vtablecallbackinterfacesessionrefresher
 namespace uniffi::monitor_sdk {
 using namespace facebook;
 using CallInvoker = uniffi_runtime::UniffiCallInvoker;
 
-template <> struct Bridging<UniffiVTableCallbackInterfaceReporterLogger> {
-  static UniffiVTableCallbackInterfaceReporterLogger fromJs(jsi::Runtime &rt,
+template <> struct Bridging<UniffiVTableCallbackInterfaceSessionRefresher> {
+  static UniffiVTableCallbackInterfaceSessionRefresher fromJs(jsi::Runtime &rt,
     std::shared_ptr<CallInvoker> callInvoker,
     const jsi::Value &jsValue
   ) {
     // Check if the input is an object
     if (!jsValue.isObject()) {
-      throw jsi::JSError(rt, "Expected an object for UniffiVTableCallbackInterfaceReporterLogger");
+      throw jsi::JSError(rt, "Expected an object for UniffiVTableCallbackInterfaceSessionRefresher");
     }
 
     // Get the object from the jsi::Value
     auto jsObject = jsValue.getObject(rt);
 
     // Create the vtable struct
-    UniffiVTableCallbackInterfaceReporterLogger rsObject;
+    UniffiVTableCallbackInterfaceSessionRefresher rsObject;
 
     // Create the vtable from the js callbacks.
-    rsObject.uniffi_free = uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtablecallbackinterfacereporterlogger::free::makeCallbackFunction(
+    rsObject.uniffi_free = uniffi::monitor_sdk::st::vtablecallbackinterfacesessionrefresher::vtablecallbackinterfacesessionrefresher::free::makeCallbackFunction(
           rt, callInvoker, jsObject.getProperty(rt, "uniffi_free")
         );
-    rsObject.uniffi_clone = uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacereporterlogger::makeCallbackFunction(
+    rsObject.uniffi_clone = uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacesessionrefresher::makeCallbackFunction(
           rt, callInvoker, jsObject.getProperty(rt, "uniffi_clone")
         );
-    rsObject.log = uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtablecallbackinterfacereporterlogger::makeCallbackFunction(
-          rt, callInvoker, jsObject.getProperty(rt, "log")
-        );
-
-    return rsObject;
-  }
-};
-
-} // namespace uniffi::monitor_sdk
-    // Implementation of CallbackInterfaceClone for vtable field uniffi_clone in VTableCallbackInterfaceTokenProvider
-
-
-// Callback function: uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacetokenprovider::UniffiCallbackInterfaceClone
-//
-// We have the following constraints:
-// - we need to pass a function pointer to Rust.
-// - we need a jsi::Runtime and jsi::Function to call into JS.
-// - function pointers can't store state, so we can't use a lamda.
-//
-// For this, we store a lambda as a global, as `rsLambda`. The `callback` function calls
-// the lambda, which itself calls the `body` which then calls into JS.
-//
-// We then give the `callback` function pointer to Rust which will call the lambda sometime in the
-// future.
-namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacetokenprovider {
-    using namespace facebook;
-
-    // We need to store a lambda in a global so we can call it from
-    // a function pointer. The function pointer is passed to Rust.
-    static std::function<void(uint64_t, uint64_t*)> rsLambda = nullptr;
-
-    // This is the main body of the callback. It's called from the lambda,
-    // which itself is called from the callback function which is passed to Rust.
-    static void body(jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     std::shared_ptr<jsi::Value> callbackValue
-            ,uint64_t rs_handle
-            , uint64_t* uniffi_direct_return) {
-
-        // Convert the arguments from Rust, into jsi::Values.
-        // We'll use the Bridging class to do this…
-        auto js_handle = uniffi_jsi::Bridging<uint64_t>::toJs(rt, callInvoker, rs_handle);
-
-        // Now we are ready to call the callback.
-        // We are already on the JS thread, because this `body` function was
-        // invoked from the CallInvoker.
-        try {
-            // Getting the callback function
-            auto cb = callbackValue->asObject(rt).asFunction(rt);
-            auto uniffiResult = cb.call(rt, js_handle
-            );
-
-            
-
-            
-            // Write the direct return value back to the caller.
-            if (uniffi_direct_return != nullptr) {
-                *uniffi_direct_return = uniffi_jsi::Bridging<uint64_t>::fromJs(
-                    rt, callInvoker, uniffiResult
-                );
-            }
-        } catch (const jsi::JSError &error) {
-            std::cout << "Error in callback UniffiCallbackInterfaceClone: "
-                    << error.what() << std::endl;
-            throw error;
-        }
-    }
-
-    static uint64_t callback(uint64_t rs_handle) {
-        // If the runtime has shutdown, then there is no point in trying to
-        // call into Javascript. BUT how do we tell if the runtime has shutdown?
-        //
-        // Answer: the module destructor calls into callback `cleanup` method,
-        // which nulls out the rsLamda.
-        //
-        // If rsLamda is null, then there is no runtime to call into.
-        if (rsLambda == nullptr) {
-            // This only occurs when destructors are calling into Rust free/drop,
-            // which causes the JS callback to be dropped.
-            return 0;
-        }
-        uint64_t uniffi_result = 0;
-
-        // The runtime, the actual callback jsi::funtion, and the callInvoker
-        // are all in the lambda.
-        rsLambda(
-            rs_handle, 
-            &uniffi_result);
-        return uniffi_result;
-    }
-
-    [[maybe_unused]] static UniffiCallbackInterfaceClone
-    makeCallbackFunction( // uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacetokenprovider
-                    jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     const jsi::Value &value) {
-        if (rsLambda != nullptr) {
-            // `makeCallbackFunction` is called in two circumstances:
-            //
-            // 1. at startup, when initializing callback interface vtables.
-            // 2. when polling futures. This happens at least once per future that is
-            //    exposed to Javascript. We know that this is always the same function,
-            //    `uniffiFutureContinuationCallback` in `async-rust-calls.ts`.
-            //
-            // We can therefore return the callback function without making anything
-            // new if we've been initialized already.
-            return callback;
-        }
-        auto callbackFunction = value.asObject(rt).asFunction(rt);
-        auto callbackValue = std::make_shared<jsi::Value>(rt, callbackFunction);
-        rsLambda = [&rt, callInvoker, callbackValue](uint64_t rs_handle, uint64_t* uniffi_direct_return) {
-                // We immediately make a lambda which will do the work of transforming the
-                // arguments into JSI values and calling the callback.
-                uniffi_runtime::UniffiCallFunc jsLambda = [
-                    callInvoker,
-                    callbackValue
-                    , rs_handle, uniffi_direct_return](jsi::Runtime &rt) mutable {
-                    body(rt, callInvoker, callbackValue
-                        , rs_handle, uniffi_direct_return);
-                };
-                // We'll then call that lambda from the callInvoker which will
-                // look after calling it on the correct thread.
-                callInvoker->invokeBlocking(rt, jsLambda);
-        };
-        return callback;
-    }
-
-    // This method is called from the destructor of NativeMonitorSdk, which only happens
-    // when the jsi::Runtime is being destroyed.
-    static void cleanup() {
-        // The lambda holds a reference to the the Runtime, so when this is nulled out,
-        // then the pointer will no longer be left dangling.
-        rsLambda = nullptr;
-    }
-} // namespace uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacetokenprovider
-    // Implementation of CallbackInterfaceTokenProviderMethod0 for vtable field access_token in VTableCallbackInterfaceTokenProvider
-
-
-// Callback function: uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod0::vtablecallbackinterfacetokenprovider::UniffiCallbackInterfaceTokenProviderMethod0
-//
-// We have the following constraints:
-// - we need to pass a function pointer to Rust.
-// - we need a jsi::Runtime and jsi::Function to call into JS.
-// - function pointers can't store state, so we can't use a lamda.
-//
-// For this, we store a lambda as a global, as `rsLambda`. The `callback` function calls
-// the lambda, which itself calls the `body` which then calls into JS.
-//
-// We then give the `callback` function pointer to Rust which will call the lambda sometime in the
-// future.
-namespace uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod0::vtablecallbackinterfacetokenprovider {
-    using namespace facebook;
-
-    // We need to store a lambda in a global so we can call it from
-    // a function pointer. The function pointer is passed to Rust.
-    static std::function<void(uint64_t, RustBuffer *, RustCallStatus*)> rsLambda = nullptr;
-
-    // This is the main body of the callback. It's called from the lambda,
-    // which itself is called from the callback function which is passed to Rust.
-    static void body(jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     std::shared_ptr<jsi::Value> callbackValue
-            ,uint64_t rs_uniffiHandle
-            ,RustBuffer * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
-
-        // Convert the arguments from Rust, into jsi::Values.
-        // We'll use the Bridging class to do this…
-        auto js_uniffiHandle = uniffi_jsi::Bridging<uint64_t>::toJs(rt, callInvoker, rs_uniffiHandle);
-
-        // Now we are ready to call the callback.
-        // We are already on the JS thread, because this `body` function was
-        // invoked from the CallInvoker.
-        try {
-            // Getting the callback function
-            auto cb = callbackValue->asObject(rt).asFunction(rt);
-            auto uniffiResult = cb.call(rt, js_uniffiHandle
-            );
-
-            // Now copy the result back from JS into the RustCallStatus object.
-            uniffi::monitor_sdk::Bridging<RustCallStatus>::copyFromJs(rt, callInvoker, uniffiResult, uniffi_call_status);
-
-            if (uniffi_call_status->code != UNIFFI_CALL_STATUS_OK) {
-                // The JS callback finished abnormally, so we cannot retrieve the return value.
-                return;
-            }
-
-            
-            // return type is RustBuffer(None)
-            // Finally, we need to copy the return value back into the Rust pointer.
-            *rs_uniffiOutReturn =
-                uniffi::monitor_sdk::Bridging<
-                    ReferenceHolder<RustBuffer>
-                >::fromJs(
-                    rt, callInvoker, uniffiResult
-                );
-        } catch (const jsi::JSError &error) {
-            std::cout << "Error in callback UniffiCallbackInterfaceTokenProviderMethod0: "
-                    << error.what() << std::endl;
-            throw error;
-        }
-    }
-
-    static void callback(uint64_t rs_uniffiHandle, RustBuffer * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
-        // If the runtime has shutdown, then there is no point in trying to
-        // call into Javascript. BUT how do we tell if the runtime has shutdown?
-        //
-        // Answer: the module destructor calls into callback `cleanup` method,
-        // which nulls out the rsLamda.
-        //
-        // If rsLamda is null, then there is no runtime to call into.
-        if (rsLambda == nullptr) {
-            // This only occurs when destructors are calling into Rust free/drop,
-            // which causes the JS callback to be dropped.
-            return;
-        }
-
-        // The runtime, the actual callback jsi::funtion, and the callInvoker
-        // are all in the lambda.
-        rsLambda(
-            rs_uniffiHandle, 
-            rs_uniffiOutReturn, uniffi_call_status);
-    }
-
-    [[maybe_unused]] static UniffiCallbackInterfaceTokenProviderMethod0
-    makeCallbackFunction( // uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod0::vtablecallbackinterfacetokenprovider
-                    jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     const jsi::Value &value) {
-        if (rsLambda != nullptr) {
-            // `makeCallbackFunction` is called in two circumstances:
-            //
-            // 1. at startup, when initializing callback interface vtables.
-            // 2. when polling futures. This happens at least once per future that is
-            //    exposed to Javascript. We know that this is always the same function,
-            //    `uniffiFutureContinuationCallback` in `async-rust-calls.ts`.
-            //
-            // We can therefore return the callback function without making anything
-            // new if we've been initialized already.
-            return callback;
-        }
-        auto callbackFunction = value.asObject(rt).asFunction(rt);
-        auto callbackValue = std::make_shared<jsi::Value>(rt, callbackFunction);
-        rsLambda = [&rt, callInvoker, callbackValue](uint64_t rs_uniffiHandle, RustBuffer * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
-                // We immediately make a lambda which will do the work of transforming the
-                // arguments into JSI values and calling the callback.
-                uniffi_runtime::UniffiCallFunc jsLambda = [
-                    callInvoker,
-                    callbackValue
-                    , rs_uniffiHandle
-                    , rs_uniffiOutReturn, uniffi_call_status](jsi::Runtime &rt) mutable {
-                    body(rt, callInvoker, callbackValue
-                        , rs_uniffiHandle
-                        , rs_uniffiOutReturn, uniffi_call_status);
-                };
-                // We'll then call that lambda from the callInvoker which will
-                // look after calling it on the correct thread.
-                callInvoker->invokeBlocking(rt, jsLambda);
-        };
-        return callback;
-    }
-
-    // This method is called from the destructor of NativeMonitorSdk, which only happens
-    // when the jsi::Runtime is being destroyed.
-    static void cleanup() {
-        // The lambda holds a reference to the the Runtime, so when this is nulled out,
-        // then the pointer will no longer be left dangling.
-        rsLambda = nullptr;
-    }
-} // namespace uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod0::vtablecallbackinterfacetokenprovider
-    // Implementation of CallbackInterfaceTokenProviderMethod1 for vtable field refresh_access_token in VTableCallbackInterfaceTokenProvider
-
-
-// Callback function: uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod1::vtablecallbackinterfacetokenprovider::UniffiCallbackInterfaceTokenProviderMethod1
-//
-// We have the following constraints:
-// - we need to pass a function pointer to Rust.
-// - we need a jsi::Runtime and jsi::Function to call into JS.
-// - function pointers can't store state, so we can't use a lamda.
-//
-// For this, we store a lambda as a global, as `rsLambda`. The `callback` function calls
-// the lambda, which itself calls the `body` which then calls into JS.
-//
-// We then give the `callback` function pointer to Rust which will call the lambda sometime in the
-// future.
-namespace uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod1::vtablecallbackinterfacetokenprovider {
-    using namespace facebook;
-
-    // We need to store a lambda in a global so we can call it from
-    // a function pointer. The function pointer is passed to Rust.
-    static std::function<void(uint64_t, RustBuffer *, RustCallStatus*)> rsLambda = nullptr;
-
-    // This is the main body of the callback. It's called from the lambda,
-    // which itself is called from the callback function which is passed to Rust.
-    static void body(jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     std::shared_ptr<jsi::Value> callbackValue
-            ,uint64_t rs_uniffiHandle
-            ,RustBuffer * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
-
-        // Convert the arguments from Rust, into jsi::Values.
-        // We'll use the Bridging class to do this…
-        auto js_uniffiHandle = uniffi_jsi::Bridging<uint64_t>::toJs(rt, callInvoker, rs_uniffiHandle);
-
-        // Now we are ready to call the callback.
-        // We are already on the JS thread, because this `body` function was
-        // invoked from the CallInvoker.
-        try {
-            // Getting the callback function
-            auto cb = callbackValue->asObject(rt).asFunction(rt);
-            auto uniffiResult = cb.call(rt, js_uniffiHandle
-            );
-
-            // Now copy the result back from JS into the RustCallStatus object.
-            uniffi::monitor_sdk::Bridging<RustCallStatus>::copyFromJs(rt, callInvoker, uniffiResult, uniffi_call_status);
-
-            if (uniffi_call_status->code != UNIFFI_CALL_STATUS_OK) {
-                // The JS callback finished abnormally, so we cannot retrieve the return value.
-                return;
-            }
-
-            
-            // return type is RustBuffer(None)
-            // Finally, we need to copy the return value back into the Rust pointer.
-            *rs_uniffiOutReturn =
-                uniffi::monitor_sdk::Bridging<
-                    ReferenceHolder<RustBuffer>
-                >::fromJs(
-                    rt, callInvoker, uniffiResult
-                );
-        } catch (const jsi::JSError &error) {
-            std::cout << "Error in callback UniffiCallbackInterfaceTokenProviderMethod1: "
-                    << error.what() << std::endl;
-            throw error;
-        }
-    }
-
-    static void callback(uint64_t rs_uniffiHandle, RustBuffer * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
-        // If the runtime has shutdown, then there is no point in trying to
-        // call into Javascript. BUT how do we tell if the runtime has shutdown?
-        //
-        // Answer: the module destructor calls into callback `cleanup` method,
-        // which nulls out the rsLamda.
-        //
-        // If rsLamda is null, then there is no runtime to call into.
-        if (rsLambda == nullptr) {
-            // This only occurs when destructors are calling into Rust free/drop,
-            // which causes the JS callback to be dropped.
-            return;
-        }
-
-        // The runtime, the actual callback jsi::funtion, and the callInvoker
-        // are all in the lambda.
-        rsLambda(
-            rs_uniffiHandle, 
-            rs_uniffiOutReturn, uniffi_call_status);
-    }
-
-    [[maybe_unused]] static UniffiCallbackInterfaceTokenProviderMethod1
-    makeCallbackFunction( // uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod1::vtablecallbackinterfacetokenprovider
-                    jsi::Runtime &rt,
-                     std::shared_ptr<uniffi_runtime::UniffiCallInvoker> callInvoker,
-                     const jsi::Value &value) {
-        if (rsLambda != nullptr) {
-            // `makeCallbackFunction` is called in two circumstances:
-            //
-            // 1. at startup, when initializing callback interface vtables.
-            // 2. when polling futures. This happens at least once per future that is
-            //    exposed to Javascript. We know that this is always the same function,
-            //    `uniffiFutureContinuationCallback` in `async-rust-calls.ts`.
-            //
-            // We can therefore return the callback function without making anything
-            // new if we've been initialized already.
-            return callback;
-        }
-        auto callbackFunction = value.asObject(rt).asFunction(rt);
-        auto callbackValue = std::make_shared<jsi::Value>(rt, callbackFunction);
-        rsLambda = [&rt, callInvoker, callbackValue](uint64_t rs_uniffiHandle, RustBuffer * rs_uniffiOutReturn, RustCallStatus* uniffi_call_status) {
-                // We immediately make a lambda which will do the work of transforming the
-                // arguments into JSI values and calling the callback.
-                uniffi_runtime::UniffiCallFunc jsLambda = [
-                    callInvoker,
-                    callbackValue
-                    , rs_uniffiHandle
-                    , rs_uniffiOutReturn, uniffi_call_status](jsi::Runtime &rt) mutable {
-                    body(rt, callInvoker, callbackValue
-                        , rs_uniffiHandle
-                        , rs_uniffiOutReturn, uniffi_call_status);
-                };
-                // We'll then call that lambda from the callInvoker which will
-                // look after calling it on the correct thread.
-                callInvoker->invokeBlocking(rt, jsLambda);
-        };
-        return callback;
-    }
-
-    // This method is called from the destructor of NativeMonitorSdk, which only happens
-    // when the jsi::Runtime is being destroyed.
-    static void cleanup() {
-        // The lambda holds a reference to the the Runtime, so when this is nulled out,
-        // then the pointer will no longer be left dangling.
-        rsLambda = nullptr;
-    }
-} // namespace uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod1::vtablecallbackinterfacetokenprovider
-namespace uniffi::monitor_sdk {
-using namespace facebook;
-using CallInvoker = uniffi_runtime::UniffiCallInvoker;
-
-template <> struct Bridging<UniffiVTableCallbackInterfaceTokenProvider> {
-  static UniffiVTableCallbackInterfaceTokenProvider fromJs(jsi::Runtime &rt,
-    std::shared_ptr<CallInvoker> callInvoker,
-    const jsi::Value &jsValue
-  ) {
-    // Check if the input is an object
-    if (!jsValue.isObject()) {
-      throw jsi::JSError(rt, "Expected an object for UniffiVTableCallbackInterfaceTokenProvider");
-    }
-
-    // Get the object from the jsi::Value
-    auto jsObject = jsValue.getObject(rt);
-
-    // Create the vtable struct
-    UniffiVTableCallbackInterfaceTokenProvider rsObject;
-
-    // Create the vtable from the js callbacks.
-    rsObject.uniffi_free = uniffi::monitor_sdk::st::vtablecallbackinterfacetokenprovider::vtablecallbackinterfacetokenprovider::free::makeCallbackFunction(
-          rt, callInvoker, jsObject.getProperty(rt, "uniffi_free")
-        );
-    rsObject.uniffi_clone = uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacetokenprovider::makeCallbackFunction(
-          rt, callInvoker, jsObject.getProperty(rt, "uniffi_clone")
-        );
-    rsObject.access_token = uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod0::vtablecallbackinterfacetokenprovider::makeCallbackFunction(
-          rt, callInvoker, jsObject.getProperty(rt, "access_token")
-        );
-    rsObject.refresh_access_token = uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod1::vtablecallbackinterfacetokenprovider::makeCallbackFunction(
+    rsObject.refresh_access_token = uniffi::monitor_sdk::cb::callbackinterfacesessionrefreshermethod0::vtablecallbackinterfacesessionrefresher::makeCallbackFunction(
           rt, callInvoker, jsObject.getProperty(rt, "refresh_access_token")
         );
 
@@ -2975,76 +2409,36 @@ NativeMonitorSdk::NativeMonitorSdk(
             return this->cpp_uniffi_internal_fn_func_ffi__read_string_from_buffer(rt, thisVal, args, count);
         }
     );
-    props["ubrn_uniffi_monitor_sdk_fn_clone_reporterlogger"] = jsi::Function::createFromHostFunction(
+    props["ubrn_uniffi_monitor_sdk_fn_clone_sessionrefresher"] = jsi::Function::createFromHostFunction(
         rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_clone_reporterlogger"),
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_clone_sessionrefresher"),
         1,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_clone_reporterlogger(rt, thisVal, args, count);
+            return this->cpp_uniffi_monitor_sdk_fn_clone_sessionrefresher(rt, thisVal, args, count);
         }
     );
-    props["ubrn_uniffi_monitor_sdk_fn_free_reporterlogger"] = jsi::Function::createFromHostFunction(
+    props["ubrn_uniffi_monitor_sdk_fn_free_sessionrefresher"] = jsi::Function::createFromHostFunction(
         rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_free_reporterlogger"),
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_free_sessionrefresher"),
         1,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_free_reporterlogger(rt, thisVal, args, count);
+            return this->cpp_uniffi_monitor_sdk_fn_free_sessionrefresher(rt, thisVal, args, count);
         }
     );
-    props["ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_reporterlogger"] = jsi::Function::createFromHostFunction(
+    props["ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_sessionrefresher"] = jsi::Function::createFromHostFunction(
         rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_reporterlogger"),
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_sessionrefresher"),
         1,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_init_callback_vtable_reporterlogger(rt, thisVal, args, count);
+            return this->cpp_uniffi_monitor_sdk_fn_init_callback_vtable_sessionrefresher(rt, thisVal, args, count);
         }
     );
-    props["ubrn_uniffi_monitor_sdk_fn_method_reporterlogger_log"] = jsi::Function::createFromHostFunction(
+    props["ubrn_uniffi_monitor_sdk_fn_method_sessionrefresher_refresh_access_token"] = jsi::Function::createFromHostFunction(
         rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_reporterlogger_log"),
-        3,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_method_reporterlogger_log(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_monitor_sdk_fn_clone_tokenprovider"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_clone_tokenprovider"),
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_sessionrefresher_refresh_access_token"),
         1,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_clone_tokenprovider(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_monitor_sdk_fn_free_tokenprovider"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_free_tokenprovider"),
-        1,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_free_tokenprovider(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_tokenprovider"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_tokenprovider"),
-        1,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_init_callback_vtable_tokenprovider(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_monitor_sdk_fn_method_tokenprovider_access_token"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_tokenprovider_access_token"),
-        1,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_method_tokenprovider_access_token(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_monitor_sdk_fn_method_tokenprovider_refresh_access_token"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_tokenprovider_refresh_access_token"),
-        1,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_fn_method_tokenprovider_refresh_access_token(rt, thisVal, args, count);
+            return this->cpp_uniffi_monitor_sdk_fn_method_sessionrefresher_refresh_access_token(rt, thisVal, args, count);
         }
     );
     props["ubrn_uniffi_monitor_sdk_fn_clone_uploadreporter"] = jsi::Function::createFromHostFunction(
@@ -3167,6 +2561,22 @@ NativeMonitorSdk::NativeMonitorSdk(
             return this->cpp_uniffi_monitor_sdk_fn_method_uploadreporter_retry(rt, thisVal, args, count);
         }
     );
+    props["ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_access_token"] = jsi::Function::createFromHostFunction(
+        rt,
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_access_token"),
+        2,
+        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
+            return this->cpp_uniffi_monitor_sdk_fn_method_uploadreporter_set_access_token(rt, thisVal, args, count);
+        }
+    );
+    props["ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_log_level"] = jsi::Function::createFromHostFunction(
+        rt,
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_log_level"),
+        2,
+        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
+            return this->cpp_uniffi_monitor_sdk_fn_method_uploadreporter_set_log_level(rt, thisVal, args, count);
+        }
+    );
     props["ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_online"] = jsi::Function::createFromHostFunction(
         rt,
         jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_online"),
@@ -3181,6 +2591,14 @@ NativeMonitorSdk::NativeMonitorSdk(
         1,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
             return this->cpp_uniffi_monitor_sdk_fn_method_uploadreporter_shutdown(rt, thisVal, args, count);
+        }
+    );
+    props["ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_take_log_lines"] = jsi::Function::createFromHostFunction(
+        rt,
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_take_log_lines"),
+        2,
+        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
+            return this->cpp_uniffi_monitor_sdk_fn_method_uploadreporter_take_log_lines(rt, thisVal, args, count);
         }
     );
     props["ubrn_ffi_monitor_sdk_rust_future_poll_u8"] = jsi::Function::createFromHostFunction(
@@ -3567,28 +2985,12 @@ NativeMonitorSdk::NativeMonitorSdk(
             return this->cpp_ffi_monitor_sdk_rust_future_complete_void(rt, thisVal, args, count);
         }
     );
-    props["ubrn_uniffi_monitor_sdk_checksum_method_reporterlogger_log"] = jsi::Function::createFromHostFunction(
+    props["ubrn_uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token"] = jsi::Function::createFromHostFunction(
         rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_reporterlogger_log"),
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token"),
         0,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_checksum_method_reporterlogger_log(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_monitor_sdk_checksum_method_tokenprovider_access_token"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_tokenprovider_access_token"),
-        0,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_checksum_method_tokenprovider_access_token(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_monitor_sdk_checksum_method_tokenprovider_refresh_access_token"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_tokenprovider_refresh_access_token"),
-        0,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_monitor_sdk_checksum_method_tokenprovider_refresh_access_token(rt, thisVal, args, count);
+            return this->cpp_uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token(rt, thisVal, args, count);
         }
     );
     props["ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_begin_upload"] = jsi::Function::createFromHostFunction(
@@ -3687,6 +3089,22 @@ NativeMonitorSdk::NativeMonitorSdk(
             return this->cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_retry(rt, thisVal, args, count);
         }
     );
+    props["ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_access_token"] = jsi::Function::createFromHostFunction(
+        rt,
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_access_token"),
+        0,
+        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
+            return this->cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_set_access_token(rt, thisVal, args, count);
+        }
+    );
+    props["ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_log_level"] = jsi::Function::createFromHostFunction(
+        rt,
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_log_level"),
+        0,
+        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
+            return this->cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_set_log_level(rt, thisVal, args, count);
+        }
+    );
     props["ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_online"] = jsi::Function::createFromHostFunction(
         rt,
         jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_online"),
@@ -3701,6 +3119,14 @@ NativeMonitorSdk::NativeMonitorSdk(
         0,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
             return this->cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_shutdown(rt, thisVal, args, count);
+        }
+    );
+    props["ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_take_log_lines"] = jsi::Function::createFromHostFunction(
+        rt,
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_take_log_lines"),
+        0,
+        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
+            return this->cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_take_log_lines(rt, thisVal, args, count);
         }
     );
     props["ubrn_uniffi_monitor_sdk_checksum_constructor_uploadreporter_new"] = jsi::Function::createFromHostFunction(
@@ -3719,20 +3145,12 @@ NativeMonitorSdk::NativeMonitorSdk(
             return this->cpp_ffi_monitor_sdk_uniffi_contract_version(rt, thisVal, args, count);
         }
     );
-    props["ubrn_uniffi_internal_fn_method_reporterlogger_ffi__bless_pointer"] = jsi::Function::createFromHostFunction(
+    props["ubrn_uniffi_internal_fn_method_sessionrefresher_ffi__bless_pointer"] = jsi::Function::createFromHostFunction(
         rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_internal_fn_method_reporterlogger_ffi__bless_pointer"),
+        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_internal_fn_method_sessionrefresher_ffi__bless_pointer"),
         1,
         [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_internal_fn_method_reporterlogger_ffi__bless_pointer(rt, thisVal, args, count);
-        }
-    );
-    props["ubrn_uniffi_internal_fn_method_tokenprovider_ffi__bless_pointer"] = jsi::Function::createFromHostFunction(
-        rt,
-        jsi::PropNameID::forAscii(rt, "ubrn_uniffi_internal_fn_method_tokenprovider_ffi__bless_pointer"),
-        1,
-        [this](jsi::Runtime &rt, const jsi::Value &thisVal, const jsi::Value *args, size_t count) -> jsi::Value {
-            return this->cpp_uniffi_internal_fn_method_tokenprovider_ffi__bless_pointer(rt, thisVal, args, count);
+            return this->cpp_uniffi_internal_fn_method_sessionrefresher_ffi__bless_pointer(rt, thisVal, args, count);
         }
     );
     props["ubrn_uniffi_internal_fn_method_uploadreporter_ffi__bless_pointer"] = jsi::Function::createFromHostFunction(
@@ -3878,12 +3296,9 @@ uniffi::monitor_sdk::cb::rustfuturecontinuationcallback::cleanup();
     // Cleanup for callback function ForeignFutureDroppedCallback
 uniffi::monitor_sdk::cb::foreignfuturedroppedcallback::cleanup();
     // Cleanup for "free" callback function CallbackInterfaceFree
-uniffi::monitor_sdk::st::vtablecallbackinterfacereporterlogger::vtablecallbackinterfacereporterlogger::free::cleanup();uniffi::monitor_sdk::st::vtablecallbackinterfacetokenprovider::vtablecallbackinterfacetokenprovider::free::cleanup();
-uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacereporterlogger::cleanup();
-uniffi::monitor_sdk::cb::callbackinterfacereporterloggermethod0::vtablecallbackinterfacereporterlogger::cleanup();
-uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacetokenprovider::cleanup();
-uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod0::vtablecallbackinterfacetokenprovider::cleanup();
-uniffi::monitor_sdk::cb::callbackinterfacetokenprovidermethod1::vtablecallbackinterfacetokenprovider::cleanup();
+uniffi::monitor_sdk::st::vtablecallbackinterfacesessionrefresher::vtablecallbackinterfacesessionrefresher::free::cleanup();
+uniffi::monitor_sdk::cb::callbackinterfaceclone::vtablecallbackinterfacesessionrefresher::cleanup();
+uniffi::monitor_sdk::cb::callbackinterfacesessionrefreshermethod0::vtablecallbackinterfacesessionrefresher::cleanup();
 }
 
 // Utility functions for serialization/deserialization of strings.
@@ -3901,20 +3316,11 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_internal_fn_func_ffi__string_from_buffer
 
 jsi::Value NativeMonitorSdk::cpp_uniffi_internal_fn_func_ffi__read_string_from_buffer(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
     return uniffi_jsi::Bridging<std::string>::read_string_from_buffer(rt, args[0], args[1], args[2]);
-}jsi::Value NativeMonitorSdk::cpp_uniffi_internal_fn_method_reporterlogger_ffi__bless_pointer(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+}jsi::Value NativeMonitorSdk::cpp_uniffi_internal_fn_method_sessionrefresher_ffi__bless_pointer(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
     auto pointer = uniffi_jsi::Bridging<uint64_t>::fromJs(rt, callInvoker, args[0]);
     auto static destructor = [](uint64_t p) {
         RustCallStatus status = {0};
-        uniffi_monitor_sdk_fn_free_reporterlogger(p, &status);
-    };
-    auto ptrObj = std::make_shared<uniffi_jsi::DestructibleObject>(pointer, destructor);
-    auto obj = jsi::Object::createFromHostObject(rt, ptrObj);
-    return jsi::Value(rt, obj);
-}jsi::Value NativeMonitorSdk::cpp_uniffi_internal_fn_method_tokenprovider_ffi__bless_pointer(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-    auto pointer = uniffi_jsi::Bridging<uint64_t>::fromJs(rt, callInvoker, args[0]);
-    auto static destructor = [](uint64_t p) {
-        RustCallStatus status = {0};
-        uniffi_monitor_sdk_fn_free_tokenprovider(p, &status);
+        uniffi_monitor_sdk_fn_free_sessionrefresher(p, &status);
     };
     auto ptrObj = std::make_shared<uniffi_jsi::DestructibleObject>(pointer, destructor);
     auto obj = jsi::Object::createFromHostObject(rt, ptrObj);
@@ -3931,9 +3337,9 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_internal_fn_func_ffi__read_string_from_b
 }
 
 // Methods calling directly into the uniffi generated C API of the Rust crate.
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_clone_reporterlogger(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_clone_sessionrefresher(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        auto value = uniffi_monitor_sdk_fn_clone_reporterlogger(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
+        auto value = uniffi_monitor_sdk_fn_clone_sessionrefresher(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
             &status
         );
         uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
@@ -3941,9 +3347,9 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_clone_reporterlogger(jsi:
         
         return uniffi_jsi::Bridging</*handle*/ uint64_t>::toJs(rt, callInvoker, value);
 }
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_free_reporterlogger(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_free_sessionrefresher(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        uniffi_monitor_sdk_fn_free_reporterlogger(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
+        uniffi_monitor_sdk_fn_free_sessionrefresher(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
             &status
         );
         uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
@@ -3951,89 +3357,29 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_free_reporterlogger(jsi::
         
         return jsi::Value::undefined();
 }
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_init_callback_vtable_reporterlogger(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_init_callback_vtable_sessionrefresher(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
     auto vtableInstance =
-        uniffi::monitor_sdk::Bridging<UniffiVTableCallbackInterfaceReporterLogger>::fromJs(
+        uniffi::monitor_sdk::Bridging<UniffiVTableCallbackInterfaceSessionRefresher>::fromJs(
             rt,
             callInvoker,
             args[0]
         );
 
     std::lock_guard<std::mutex> lock(uniffi::monitor_sdk::registry::vtableMutex);
-    uniffi_monitor_sdk_fn_init_callback_vtable_reporterlogger(
+    uniffi_monitor_sdk_fn_init_callback_vtable_sessionrefresher(
         uniffi::monitor_sdk::registry::putTable(
-            "UniffiVTableCallbackInterfaceReporterLogger",
+            "UniffiVTableCallbackInterfaceSessionRefresher",
             vtableInstance
         )
     );
     return jsi::Value::undefined();
 }
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_reporterlogger_log(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        uniffi_monitor_sdk_fn_method_reporterlogger_log(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[1]), uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[2]), 
-            &status
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_sessionrefresher_refresh_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        auto value = uniffi_monitor_sdk_fn_method_sessionrefresher_refresh_access_token(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0])
         );
-        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
-
-        
-        return jsi::Value::undefined();
-}
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_clone_tokenprovider(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        auto value = uniffi_monitor_sdk_fn_clone_tokenprovider(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
-            &status
-        );
-        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
 
         
         return uniffi_jsi::Bridging</*handle*/ uint64_t>::toJs(rt, callInvoker, value);
-}
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_free_tokenprovider(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        uniffi_monitor_sdk_fn_free_tokenprovider(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
-            &status
-        );
-        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
-
-        
-        return jsi::Value::undefined();
-}
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_init_callback_vtable_tokenprovider(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-    auto vtableInstance =
-        uniffi::monitor_sdk::Bridging<UniffiVTableCallbackInterfaceTokenProvider>::fromJs(
-            rt,
-            callInvoker,
-            args[0]
-        );
-
-    std::lock_guard<std::mutex> lock(uniffi::monitor_sdk::registry::vtableMutex);
-    uniffi_monitor_sdk_fn_init_callback_vtable_tokenprovider(
-        uniffi::monitor_sdk::registry::putTable(
-            "UniffiVTableCallbackInterfaceTokenProvider",
-            vtableInstance
-        )
-    );
-    return jsi::Value::undefined();
-}
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_tokenprovider_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        auto value = uniffi_monitor_sdk_fn_method_tokenprovider_access_token(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
-            &status
-        );
-        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
-
-        
-        return uniffi::monitor_sdk::Bridging<RustBuffer>::toJs(rt, callInvoker, value);
-}
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_tokenprovider_refresh_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        auto value = uniffi_monitor_sdk_fn_method_tokenprovider_refresh_access_token(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), 
-            &status
-        );
-        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
-
-        
-        return uniffi::monitor_sdk::Bridging<RustBuffer>::toJs(rt, callInvoker, value);
 }
 jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_clone_uploadreporter(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
@@ -4057,7 +3403,7 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_free_uploadreporter(jsi::
 }
 jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_constructor_uploadreporter_new(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
-        auto value = uniffi_monitor_sdk_fn_constructor_uploadreporter_new(uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[0]), uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[1]), uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[2]), 
+        auto value = uniffi_monitor_sdk_fn_constructor_uploadreporter_new(uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[0]), uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[1]), uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[2]), 
             &status
         );
         uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
@@ -4179,6 +3525,26 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_uploadreporter_ret
         
         return jsi::Value::undefined();
 }
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_uploadreporter_set_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
+        uniffi_monitor_sdk_fn_method_uploadreporter_set_access_token(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[1]), 
+            &status
+        );
+        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
+
+        
+        return jsi::Value::undefined();
+}
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_uploadreporter_set_log_level(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
+        uniffi_monitor_sdk_fn_method_uploadreporter_set_log_level(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), uniffi::monitor_sdk::Bridging<RustBuffer>::fromJs(rt, callInvoker, args[1]), 
+            &status
+        );
+        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
+
+        
+        return jsi::Value::undefined();
+}
 jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_uploadreporter_set_online(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
         uniffi_monitor_sdk_fn_method_uploadreporter_set_online(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), uniffi_jsi::Bridging<int8_t>::fromJs(rt, callInvoker, args[1]), 
@@ -4198,6 +3564,16 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_uploadreporter_shu
 
         
         return jsi::Value::undefined();
+}
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_fn_method_uploadreporter_take_log_lines(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        RustCallStatus status = uniffi::monitor_sdk::Bridging<RustCallStatus>::rustSuccess(rt);
+        auto value = uniffi_monitor_sdk_fn_method_uploadreporter_take_log_lines(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), uniffi_jsi::Bridging<uint32_t>::fromJs(rt, callInvoker, args[1]), 
+            &status
+        );
+        uniffi::monitor_sdk::Bridging<RustCallStatus>::copyIntoJs(rt, callInvoker, status, args[count - 1]);
+
+        
+        return uniffi::monitor_sdk::Bridging<RustBuffer>::toJs(rt, callInvoker, value);
 }
 jsi::Value NativeMonitorSdk::cpp_ffi_monitor_sdk_rust_future_poll_u8(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         ffi_monitor_sdk_rust_future_poll_u8(uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[0]), uniffi::monitor_sdk::Bridging<UniffiRustFutureContinuationCallback>::fromJs(rt, callInvoker, args[1]), uniffi_jsi::Bridging</*handle*/ uint64_t>::fromJs(rt, callInvoker, args[2])
@@ -4571,22 +3947,8 @@ jsi::Value NativeMonitorSdk::cpp_ffi_monitor_sdk_rust_future_complete_void(jsi::
         
         return jsi::Value::undefined();
 }
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_reporterlogger_log(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        auto value = uniffi_monitor_sdk_checksum_method_reporterlogger_log(
-        );
-
-        
-        return uniffi_jsi::Bridging<uint16_t>::toJs(rt, callInvoker, value);
-}
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_tokenprovider_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        auto value = uniffi_monitor_sdk_checksum_method_tokenprovider_access_token(
-        );
-
-        
-        return uniffi_jsi::Bridging<uint16_t>::toJs(rt, callInvoker, value);
-}
-jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_tokenprovider_refresh_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
-        auto value = uniffi_monitor_sdk_checksum_method_tokenprovider_refresh_access_token(
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        auto value = uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token(
         );
 
         
@@ -4676,6 +4038,20 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_uploadreport
         
         return uniffi_jsi::Bridging<uint16_t>::toJs(rt, callInvoker, value);
 }
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_set_access_token(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        auto value = uniffi_monitor_sdk_checksum_method_uploadreporter_set_access_token(
+        );
+
+        
+        return uniffi_jsi::Bridging<uint16_t>::toJs(rt, callInvoker, value);
+}
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_set_log_level(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        auto value = uniffi_monitor_sdk_checksum_method_uploadreporter_set_log_level(
+        );
+
+        
+        return uniffi_jsi::Bridging<uint16_t>::toJs(rt, callInvoker, value);
+}
 jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_set_online(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         auto value = uniffi_monitor_sdk_checksum_method_uploadreporter_set_online(
         );
@@ -4685,6 +4061,13 @@ jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_uploadreport
 }
 jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_shutdown(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
         auto value = uniffi_monitor_sdk_checksum_method_uploadreporter_shutdown(
+        );
+
+        
+        return uniffi_jsi::Bridging<uint16_t>::toJs(rt, callInvoker, value);
+}
+jsi::Value NativeMonitorSdk::cpp_uniffi_monitor_sdk_checksum_method_uploadreporter_take_log_lines(jsi::Runtime& rt, const jsi::Value& thisVal, const jsi::Value* args, size_t count) {
+        auto value = uniffi_monitor_sdk_checksum_method_uploadreporter_take_log_lines(
         );
 
         

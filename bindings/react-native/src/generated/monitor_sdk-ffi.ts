@@ -66,18 +66,13 @@ interface NativeModuleInterface {
     ubrn_ffi_monitor_sdk_rust_future_cancel_void(handle: bigint): void;
     ubrn_ffi_monitor_sdk_rust_future_complete_void(handle: bigint, uniffi_out_err: UniffiRustCallStatus): void;
     ubrn_ffi_monitor_sdk_rust_future_free_void(handle: bigint): void;
-    ubrn_uniffi_monitor_sdk_fn_clone_reporterlogger(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): bigint;
-    ubrn_uniffi_monitor_sdk_fn_free_reporterlogger(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): void;
-    ubrn_uniffi_monitor_sdk_fn_clone_tokenprovider(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): bigint;
-    ubrn_uniffi_monitor_sdk_fn_free_tokenprovider(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): void;
+    ubrn_uniffi_monitor_sdk_fn_clone_sessionrefresher(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): bigint;
+    ubrn_uniffi_monitor_sdk_fn_free_sessionrefresher(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): void;
     ubrn_uniffi_monitor_sdk_fn_clone_uploadreporter(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): bigint;
     ubrn_uniffi_monitor_sdk_fn_free_uploadreporter(ptr: bigint, uniffi_out_err: UniffiRustCallStatus): void;
-    ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_reporterlogger(vtable: UniffiVTableCallbackInterfaceMonitorSdkReporterLogger): void;
-    ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_tokenprovider(vtable: UniffiVTableCallbackInterfaceMonitorSdkTokenProvider): void;
-    ubrn_uniffi_monitor_sdk_fn_method_reporterlogger_log(uniffiSelf: bigint, level: Uint8Array, message: Uint8Array, uniffi_out_err: UniffiRustCallStatus): void;
-    ubrn_uniffi_monitor_sdk_fn_method_tokenprovider_access_token(uniffiSelf: bigint, uniffi_out_err: UniffiRustCallStatus): Uint8Array;
-    ubrn_uniffi_monitor_sdk_fn_method_tokenprovider_refresh_access_token(uniffiSelf: bigint, uniffi_out_err: UniffiRustCallStatus): Uint8Array;
-    ubrn_uniffi_monitor_sdk_fn_constructor_uploadreporter_new(config: Uint8Array, tokenProvider: bigint, logger: Uint8Array, uniffi_out_err: UniffiRustCallStatus): bigint;
+    ubrn_uniffi_monitor_sdk_fn_init_callback_vtable_sessionrefresher(vtable: UniffiVTableCallbackInterfaceMonitorSdkSessionRefresher): void;
+    ubrn_uniffi_monitor_sdk_fn_method_sessionrefresher_refresh_access_token(uniffiSelf: bigint): bigint;
+    ubrn_uniffi_monitor_sdk_fn_constructor_uploadreporter_new(config: Uint8Array, accessToken: Uint8Array, refresher: bigint, uniffi_out_err: UniffiRustCallStatus): bigint;
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_begin_upload(uniffiSelf: bigint, localId: Uint8Array, title: Uint8Array, filename: Uint8Array, fileSize: Uint8Array, source: Uint8Array, metadataJson: Uint8Array, uniffi_out_err: UniffiRustCallStatus): Uint8Array;
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_complete(uniffiSelf: bigint, uploadId: Uint8Array, videoId: Uint8Array, uniffi_out_err: UniffiRustCallStatus): void;
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_fail(uniffiSelf: bigint, uploadId: Uint8Array, errorCode: Uint8Array, message: Uint8Array, retryCount: number, uniffi_out_err: UniffiRustCallStatus): void;
@@ -90,12 +85,13 @@ interface NativeModuleInterface {
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_report_progress(uniffiSelf: bigint, uploadId: Uint8Array, bytesSent: bigint, bytesTotal: bigint, uniffi_out_err: UniffiRustCallStatus): void;
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_report_stage(uniffiSelf: bigint, uploadId: Uint8Array, stage: Uint8Array, uniffi_out_err: UniffiRustCallStatus): void;
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_retry(uniffiSelf: bigint, uploadId: Uint8Array, uniffi_out_err: UniffiRustCallStatus): void;
+    ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_access_token(uniffiSelf: bigint, accessToken: Uint8Array, uniffi_out_err: UniffiRustCallStatus): void;
+    ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_log_level(uniffiSelf: bigint, level: Uint8Array, uniffi_out_err: UniffiRustCallStatus): void;
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_set_online(uniffiSelf: bigint, online: number, uniffi_out_err: UniffiRustCallStatus): void;
     ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_shutdown(uniffiSelf: bigint, uniffi_out_err: UniffiRustCallStatus): void;
+    ubrn_uniffi_monitor_sdk_fn_method_uploadreporter_take_log_lines(uniffiSelf: bigint, max: number, uniffi_out_err: UniffiRustCallStatus): Uint8Array;
     ubrn_ffi_monitor_sdk_uniffi_contract_version(): number;
-    ubrn_uniffi_monitor_sdk_checksum_method_reporterlogger_log(): number;
-    ubrn_uniffi_monitor_sdk_checksum_method_tokenprovider_access_token(): number;
-    ubrn_uniffi_monitor_sdk_checksum_method_tokenprovider_refresh_access_token(): number;
+    ubrn_uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token(): number;
     ubrn_uniffi_monitor_sdk_checksum_constructor_uploadreporter_new(): number;
     ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_begin_upload(): number;
     ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_complete(): number;
@@ -109,10 +105,12 @@ interface NativeModuleInterface {
     ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_report_progress(): number;
     ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_report_stage(): number;
     ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_retry(): number;
+    ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_access_token(): number;
+    ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_log_level(): number;
     ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_set_online(): number;
     ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_shutdown(): number;
-    ubrn_uniffi_internal_fn_method_reporterlogger_ffi__bless_pointer(pointer: bigint, uniffi_out_err: UniffiRustCallStatus): UniffiGcObject;
-    ubrn_uniffi_internal_fn_method_tokenprovider_ffi__bless_pointer(pointer: bigint, uniffi_out_err: UniffiRustCallStatus): UniffiGcObject;
+    ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_take_log_lines(): number;
+    ubrn_uniffi_internal_fn_method_sessionrefresher_ffi__bless_pointer(pointer: bigint, uniffi_out_err: UniffiRustCallStatus): UniffiGcObject;
     ubrn_uniffi_internal_fn_method_uploadreporter_ffi__bless_pointer(pointer: bigint, uniffi_out_err: UniffiRustCallStatus): UniffiGcObject;
     // Codegen call sites use these via `nativeModule().rustbuffer_alloc(...)`
     // and `nativeModule().rustbuffer_free(...)`. The JSI host object exposes
@@ -132,23 +130,18 @@ export type UniffiForeignFutureDroppedCallbackStruct = {
   handle: bigint;
   free: UniffiForeignFutureDroppedCallback;
 };
-type UniffiCallbackInterfaceMonitorSdkReporterLoggerMethod0 = (uniffiHandle: bigint, level: Uint8Array, message: Uint8Array) => UniffiResult<void>;
-type UniffiCallbackInterfaceCloneMonitorSdkReporterLogger = (handle: bigint) => UniffiResult<void>;
-type UniffiCallbackInterfaceFreeMonitorSdkReporterLogger = (handle: bigint) => void;
-export type UniffiVTableCallbackInterfaceMonitorSdkReporterLogger = {
-  uniffi_free: UniffiCallbackInterfaceFreeMonitorSdkReporterLogger;
-  uniffi_clone: UniffiCallbackInterfaceCloneMonitorSdkReporterLogger;
-  log: UniffiCallbackInterfaceMonitorSdkReporterLoggerMethod0;
+export type UniffiForeignFutureResultRustBuffer = {
+  return_value: Uint8Array;
+  call_status: UniffiRustCallStatus;
 };
-type UniffiCallbackInterfaceMonitorSdkTokenProviderMethod0 = (uniffiHandle: bigint) => Uint8Array;
-type UniffiCallbackInterfaceMonitorSdkTokenProviderMethod1 = (uniffiHandle: bigint) => Uint8Array;
-type UniffiCallbackInterfaceCloneMonitorSdkTokenProvider = (handle: bigint) => UniffiResult<void>;
-type UniffiCallbackInterfaceFreeMonitorSdkTokenProvider = (handle: bigint) => void;
-export type UniffiVTableCallbackInterfaceMonitorSdkTokenProvider = {
-  uniffi_free: UniffiCallbackInterfaceFreeMonitorSdkTokenProvider;
-  uniffi_clone: UniffiCallbackInterfaceCloneMonitorSdkTokenProvider;
-  access_token: UniffiCallbackInterfaceMonitorSdkTokenProviderMethod0;
-  refresh_access_token: UniffiCallbackInterfaceMonitorSdkTokenProviderMethod1;
+export type UniffiForeignFutureCompleterustBuffer = (callbackData: bigint, result: UniffiForeignFutureResultRustBuffer) => void;
+type UniffiCallbackInterfaceMonitorSdkSessionRefresherMethod0 = (uniffiHandle: bigint, uniffiFutureCallback: UniffiForeignFutureCompleterustBuffer, uniffiCallbackData: bigint) => UniffiForeignFutureDroppedCallbackStruct;
+type UniffiCallbackInterfaceCloneMonitorSdkSessionRefresher = (handle: bigint) => UniffiResult<void>;
+type UniffiCallbackInterfaceFreeMonitorSdkSessionRefresher = (handle: bigint) => void;
+export type UniffiVTableCallbackInterfaceMonitorSdkSessionRefresher = {
+  uniffi_free: UniffiCallbackInterfaceFreeMonitorSdkSessionRefresher;
+  uniffi_clone: UniffiCallbackInterfaceCloneMonitorSdkSessionRefresher;
+  refresh_access_token: UniffiCallbackInterfaceMonitorSdkSessionRefresherMethod0;
 };
 
 // UniffiRustFutureContinuationCallback is generated as part of the component interface's
