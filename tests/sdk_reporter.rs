@@ -37,7 +37,7 @@ fn reporter(
         request_timeout_ms: Some(5_000),
         ..ReporterConfig::new(api_url, anon_key, db)
     };
-    UploadReporter::new(config, tokens, None).expect("the reporter opens")
+    UploadReporter::with_token_provider(config, tokens, None).expect("the reporter opens")
 }
 
 fn status_text(status: UploadStatus) -> &'static str {

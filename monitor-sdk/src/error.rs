@@ -128,22 +128,27 @@ impl From<RejectReason> for RuleViolation {
 }
 
 /// The error every exported call returns.
+///
+/// No field is named `message`: Kotlin maps this enum to exception classes, where such a
+/// field clashes with `Throwable.message` and the generated code does not compile (uniffi
+/// issue #1434). The text is `detail`; each language's own message (`Throwable.message`,
+/// `Error.message`, `str(e)`) is built from it.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[non_exhaustive]
 pub enum ReporterError {
     /// The call breaks an upload rule; nothing was recorded.
-    #[error("rejected ({rule:?}): {message}")]
+    #[error("rejected ({rule:?}): {detail}")]
     Rejected {
         /// The rule.
         rule: RuleViolation,
         /// A sentence for logs.
-        message: String,
+        detail: String,
     },
     /// An argument is malformed; nothing was recorded.
-    #[error("invalid argument: {message}")]
+    #[error("invalid argument: {detail}")]
     InvalidArgument {
         /// What is wrong.
-        message: String,
+        detail: String,
     },
     /// The configuration would void a guarantee (nothing survives a restart, events
     /// dead-lettered unsent, a retry loop that spins); the reporter was not built.
@@ -157,16 +162,16 @@ pub enum ReporterError {
         got: String,
     },
     /// The local queue is full and refused an event that must not be dropped silently.
-    #[error("queue full: {message}")]
+    #[error("queue full: {detail}")]
     QueueFull {
         /// Which report was refused.
-        message: String,
+        detail: String,
     },
     /// Local storage failed (details in the log).
-    #[error("storage: {message}")]
+    #[error("storage: {detail}")]
     Storage {
         /// A generic description.
-        message: String,
+        detail: String,
     },
     /// Another reporter has this `database_path` open (one reporter per file: shut the
     /// other down first); nothing was opened.
@@ -176,10 +181,10 @@ pub enum ReporterError {
         path: String,
     },
     /// The server could not be reached or refused the request.
-    #[error("network: {message}")]
+    #[error("network: {detail}")]
     Network {
         /// What happened.
-        message: String,
+        detail: String,
     },
     /// `flush`: the server refuses every request for a configuration reason (the function
     /// is missing, the headers are too large, a grant is missing...). Nothing is lost: the
@@ -204,36 +209,36 @@ pub enum ReporterError {
     #[error("offline")]
     Offline,
     /// A wait ran out of time; delivery continues.
-    #[error("timeout: {message}")]
+    #[error("timeout: {detail}")]
     Timeout {
         /// What was waited for.
-        message: String,
+        detail: String,
     },
     /// The reporter was shut down.
     #[error("shut down")]
     ShutDown,
     /// A bug inside the SDK (a caught panic); the reporter stays usable.
-    #[error("internal: {message}")]
+    #[error("internal: {detail}")]
     Internal {
         /// The panic's message.
-        message: String,
+        detail: String,
     },
 }
 
 impl From<SdkError> for ReporterError {
     fn from(error: SdkError) -> Self {
-        let message = error.to_string();
+        let detail = error.to_string();
         match error {
             SdkError::Rejected(reason) => ReporterError::Rejected {
                 rule: reason.into(),
-                message,
+                detail,
             },
             SdkError::UnknownUpload(_) => ReporterError::Rejected {
                 rule: RuleViolation::UnknownUpload,
-                message,
+                detail,
             },
             SdkError::InvalidArgument(_) | SdkError::Import(_) => {
-                ReporterError::InvalidArgument { message }
+                ReporterError::InvalidArgument { detail }
             }
             SdkError::InvalidConfig {
                 field,
@@ -244,31 +249,31 @@ impl From<SdkError> for ReporterError {
                 allowed,
                 got,
             },
-            SdkError::QueueFull { .. } => ReporterError::QueueFull { message },
+            SdkError::QueueFull { .. } => ReporterError::QueueFull { detail },
             SdkError::Storage(ref cause) => {
                 tracing::error!(%cause, "local storage failed");
-                ReporterError::Storage { message }
+                ReporterError::Storage { detail }
             }
             SdkError::OutboxInUse(path) => ReporterError::OutboxInUse {
                 path: path.display().to_string(),
             },
             SdkError::LockFile(ref cause) => {
                 tracing::error!(%cause, "outbox lock file");
-                ReporterError::Storage { message }
+                ReporterError::Storage { detail }
             }
             SdkError::Corrupt(ref cause) => {
                 tracing::error!(%cause, "unreadable local row");
-                ReporterError::Storage { message }
+                ReporterError::Storage { detail }
             }
-            SdkError::Network(_) => ReporterError::Network { message },
+            SdkError::Network(_) => ReporterError::Network { detail },
             SdkError::ServerConfiguration(problem) => {
                 ReporterError::ServerConfiguration { problem }
             }
             SdkError::Isolated { uploads, events } => ReporterError::Isolated { uploads, events },
             SdkError::Offline => ReporterError::Offline,
-            SdkError::Timeout(_) => ReporterError::Timeout { message },
+            SdkError::Timeout(_) => ReporterError::Timeout { detail },
             SdkError::ShutDown => ReporterError::ShutDown,
-            SdkError::Internal(_) => ReporterError::Internal { message },
+            SdkError::Internal(_) => ReporterError::Internal { detail },
         }
     }
 }

@@ -1,8 +1,16 @@
 //! `UploadReporter`, the object the app holds: one-line delegations to the engine, each
 //! behind a guard so no panic crosses the FFI boundary.
+//!
+//! The exported constructor takes no optional foreign object: uniffi-bindgen-react-native
+//! 0.31.0-5's converter for `Option<Arc<dyn Trait>>` overrides `lower()` but not
+//! `writeIntoCursor()`, so any app passing one got "Cannot lower this object to a pointer".
+//! Its one foreign object, the [`SessionRefresher`], is required; logs are taken, not pushed
+//! (`bindings/uniffi-bindgen/tests/generated_bindings.rs` fails if an optional foreign object
+//! comes back).
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +23,9 @@ use crate::ffi::{
     AsyncStorageImport, PendingRetry, ReporterConfig, ReporterHealth, UploadInfo, UploadSource,
     UploadStage,
 };
-use crate::foreign::{ReporterLogger, TokenProvider};
+use crate::foreign::{LogLevel, ReporterLogger, SessionRefresher, TokenProvider};
+use crate::log_buffer::{LogBuffer, LogLine};
+use crate::session::AppSession;
 
 /// Runs `call`, turning a panic into [`ReporterError::Internal`] (the reporter's locks
 /// survive poisoning, so it stays usable).
@@ -53,11 +63,34 @@ fn upload_id(text: &str) -> Result<Uuid, SdkError> {
 #[derive(Debug, uniffi::Object)]
 pub struct UploadReporter {
     engine: Engine,
+    /// The pushed token and the log buffer; None for a reporter built from Rust with its own
+    /// [`TokenProvider`] ([`UploadReporter::with_token_provider`]).
+    app: Option<AppSide>,
+}
+
+/// What the exported constructor adds around the engine.
+#[derive(Debug)]
+struct AppSide {
+    session: Arc<AppSession>,
+    logs: Arc<LogBuffer>,
+}
+
+impl Drop for UploadReporter {
+    fn drop(&mut self) {
+        // Before the engine's own drop (a shutdown): no flusher thread may still be waiting
+        // on the app's refresh when the engine waits for the flusher.
+        if let Some(app) = &self.app {
+            app.session.close();
+        }
+    }
 }
 
 #[uniffi::export]
 impl UploadReporter {
-    /// Opens the outbox at `config.database_path` and starts delivering in the background.
+    /// Opens the outbox at `config.database_path` and starts delivering in the background
+    /// with `access_token` (the user's JWT; None when signed out). Push every later token
+    /// with [`UploadReporter::set_access_token`]; `refresher` is asked for one after a 401,
+    /// from a thread of its own, and waited for at most 10 s.
     ///
     /// # Errors
     ///
@@ -66,13 +99,52 @@ impl UploadReporter {
     #[uniffi::constructor]
     pub fn new(
         config: ReporterConfig,
-        token_provider: Arc<dyn TokenProvider>,
-        logger: Option<Arc<dyn ReporterLogger>>,
+        access_token: Option<String>,
+        refresher: Arc<dyn SessionRefresher>,
     ) -> Result<Arc<Self>, ReporterError> {
         guard(|| {
-            let engine = Engine::open(config.into(), token_provider, logger)?;
-            Ok(Arc::new(UploadReporter { engine }))
+            let logs = Arc::new(LogBuffer::default());
+            let session = Arc::new(AppSession::new(access_token, refresher, Some(logs.clone())));
+            let engine = Engine::open(config.into(), session.clone(), Some(logs.clone()))?;
+            Ok(Arc::new(UploadReporter {
+                engine,
+                app: Some(AppSide { session, logs }),
+            }))
         })
+    }
+
+    /// The user's newest access token (call it on every auth state change: sign-in,
+    /// `TOKEN_REFRESHED`, sign-out with None). Delivery waiting on a token retries at once.
+    pub fn set_access_token(&self, access_token: Option<String>) {
+        let _ = guard(|| {
+            if let Some(app) = &self.app {
+                app.session.set_token(access_token);
+                let shared = &self.engine.shared;
+                shared.retry_now.store(true, Ordering::Relaxed);
+                shared.wake.notify_one();
+            }
+            Ok(())
+        });
+    }
+
+    /// Takes up to `max` of the SDK's buffered log lines, oldest first (call it every few
+    /// seconds and hand them to the app's logger). Nothing for a reporter built from Rust.
+    pub fn take_log_lines(&self, max: u32) -> Vec<LogLine> {
+        guard(|| {
+            Ok(self
+                .app
+                .as_ref()
+                .map(|app| app.logs.take(max as usize))
+                .unwrap_or_default())
+        })
+        .unwrap_or_default()
+    }
+
+    /// Buffers log lines at `level` and above from now on (default `Info`).
+    pub fn set_log_level(&self, level: LogLevel) {
+        if let Some(app) = &self.app {
+            app.logs.set_level(level);
+        }
     }
 
     /// Records a new upload (the spec's `createUploadQueueRecord`); returns its id.
@@ -224,7 +296,14 @@ impl UploadReporter {
     ///
     /// `Storage` while storing held-back progress.
     pub fn shutdown(&self) -> Result<(), ReporterError> {
-        guard(|| self.engine.shutdown())
+        guard(|| {
+            if let Some(app) = &self.app {
+                // First: a flusher waiting on the app's refresh stops waiting, so the engine's
+                // wait for the flusher never waits on the app's (JS) thread.
+                app.session.close();
+            }
+            self.engine.shutdown()
+        })
     }
 
     /// The device's uploads, newest first.
@@ -303,6 +382,24 @@ impl UploadReporter {
 }
 
 impl UploadReporter {
+    /// A reporter whose tokens come from a Rust [`TokenProvider`] and whose log lines go to
+    /// `logger` (Rust callers: simulations, tests); `set_access_token` and
+    /// `take_log_lines` do nothing on it.
+    ///
+    /// # Errors
+    ///
+    /// As [`UploadReporter::new`].
+    pub fn with_token_provider(
+        config: ReporterConfig,
+        token_provider: Arc<dyn TokenProvider>,
+        logger: Option<Arc<dyn ReporterLogger>>,
+    ) -> Result<Arc<Self>, ReporterError> {
+        guard(|| {
+            let engine = Engine::open(config.into(), token_provider, logger)?;
+            Ok(Arc::new(UploadReporter { engine, app: None }))
+        })
+    }
+
     /// The plain-Rust engine (for Rust callers and tests).
     pub fn engine(&self) -> &Engine {
         &self.engine
@@ -317,12 +414,12 @@ mod tests {
     fn a_panic_inside_a_guarded_call_comes_back_as_an_internal_error() {
         let result: Result<(), ReporterError> = guard(|| panic!("an SDK bug"));
         assert!(
-            matches!(&result, Err(ReporterError::Internal { message }) if message.contains("an SDK bug")),
+            matches!(&result, Err(ReporterError::Internal { detail }) if detail.contains("an SDK bug")),
             "{result:?}"
         );
         let formatted: Result<(), ReporterError> = guard(|| panic!("bug {}", 42));
         assert!(
-            matches!(&formatted, Err(ReporterError::Internal { message }) if message.contains("bug 42")),
+            matches!(&formatted, Err(ReporterError::Internal { detail }) if detail.contains("bug 42")),
             "{formatted:?}"
         );
     }
@@ -337,7 +434,7 @@ mod tests {
         }
         let result: Result<(), ReporterError> = runtime.block_on(guard_async(async { buggy() }));
         assert!(
-            matches!(&result, Err(ReporterError::Internal { message }) if message.contains("async SDK bug")),
+            matches!(&result, Err(ReporterError::Internal { detail }) if detail.contains("async SDK bug")),
             "{result:?}"
         );
     }

@@ -44,8 +44,9 @@ fn a_logger_that_panics_mid_call_costs_no_report_and_the_reporter_stays_usable()
     let db = dir.path().join("outbox.sqlite");
     let config = ReporterConfig::new("http://127.0.0.1:9", "anon", &db.display().to_string());
     let logger = Arc::new(PanickyLogger::default());
-    let reporter = UploadReporter::new(config, Arc::new(NoToken), Some(logger.clone()))
-        .expect("the reporter opens");
+    let reporter =
+        UploadReporter::with_token_provider(config, Arc::new(NoToken), Some(logger.clone()))
+            .expect("the reporter opens");
     reporter.set_online(false);
     let boom = reporter
         .begin_upload("boom".into(), None, "b.mov".into(), Some(10), None, None)
@@ -84,12 +85,12 @@ fn malformed_ids_and_unusable_configs_are_typed_errors() {
         &dir.path().join("a.sqlite").display().to_string(),
     );
     assert!(matches!(
-        UploadReporter::new(bad_url, Arc::new(NoToken), None),
+        UploadReporter::with_token_provider(bad_url, Arc::new(NoToken), None),
         Err(ReporterError::InvalidConfig { field, .. }) if field == "supabase_url"
     ));
     let no_dir = ReporterConfig::new("http://127.0.0.1:9", "anon", "/nonexistent/dir/x.sqlite");
     assert!(matches!(
-        UploadReporter::new(no_dir, Arc::new(NoToken), None),
+        UploadReporter::with_token_provider(no_dir, Arc::new(NoToken), None),
         Err(ReporterError::Storage { .. })
     ));
     let ok = ReporterConfig::new(
@@ -97,7 +98,7 @@ fn malformed_ids_and_unusable_configs_are_typed_errors() {
         "anon",
         &dir.path().join("b.sqlite").display().to_string(),
     );
-    let reporter = UploadReporter::new(ok, Arc::new(NoToken), None).expect("opens");
+    let reporter = UploadReporter::with_token_provider(ok, Arc::new(NoToken), None).expect("opens");
     reporter.set_online(false);
     assert!(matches!(
         reporter.report_progress("not-a-uuid".into(), 1, 2),

@@ -1,7 +1,9 @@
 //! The bindings uniffi generates for monitor-sdk, generated from the built library and, for
-//! Python, executed: the FFI surface works from a foreign language, errors arrive typed and
-//! a panic inside the SDK does not take the host process down. Kotlin and Swift are only
-//! generated (Debian's Kotlin is too old for uniffi's output; there is no Swift here).
+//! Python, executed: the FFI surface works from a foreign language and errors arrive typed.
+//! Kotlin and Swift are generated here and checked for the API and for two shapes that broke
+//! apps (no exported call takes an optional foreign object; no error field is named
+//! `message`); `foreign_scenario.rs` compiles and runs the Kotlin (and the React Native
+//! TypeScript under Node) against the dev stack. No Swift toolchain here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -95,8 +97,75 @@ fn kotlin_and_swift_bindings_are_generated_with_the_reporter_api() {
         assert!(kotlin.contains(api), "Kotlin lacks {api}");
         assert!(swift.contains(api), "Swift lacks {api}");
     }
-    assert!(kotlin.contains("interface TokenProvider"));
-    assert!(swift.contains("protocol TokenProvider"));
+    for api in ["setAccessToken", "takeLogLines"] {
+        assert!(kotlin.contains(api), "Kotlin lacks {api}");
+        assert!(swift.contains(api), "Swift lacks {api}");
+    }
+    assert!(kotlin.contains("interface SessionRefresher"));
+    assert!(swift.contains("protocol SessionRefresher"));
+}
+
+/// Every foreign trait the app implements, by the callback vtable uniffi generates for it.
+fn foreign_traits(kotlin: &str) -> Vec<String> {
+    let marker = "uniffiCallbackInterface";
+    let mut names: Vec<String> = kotlin
+        .match_indices(marker)
+        .map(|(at, _)| {
+            kotlin[at + marker.len()..]
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect::<String>()
+        })
+        .filter(|name| !name.is_empty())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// uniffi-bindgen-react-native 0.31.0-5 cannot pass an optional foreign object: its
+/// converter for `Option<Arc<dyn Trait>>` overrides `lower()` but not `writeIntoCursor()`, so
+/// the call throws "Cannot lower this object to a pointer" whenever the app gives one (the
+/// old constructor's optional `ReporterLogger`). The exported surface must not have one; this
+/// finds any in the generated Kotlin, which names the converter of every optional type.
+#[test]
+fn no_exported_call_takes_an_optional_foreign_object() {
+    let out = tempfile::tempdir().expect("a temp dir");
+    generate("kotlin", out.path());
+    let kotlin: String = walk(out.path())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "kt"))
+        .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+        .collect();
+    let traits = foreign_traits(&kotlin);
+    assert!(
+        traits.contains(&"SessionRefresher".to_string()),
+        "the foreign traits were not found: {traits:?}"
+    );
+    for name in &traits {
+        let optional = format!("FfiConverterOptionalType{name}");
+        assert!(
+            !kotlin.contains(&optional),
+            "an exported call takes an optional {name} ({optional}): React Native apps cannot \
+             pass one (uniffi-bindgen-react-native 0.31.0-5); make it required or a setter"
+        );
+    }
+}
+
+/// Kotlin maps `ReporterError` to exceptions, where a field named `message` clashes with
+/// `Throwable.message` and the generated file does not compile (42 errors; uniffi #1434).
+#[test]
+fn no_error_field_is_named_message() {
+    let out = tempfile::tempdir().expect("a temp dir");
+    generate("kotlin", out.path());
+    for file in walk(out.path()) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(
+            !text.contains("val `message`"),
+            "{} has a field named `message`",
+            file.display()
+        );
+    }
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
