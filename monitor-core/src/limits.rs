@@ -98,7 +98,6 @@ pub const EARLIEST_EVENT_AT: &str = "2000-01-01T00:00:00Z";
 /// First device time (`at`) refused: 2100-01-01T00:00:00Z (the range is half-open).
 pub const LATEST_EVENT_AT: &str = "2100-01-01T00:00:00Z";
 
-
 /// Why a field cannot be stored whole: what [`check_local_id`] and [`check_metadata`]
 /// answer, for an SDK to name the field at the call (the server answers
 /// `invalid_payload` for each).

@@ -55,7 +55,7 @@ fn settings_that_void_the_guarantees_are_refused_naming_the_field() {
     for (n, (field, change)) in cases.into_iter().enumerate() {
         let mut config = valid(&dir, &format!("case_{n}.sqlite"));
         change(&mut config);
-        let opened = UploadReporter::new(config.clone(), Arc::new(NoToken), None);
+        let opened = UploadReporter::with_token_provider(config.clone(), Arc::new(NoToken), None);
         let error = match opened {
             Ok(reporter) => {
                 let _ = reporter.shutdown();
@@ -79,8 +79,12 @@ fn settings_that_void_the_guarantees_are_refused_naming_the_field() {
 #[test]
 fn the_defaults_and_the_documented_bounds_are_accepted() {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let reporter = UploadReporter::new(valid(&dir, "defaults.sqlite"), Arc::new(NoToken), None)
-        .expect("the defaults are valid");
+    let reporter = UploadReporter::with_token_provider(
+        valid(&dir, "defaults.sqlite"),
+        Arc::new(NoToken),
+        None,
+    )
+    .expect("the defaults are valid");
     reporter.shutdown().expect("shutdown");
     let mut edges = valid(&dir, "edges.sqlite");
     edges.min_progress_interval_ms = Some(1_000);
@@ -89,7 +93,7 @@ fn the_defaults_and_the_documented_bounds_are_accepted() {
     edges.retry_max_ms = Some(250);
     edges.batch_max_events = Some(1);
     edges.request_timeout_ms = Some(1_000);
-    let reporter =
-        UploadReporter::new(edges, Arc::new(NoToken), None).expect("the bounds are valid");
+    let reporter = UploadReporter::with_token_provider(edges, Arc::new(NoToken), None)
+        .expect("the bounds are valid");
     reporter.shutdown().expect("shutdown");
 }

@@ -122,7 +122,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let uploads = args.uploads;
     let token: Arc<dyn TokenProvider> = Arc::new(FixedToken(user.access_token.clone()));
     let calls = tokio::task::spawn_blocking(move || -> Result<HashMap<String, f64>, String> {
-        let reporter = UploadReporter::new(config, token, None).map_err(|e| e.to_string())?;
+        let reporter =
+            UploadReporter::with_token_provider(config, token, None).map_err(|e| e.to_string())?;
         const SIZE: u64 = 100 * 1_048_576;
         let mut ids = Vec::new();
         for i in 0..uploads {
