@@ -72,7 +72,7 @@ fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
 fn config(url: &str, dir: &tempfile::TempDir) -> ReporterConfig {
     ReporterConfig {
         retry_base_ms: Some(50),
-        retry_max_ms: Some(200),
+        retry_max_ms: Some(250),
         ..ReporterConfig::new(
             url,
             "anon",
