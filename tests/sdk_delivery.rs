@@ -309,9 +309,10 @@ async fn bad_inputs_get_typed_errors_and_lose_nothing_already_accepted() {
     rejected(reporter.retry(id), RejectReason::InvalidTransition);
     let mut empty = new_upload("");
     empty.local_id.clear();
+    // Refused at the call, naming the field (monitor-core's limits::check_local_id).
     assert!(matches!(
         reporter.begin_upload(empty),
-        Err(SdkError::Rejected(RejectReason::InvalidPayload))
+        Err(SdkError::InvalidArgument(why)) if why.contains("local_id")
     ));
     let mut bad_meta = new_upload("import_bad_1");
     bad_meta.metadata_json = Some("{not json".into());
