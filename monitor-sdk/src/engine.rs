@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::Utc;
+use monitor_core::client::transport::{self, Transport};
 use monitor_core::{EventPayload, UploadEvent, UploadSource, UploadStage, UploadStatus};
 use serde::Deserialize;
 use tokio::sync::{watch, Notify};
@@ -134,9 +135,8 @@ pub(crate) struct Shared {
     pub(crate) clock: SdkClock,
     pub(crate) token: Arc<dyn TokenProvider>,
     pub(crate) logger: Option<Arc<dyn ReporterLogger>>,
-    pub(crate) rpc_base: String,
-    pub(crate) anon_key: String,
-    pub(crate) http: reqwest::Client,
+    /// monitor-core's PostgREST transport: the RPC URL, the anon key, the connection pool.
+    pub(crate) transport: Transport,
     pub(crate) interval_ms: AtomicU64,
     /// HTTP requests sent since the reporter opened (batches and other RPCs, retries too).
     pub(crate) requests: AtomicU64,
@@ -289,7 +289,7 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("rpc_base", &self.shared.rpc_base)
+            .field("rpc_base", &self.shared.transport.rpc_base())
             .finish_non_exhaustive()
     }
 }
@@ -322,7 +322,6 @@ impl Engine {
         clock: SdkClock,
     ) -> Result<Engine, SdkError> {
         validate_config(&config)?;
-        let base = config.supabase_url.trim().trim_end_matches('/');
         let policy = config.policy;
         // Before the database is touched: a second opener must change nothing.
         let file_lock = OutboxLock::acquire(&config.database_path)?;
@@ -335,9 +334,7 @@ impl Engine {
         )?;
         let (records, quarantined) = outbox.load_records(Utc::now().timestamp_millis())?;
         let uploads = Uploads::from_records(records);
-        let http = reqwest::Client::builder()
-            .timeout(policy.request_timeout)
-            .build()
+        let transport = Transport::new(&config.supabase_url, &config.anon_key, policy.request_timeout)
             .map_err(|e| SdkError::Network(format!("HTTP client: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -359,9 +356,7 @@ impl Engine {
             clock,
             token,
             logger,
-            rpc_base: format!("{base}/rest/v1/rpc"),
-            anon_key: config.anon_key,
-            http,
+            transport,
             interval_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             holds: Mutex::new(Holds::default()),
@@ -871,7 +866,7 @@ impl Engine {
         let body = task
             .await
             .map_err(|e| SdkError::Internal(format!("request task: {e}")))??;
-        serde_json::from_str(&body).map_err(|e| {
+        serde_json::from_slice(&body).map_err(|e| {
             SdkError::Network(format!("unexpected pending_retry_requests answer: {e}"))
         })
     }
@@ -897,13 +892,13 @@ impl Drop for Engine {
 /// temporary database for "" and a memory one for ":memory:" or a `file:` URI asking for it:
 /// nothing would survive a restart), and the policy's ranges ([`FlushPolicy::validate`]).
 fn validate_config(config: &EngineConfig) -> Result<(), SdkError> {
-    let url = config.supabase_url.trim();
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < "http://x".len()
-    {
+    // The transport's own check (monitor-core), so the reporter and the monitoring client
+    // accept the same URLs.
+    if transport::rpc_base(&config.supabase_url).is_err() {
         return Err(SdkError::InvalidConfig {
             field: "supabase_url",
             allowed: "an http:// or https:// URL".into(),
-            got: format!("{url:?}"),
+            got: format!("{:?}", config.supabase_url.trim()),
         });
     }
     let key = &config.anon_key;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use monitor_core::{EventOutcome, IngestResponse};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
+use monitor_core::client::transport::Answer;
+use monitor_core::client::ClientError;
 use reqwest::StatusCode;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -67,11 +68,11 @@ pub enum SendOutcome {
     },
 }
 
-/// A raw HTTP answer: status, headers, body.
-pub type RawResponse = (StatusCode, HeaderMap, String);
-
-/// Sorts an HTTP result into a [`SendOutcome`]: the one place that decides what is retried,
-/// what is dead-lettered and what is held back.
+/// Sorts a POST's result into a [`SendOutcome`]: the one place that decides what is retried,
+/// what is dead-lettered and what is held back. The answer comes from monitor-core's
+/// PostgREST [`Transport`] (which reads `Retry-After` in both its forms) and the failure is
+/// its [`ClientError`], so the match below is over the same kinds the monitoring client
+/// returns.
 ///
 /// | result | outcome |
 /// | --- | --- |
@@ -90,62 +91,76 @@ pub type RawResponse = (StatusCode, HeaderMap, String);
 ///
 /// ```
 /// use monitor_sdk::flusher::{classify, SendOutcome};
+/// use monitor_sdk::monitor_core::client::transport::Answer;
 /// use reqwest::{header::HeaderMap, StatusCode};
-/// let outcome = classify(Ok((StatusCode::TOO_MANY_REQUESTS, HeaderMap::new(), String::new())));
+/// let outcome = classify(Ok(Answer::new(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), "")));
 /// assert!(matches!(outcome, SendOutcome::Recoverable { .. }));
 /// let missing = r#"{"code":"PGRST202","message":"Could not find the function"}"#;
-/// let outcome = classify(Ok((StatusCode::NOT_FOUND, HeaderMap::new(), missing.into())));
+/// let outcome = classify(Ok(Answer::new(StatusCode::NOT_FOUND, &HeaderMap::new(), missing)));
 /// assert!(matches!(outcome, SendOutcome::Misconfigured { status: 404, .. }));
 /// ```
-pub fn classify(result: Result<RawResponse, String>) -> SendOutcome {
-    match result {
-        Err(why) => SendOutcome::Recoverable {
-            retry_after: None,
-            why,
-        },
-        Ok((status, _, body)) if status.is_success() => {
-            match serde_json::from_str::<IngestResponse>(&body) {
-                Ok(response) => SendOutcome::Delivered(response),
-                Err(e) => SendOutcome::Recoverable {
-                    retry_after: None,
-                    why: format!("HTTP {status} with an unexpected body ({e})"),
-                },
+pub fn classify(result: Result<Answer, ClientError>) -> SendOutcome {
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(error) => {
+            return SendOutcome::Recoverable {
+                retry_after: None,
+                why: format!("request failed: {error}"),
             }
         }
-        Ok((StatusCode::UNAUTHORIZED, _, body)) => SendOutcome::TokenRejected {
-            why: format!("HTTP 401 {}", error_code(&body).unwrap_or_default()),
+    };
+    let status = answer.status;
+    if status.is_success() {
+        return match serde_json::from_slice::<IngestResponse>(&answer.body) {
+            Ok(response) => SendOutcome::Delivered(response),
+            Err(e) => SendOutcome::Recoverable {
+                retry_after: None,
+                why: format!("HTTP {status} with an unexpected body ({e})"),
+            },
+        };
+    }
+    let text = answer.text(200);
+    let error = answer.into_error();
+    let code = error
+        .body()
+        .and_then(|body| body.code.clone())
+        .unwrap_or_default();
+    match error {
+        ClientError::Auth { .. } => SendOutcome::TokenRejected {
+            why: format!("HTTP 401 {code}"),
         },
-        Ok((status, headers, body))
-            if status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS =>
-        {
-            SendOutcome::Recoverable {
-                retry_after: retry_after(&headers),
-                why: format!("HTTP {status} {}", error_code(&body).unwrap_or_default()),
-            }
-        }
-        Ok((status, headers, body)) if status.is_server_error() => SendOutcome::ServerError {
-            status: status.as_u16(),
-            retry_after: retry_after(&headers),
-            why: format!("HTTP {status} {}", error_code(&body).unwrap_or_default()),
+        ClientError::Server {
+            status: 408 | 429,
+            retry_after,
+            ..
+        } => SendOutcome::Recoverable {
+            retry_after,
+            why: format!("HTTP {status} {code}"),
         },
-        Ok((status, _, body))
+        ClientError::Server {
+            status: code_500 @ 500..=599,
+            retry_after,
+            ..
+        } => SendOutcome::ServerError {
+            status: code_500,
+            retry_after,
+            why: format!("HTTP {status} {code}"),
+        },
+        // PostgREST's own 400 (a malformed event) or a 413: the batch, not the setup.
+        ClientError::InvalidInput { body }
             if status == StatusCode::PAYLOAD_TOO_LARGE
-                || (status == StatusCode::BAD_REQUEST && error_code(&body).is_some()) =>
+                || (status == StatusCode::BAD_REQUEST && body.code.is_some()) =>
         {
             SendOutcome::BatchRefused {
                 status: status.as_u16(),
-                why: format!("HTTP {status} {}", shorten(&body)),
+                why: format!("HTTP {status} {text}"),
             }
         }
-        Ok((status, _, body)) if status.is_client_error() => SendOutcome::Misconfigured {
+        _ if status.is_client_error() => SendOutcome::Misconfigured {
             status: status.as_u16(),
-            why: format!(
-                "HTTP {status} {}: {}",
-                error_code(&body).unwrap_or_default(),
-                configuration_hint(status)
-            ),
+            why: format!("HTTP {status} {code}: {}", configuration_hint(status)),
         },
-        Ok((status, _, _)) => SendOutcome::Recoverable {
+        _ => SendOutcome::Recoverable {
             retry_after: None,
             why: format!("HTTP {status}"),
         },
@@ -164,56 +179,15 @@ fn configuration_hint(status: StatusCode) -> &'static str {
     }
 }
 
-/// PostgREST's error `code` (`PGRST301`, `22023`...), when the body has one.
-fn error_code(body: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()?
-        .get("code")?
-        .as_str()
-        .map(str::to_string)
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and is ignored).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
-}
-
-fn shorten(text: &str) -> String {
-    text.chars().take(200).collect()
-}
-
-/// POSTs `body` to `rpc/{function}` with the current token.
+/// POSTs `body` to `rpc/{function}` with the current token, counting the request.
 async fn post(
     shared: &Shared,
     function: &str,
     body: String,
     token: &str,
-) -> Result<RawResponse, String> {
+) -> Result<Answer, ClientError> {
     shared.requests.fetch_add(1, Ordering::Relaxed);
-    let response = shared
-        .http
-        .post(format!("{}/{function}", shared.rpc_base))
-        .header("apikey", &shared.anon_key)
-        .header("content-type", "application/json")
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("reading the answer failed: {e}"))?;
-    Ok((status, headers, text))
+    shared.transport.post(function, token, body).await
 }
 
 /// The app's current token (a foreign call, kept off the async worker's hot loop).
@@ -241,20 +215,21 @@ pub(crate) async fn call_rpc(
     shared: &Arc<Shared>,
     function: &str,
     args: &str,
-) -> Result<String, SdkError> {
+) -> Result<Vec<u8>, SdkError> {
     let mut refresh = false;
     loop {
         let token = current_token(shared, refresh).await.unwrap_or_default();
         match post(shared, function, args.to_string(), &token).await {
-            Ok((status, _, body)) if status.is_success() => return Ok(body),
-            Ok((StatusCode::UNAUTHORIZED, _, _)) if !refresh => refresh = true,
-            Ok((status, _, body)) => {
+            Ok(answer) if answer.is_success() => return Ok(answer.body.to_vec()),
+            Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && !refresh => refresh = true,
+            Ok(answer) => {
                 return Err(SdkError::Network(format!(
-                    "HTTP {status} {}",
-                    shorten(&body)
+                    "HTTP {} {}",
+                    answer.status,
+                    answer.text(200)
                 )))
             }
-            Err(why) => return Err(SdkError::Network(why)),
+            Err(error) => return Err(SdkError::Network(format!("request failed: {error}"))),
         }
     }
 }
@@ -757,21 +732,45 @@ fn batch_body(batch: &[PendingEvent]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
-    fn answer(status: u16, body: &str) -> Result<RawResponse, String> {
-        Ok((
+    fn answer(status: u16, body: &str) -> Result<Answer, ClientError> {
+        Ok(Answer::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT),
-            HeaderMap::new(),
+            &HeaderMap::new(),
             body.to_string(),
         ))
+    }
+
+    #[test]
+    fn a_retry_after_given_as_an_http_date_delays_the_retry_until_that_date() {
+        // RFC 9110 lets a server answer `Retry-After: <HTTP-date>`; the flusher used to read
+        // only delay-seconds and retried at once, on its own backoff.
+        let at = std::time::SystemTime::now() + Duration::from_secs(120);
+        let mut headers = HeaderMap::new();
+        let date = HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap();
+        headers.insert(RETRY_AFTER, date);
+        for status in [StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE] {
+            let outcome = classify(Ok(Answer::new(status, &headers, "")));
+            let retry_after = match outcome {
+                SendOutcome::Recoverable { retry_after, .. }
+                | SendOutcome::ServerError { retry_after, .. } => retry_after,
+                other => panic!("{status}: {other:?}"),
+            };
+            let wait = retry_after.expect("the date is read as a wait");
+            // Whole seconds in the header, and the test's own run time.
+            assert!(
+                wait > Duration::from_secs(110) && wait <= Duration::from_secs(120),
+                "{status}: {wait:?}"
+            );
+        }
     }
 
     #[test]
     fn server_errors_and_throttling_are_retried_with_retry_after() {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        let outcome = classify(Ok((StatusCode::TOO_MANY_REQUESTS, headers, String::new())));
+        let outcome = classify(Ok(Answer::new(StatusCode::TOO_MANY_REQUESTS, &headers, "")));
         assert_eq!(
             outcome,
             SendOutcome::Recoverable {
@@ -789,8 +788,9 @@ mod tests {
                 SendOutcome::ServerError { status: s, .. } if s == status
             ));
         }
+        let refused = ClientError::Config("connection refused".into());
         assert!(matches!(
-            classify(Err("connection refused".into())),
+            classify(Err(refused)),
             SendOutcome::Recoverable { .. }
         ));
     }
