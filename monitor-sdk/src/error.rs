@@ -58,7 +58,7 @@ pub enum SdkError {
     #[error("events held back by a configuration problem: {0}")]
     ServerConfiguration(String),
     /// Events held back because their uploads are set aside after repeated server errors
-    /// (see [`crate::isolation`]); everything else was delivered.
+    /// (the flusher's isolation, see ARCHITECTURE.md); everything else was delivered.
     #[error("{events} event(s) of {uploads} upload(s) held back: the server keeps failing on them; retried on their own backoff")]
     Isolated {
         /// Uploads set aside that have events among those waited for.

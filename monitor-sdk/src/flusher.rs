@@ -1,23 +1,21 @@
 //! The background task that drains the outbox to `report_upload_events`: batching, the one
 //! match that sorts HTTP outcomes, backoff with full jitter, token refresh, dead letters.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use monitor_core::{EventOutcome, IngestResponse};
 use monitor_core::client::transport::Answer;
 use monitor_core::client::ClientError;
+use monitor_core::{EventOutcome, IngestResponse};
 use reqwest::StatusCode;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::engine::{lock, Shared};
-use crate::error::SdkError;
 use crate::foreign::LogLevel;
 use crate::isolation::{Isolation, Scope, Verdict};
 use crate::outbox::{Filter, PendingEvent, Settlement};
 use crate::policy::{FlushPolicy, ISOLATE_AFTER_SERVER_ERRORS};
+use crate::shared::{lock, Shared};
 
 /// What one POST of a batch came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,7 +68,7 @@ pub enum SendOutcome {
 
 /// Sorts a POST's result into a [`SendOutcome`]: the one place that decides what is retried,
 /// what is dead-lettered and what is held back. The answer comes from monitor-core's
-/// PostgREST [`Transport`] (which reads `Retry-After` in both its forms) and the failure is
+/// PostgREST [`Transport`](monitor_core::client::transport::Transport) (which reads `Retry-After` in both its forms) and the failure is
 /// its [`ClientError`], so the match below is over the same kinds the monitoring client
 /// returns.
 ///
@@ -88,17 +86,6 @@ pub enum SendOutcome {
 ///
 /// Only `BatchRefused` (once split down to one event) and the server's per-event verdicts
 /// ever dead-letter an event.
-///
-/// ```
-/// use monitor_sdk::flusher::{classify, SendOutcome};
-/// use monitor_sdk::monitor_core::client::transport::Answer;
-/// use reqwest::{header::HeaderMap, StatusCode};
-/// let outcome = classify(Ok(Answer::new(StatusCode::TOO_MANY_REQUESTS, &HeaderMap::new(), "")));
-/// assert!(matches!(outcome, SendOutcome::Recoverable { .. }));
-/// let missing = r#"{"code":"PGRST202","message":"Could not find the function"}"#;
-/// let outcome = classify(Ok(Answer::new(StatusCode::NOT_FOUND, &HeaderMap::new(), missing)));
-/// assert!(matches!(outcome, SendOutcome::Misconfigured { status: 404, .. }));
-/// ```
 pub fn classify(result: Result<Answer, ClientError>) -> SendOutcome {
     let answer = match result {
         Ok(answer) => answer,
@@ -179,61 +166,6 @@ fn configuration_hint(status: StatusCode) -> &'static str {
     }
 }
 
-/// POSTs `body` to `rpc/{function}` with the current token, counting the request.
-async fn post(
-    shared: &Shared,
-    function: &str,
-    body: String,
-    token: &str,
-) -> Result<Answer, ClientError> {
-    shared.requests.fetch_add(1, Ordering::Relaxed);
-    shared.transport.post(function, token, body).await
-}
-
-/// The app's current token (a foreign call, kept off the async worker's hot loop).
-async fn current_token(shared: &Arc<Shared>, refresh: bool) -> Option<String> {
-    let provider = shared.token.clone();
-    tokio::task::spawn_blocking(move || {
-        if refresh {
-            provider.refresh_access_token()
-        } else {
-            provider.access_token()
-        }
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-/// One RPC call outside the outbox (e.g. `pending_retry_requests`), with one token refresh
-/// on 401. Returns the body of a 2xx answer.
-///
-/// # Errors
-///
-/// [`SdkError::Network`] with the status or the transport error.
-pub(crate) async fn call_rpc(
-    shared: &Arc<Shared>,
-    function: &str,
-    args: &str,
-) -> Result<Vec<u8>, SdkError> {
-    let mut refresh = false;
-    loop {
-        let token = current_token(shared, refresh).await.unwrap_or_default();
-        match post(shared, function, args.to_string(), &token).await {
-            Ok(answer) if answer.is_success() => return Ok(answer.body.to_vec()),
-            Ok(answer) if answer.status == StatusCode::UNAUTHORIZED && !refresh => refresh = true,
-            Ok(answer) => {
-                return Err(SdkError::Network(format!(
-                    "HTTP {} {}",
-                    answer.status,
-                    answer.text(200)
-                )))
-            }
-            Err(error) => return Err(SdkError::Network(format!("request failed: {error}"))),
-        }
-    }
-}
-
 /// One backoff sequence: failures in a row, and the instant before which nothing it gates is
 /// sent.
 #[derive(Debug, Default)]
@@ -304,10 +236,13 @@ pub(crate) async fn supervise(shared: Arc<Shared>) {
     use futures_util::FutureExt;
     loop {
         let round = std::panic::AssertUnwindSafe(run(shared.clone())).catch_unwind();
-        if round.await.is_ok() || shared.shut.load(Ordering::Relaxed) {
+        if round.await.is_ok() || shared.signals.is_shut() {
             return;
         }
-        tracing::error!("the flusher panicked; restarting it");
+        shared.log(
+            LogLevel::Error,
+            "the flusher panicked; restarting it (nothing is lost: the outbox is the truth)",
+        );
         tokio::time::sleep(RESTART_AFTER_PANIC).await;
     }
 }
@@ -325,7 +260,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     // A restarted flusher starts with nothing parked: say so.
     publish_parked(&shared, &round);
     loop {
-        if shared.shut.load(Ordering::Relaxed) {
+        if shared.signals.is_shut() {
             return;
         }
         let tick = match shared.persist_coalesced(false) {
@@ -339,11 +274,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Some(COALESCED_TICK)
             }
         };
-        if !shared.online.load(Ordering::Relaxed) {
-            idle(&shared, tick).await;
+        if !shared.signals.is_online() {
+            shared.signals.idle(tick).await;
             continue;
         }
-        if shared.retry_now.swap(false, Ordering::Relaxed) {
+        if shared.signals.take_retry_now() {
             round.gate = Gate::default();
             round.probe_gate = Gate::default();
         }
@@ -351,7 +286,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if let Some(at) = round.gate.retry_at {
             if now < at {
                 let wait = at - now;
-                idle(&shared, Some(tick.map_or(wait, |t| t.min(wait)))).await;
+                shared
+                    .signals
+                    .idle(Some(tick.map_or(wait, |t| t.min(wait))))
+                    .await;
                 continue;
             }
             round.gate.retry_at = None;
@@ -367,25 +305,33 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             let max_age =
                 i64::try_from(shared.policy.max_event_age.as_millis()).unwrap_or(i64::MAX);
             let now_ms = chrono::Utc::now().timestamp_millis();
-            match outbox.expire(max_age, now_ms) {
-                Ok(0) => {}
-                Ok(n) => {
-                    shared.settled.send_modify(|g| *g += 1);
-                    tracing::warn!(n, "events expired by the age cap");
-                }
-                Err(error) => tracing::error!(%error, "age cap"),
-            }
+            let expired = outbox.expire(max_age, now_ms);
             let filter = match scope {
                 Scope::Open => Filter::Excluding(&parked),
                 Scope::Alone(upload) => Filter::Only(upload),
             };
             let batch = outbox.peek_in(limit, filter);
-            (batch, outbox.take_quarantined())
+            (batch, outbox.take_quarantined(), expired)
         };
-        let (batch, quarantined) = batch;
+        let (batch, quarantined, expired) = batch;
+        // Outside the outbox lock, and to the app too: these events are lost for good.
+        match expired {
+            Ok(0) => {}
+            Ok(n) => {
+                shared.signals.settled();
+                shared.log(
+                    LogLevel::Error,
+                    format!(
+                        "{n} unsent event(s) older than {} s never delivered: moved to the dead letters by the age cap (max_event_age_seconds)",
+                        shared.policy.max_event_age.as_secs()
+                    ),
+                );
+            }
+            Err(error) => shared.log(LogLevel::Error, format!("age cap: {error}")),
+        }
         if quarantined > 0 {
             // Outside the outbox lock: the app's logger may be slow.
-            shared.settled.send_modify(|g| *g += 1);
+            shared.signals.settled();
             shared.log(
                 LogLevel::Error,
                 format!("{quarantined} unreadable outbox row(s) quarantined to the dead letters"),
@@ -401,7 +347,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     }
                     continue;
                 }
-                idle(&shared, next_probe_wait(&round, tick)).await;
+                shared.signals.idle(next_probe_wait(&round, tick)).await;
                 continue;
             }
             Ok(batch) => batch,
@@ -413,12 +359,17 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         };
         let token = match round.token.take() {
             Some(token) => Some(token),
-            None => current_token(&shared, false).await,
+            None => shared.delivery.token(false).await,
         };
         let outcome = match token {
             Some(token) => {
                 let body = batch_body(&batch);
-                classify(post(&shared, "report_upload_events", body, &token).await)
+                classify(
+                    shared
+                        .delivery
+                        .post("report_upload_events", body, &token)
+                        .await,
+                )
             }
             None => SendOutcome::TokenRejected {
                 why: "no access token".into(),
@@ -485,7 +436,7 @@ async fn handle(
             if round.split.is_some_and(|(split, _)| split == scope) {
                 round.split = None;
             }
-            shared.settled.send_modify(|g| *g += 1);
+            shared.signals.settled();
             shared.set_server_interval(response.min_progress_interval_ms);
         }
         SendOutcome::Recoverable { retry_after, why } => {
@@ -521,7 +472,7 @@ async fn handle(
                     LogLevel::Info,
                     format!("{why}: asking the app for a fresh token"),
                 );
-                round.token = current_token(shared, true).await;
+                round.token = shared.delivery.token(true).await;
             }
         }
         SendOutcome::BatchRefused { status, why } => {
@@ -545,17 +496,12 @@ async fn handle(
                 if let Err(error) = settled {
                     shared.log(LogLevel::Error, format!("dead-lettering: {error}"));
                 }
-                shared.settled.send_modify(|g| *g += 1);
+                shared.signals.settled();
                 round.split = None;
             }
         }
         SendOutcome::Misconfigured { why, .. } => {
-            let new = {
-                let mut holds = lock(&shared.holds);
-                let new = holds.configuration_problem.as_deref() != Some(why.as_str());
-                holds.configuration_problem = Some(why.clone());
-                new
-            };
+            let new = shared.signals.configuration_problem(&why);
             if new {
                 let waiting = lock(&shared.outbox).stats().map_or(0, |s| s.pending_events);
                 shared.log(
@@ -566,7 +512,7 @@ async fn handle(
                 );
             }
             // After the log: a flush waiting on this wakes to return the problem.
-            shared.settled.send_modify(|g| *g += 1);
+            shared.signals.settled();
             fail(shared, round, scope, None, &why);
         }
     }
@@ -622,13 +568,12 @@ fn released(shared: &Shared, round: &Round, upload: Uuid, why: &str) {
 
 /// Makes the parked set visible to `health()` and `flush()`, and wakes a waiting flush.
 fn publish_parked(shared: &Shared, round: &Round) {
-    lock(&shared.holds).parked = round.isolation.parked();
-    shared.settled.send_modify(|g| *g += 1);
+    shared.signals.publish_parked(round.isolation.parked());
 }
 
 /// A delivery went through: whatever configuration problem there was is solved.
 fn clear_configuration_problem(shared: &Shared) {
-    let solved = lock(&shared.holds).configuration_problem.take();
+    let solved = shared.signals.take_configuration_problem();
     if let Some(problem) = solved {
         shared.log(
             LogLevel::Info,
@@ -698,19 +643,13 @@ fn fail(
             delay.as_millis()
         ),
     );
-    if let Err(error) = lock(&shared.outbox).note_error(why) {
-        tracing::error!(%error, "recording the delivery error");
-    }
-}
-
-/// Sleeps until woken, or `tick` passes. With no tick (offline, nothing held back) it is a
-/// pure wait on a notification: no timer, no CPU.
-async fn idle(shared: &Shared, tick: Option<Duration>) {
-    match tick {
-        Some(tick) => {
-            let _ = tokio::time::timeout(tick, shared.wake.notified()).await;
-        }
-        None => shared.wake.notified().await,
+    // Bound first, so the app's logger never runs under the outbox lock.
+    let noted = lock(&shared.outbox).note_error(why);
+    if let Err(error) = noted {
+        shared.log(
+            LogLevel::Error,
+            format!("recording the delivery error: {error}"),
+        );
     }
 }
 
@@ -750,7 +689,10 @@ mod tests {
         let mut headers = HeaderMap::new();
         let date = HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap();
         headers.insert(RETRY_AFTER, date);
-        for status in [StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE] {
+        for status in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
             let outcome = classify(Ok(Answer::new(status, &headers, "")));
             let retry_after = match outcome {
                 SendOutcome::Recoverable { retry_after, .. }

@@ -223,8 +223,14 @@ mod tests {
     fn retry_after_reads_both_forms_of_rfc_9110() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777 - 30); // 1994-11-06 08:49:07
         let wait = Some(Duration::from_secs(30));
-        assert_eq!(parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now), wait);
-        assert_eq!(parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now), wait);
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            wait
+        );
+        assert_eq!(
+            parse_retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+            wait
+        );
         assert_eq!(parse_retry_after("Sun Nov  6 08:49:37 1994", now), wait);
         assert_eq!(parse_retry_after("30", now), wait);
         assert_eq!(parse_retry_after("-1", now), None);
@@ -234,7 +240,14 @@ mod tests {
     #[test]
     fn the_url_check_wants_a_scheme_and_a_host() {
         assert!(rpc_base("http://x").is_ok());
-        for bad in ["", "http://", "https://", "https:/", "ftp://host", "localhost:54321"] {
+        for bad in [
+            "",
+            "http://",
+            "https://",
+            "https:/",
+            "ftp://host",
+            "localhost:54321",
+        ] {
             assert!(
                 matches!(rpc_base(bad), Err(ClientError::Config(_))),
                 "{bad:?}"
