@@ -156,9 +156,11 @@ impl Engine {
                     plans.push((candidate, p));
                 }
                 Ok(None) => report.unchanged += 1,
-                Err(SdkError::Rejected(reason)) => report
-                    .skipped
-                    .push(format!("{}: {}", skipped_id(local_id), reason.as_str())),
+                Err(SdkError::Rejected(reason)) => {
+                    report
+                        .skipped
+                        .push(format!("{}: {}", skipped_id(local_id), reason.as_str()))
+                }
                 Err(SdkError::InvalidArgument(why)) => report
                     .skipped
                     .push(format!("{}: {why}", skipped_id(local_id))),
@@ -202,9 +204,9 @@ impl Engine {
             .is_some_and(|o| matches!(o, Err(SdkError::QueueFull { .. })));
         let mut outcomes = outcomes.into_iter();
         for (candidate, p) in plans {
-            let outcome = outcomes.next().unwrap_or(Err(SdkError::QueueFull {
-                kind: "begin",
-            }));
+            let outcome = outcomes
+                .next()
+                .unwrap_or(Err(SdkError::QueueFull { kind: "begin" }));
             match (outcome, p) {
                 (Ok(Enqueued::Stored), Plan::Create { record, .. }) => {
                     // Live: the app's queue will process it in this session; recovery

@@ -1688,7 +1688,14 @@ mod tests {
             .unwrap();
         assert_eq!(
             columns,
-            ["upload_id", "local_id", "uri", "metadata", "record", "updated_at_ms"]
+            [
+                "upload_id",
+                "local_id",
+                "uri",
+                "metadata",
+                "record",
+                "updated_at_ms"
+            ]
         );
         let index: Option<String> = outbox
             .conn
@@ -1703,12 +1710,18 @@ mod tests {
         // Nothing lost: the waiting event, the upload with its uri and metadata, the dead
         // letter and the counters; and the upgraded file takes new events.
         assert_eq!(pending_ids(&mut outbox), [b.id]);
-        assert_eq!(outbox.load_records(NOW_MS).unwrap(), (vec![record.clone()], 0));
+        assert_eq!(
+            outbox.load_records(NOW_MS).unwrap(),
+            (vec![record.clone()], 0)
+        );
         let rows = outbox.list_uploads().unwrap();
         assert_eq!(rows[0].uri.as_deref(), Some("file:///a.mov"));
         assert_eq!(rows[0].metadata_json, "{\"k\":1}");
         let stats = outbox.stats().unwrap();
-        assert_eq!((stats.pending_events, stats.delivered, stats.dead_lettered), (1, 7, 0));
+        assert_eq!(
+            (stats.pending_events, stats.delivered, stats.dead_lettered),
+            (1, 7, 0)
+        );
         assert_eq!(outbox.dead_letters().unwrap().len(), 1);
         let stored = outbox.enqueue(change(&record), &[progress(2, 20)], NOW_MS);
         assert_eq!(stored.unwrap(), Enqueued::Stored);
