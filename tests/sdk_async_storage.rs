@@ -1,11 +1,12 @@
 //! Importing the app's AsyncStorage queue through the SDK into the dev stack: both
-//! `localUri` forms, every item status, a bad item skipped, re-imports idempotent.
+//! `localUri` forms, every item status, a bad item skipped, re-imports idempotent; odd
+//! strings cleaned and delivered whole; the outbox's caps stop an import without failing it.
 
 mod common;
 
 use std::time::Duration;
 
-use common::sdk::{engine, TestTokens};
+use common::sdk::{engine, engine_with, server_uploads, test_policy, TestTokens};
 use common::{stack, unique_email};
 use serde_json::json;
 use upload_monitor::devstack::NewUser;
@@ -210,4 +211,170 @@ async fn unusable_async_storage_values_are_a_typed_error() {
         .import_async_storage(Some(""), Some("null"))
         .expect("absent keys import nothing");
     assert_eq!(nothing.created, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn imported_nul_characters_and_huge_texts_are_cleaned_and_every_other_item_delivered() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("sdk-import-odd")))
+        .await
+        .expect("a user");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let reporter = engine(
+        stack.api_url(),
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+    );
+    let huge_title = format!("Vac\0ances {}", "t".repeat(10 * 1024 * 1024));
+    let long_id = "import_".to_owned() + &"x".repeat(3_000);
+    let queue = json!({
+        "items": [
+            // NUL in title, filename and metadata (a key and a value), a 10 MB title.
+            {"id": "import_odd_0", "uri": "file:///tmp/IMG_0005.MOV",
+             "filename": "IMG\0_0005.MOV", "title": huge_title, "status": "failed",
+             "progress": 10, "error": format!("Type\0Error: {}", "at frame\n".repeat(1_000_000)),
+             "retryCount": 0, "metadata": {"orient\0ation": "port\0rait"}},
+            // The server cannot store this id: skipped, the items around it delivered.
+            {"id": long_id, "uri": "file:///tmp/IMG_0006.MOV", "filename": "IMG_0006.MOV",
+             "status": "pending", "progress": 0, "retryCount": 0},
+            {"id": "import_odd_2", "uri": "file:///tmp/IMG_0007.MOV", "filename": "IMG_0007.MOV",
+             "status": "uploading", "progress": 50, "retryCount": 0},
+        ],
+        "currentIndex": 0, "isProcessing": true, "totalCount": 3,
+        "completedCount": 0, "failedCount": 1
+    });
+    let pending_videos = json!([
+        {"id": "pending_odd", "localUri": "backup_odd.mov", "title": "Pl\0age",
+         "userId": user.id, "createdAt": "2026-11-24T08:00:00Z",
+         "uploadAttempts": 0, "fileSize": 1000},
+    ]);
+    let report = reporter
+        .import_async_storage(Some(&pending_videos.to_string()), Some(&queue.to_string()))
+        .expect("imported: bad items are skipped, never the whole import");
+    assert_eq!(report.created, 3, "{report:?}");
+    assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+    assert!(
+        report.skipped[0].starts_with("import_xxx") && report.skipped[0].len() < 200,
+        "{:?}",
+        report.skipped
+    );
+    reporter
+        .flush(Duration::from_secs(30))
+        .await
+        .expect("delivered");
+    assert_eq!(reporter.health().expect("health").outbox.dead_lettered, 0);
+
+    let client = stack.connect().await.expect("a connection");
+    let rows = client
+        .query(
+            "select local_id, status, filename, coalesce(video_title, ''), \
+               char_length(coalesce(video_title, '')), metadata, \
+               coalesce(left(error_message, 11), '') \
+             from public.upload_queue where user_id = $1 order by local_id",
+            &[&user.id],
+        )
+        .await
+        .expect("rows");
+    let rows: Vec<(
+        String,
+        String,
+        String,
+        String,
+        i32,
+        serde_json::Value,
+        String,
+    )> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get(0),
+                r.get(1),
+                r.get(2),
+                r.get(3),
+                r.get(4),
+                r.get(5),
+                r.get(6),
+            )
+        })
+        .collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(ids, ["import_odd_0", "import_odd_2", "pending_odd"]);
+    let odd = &rows[0];
+    assert_eq!((odd.1.as_str(), odd.2.as_str()), ("failed", "IMG_0005.MOV"));
+    assert!(odd.3.starts_with("Vacances ttt"), "{}", &odd.3[..20]);
+    assert_eq!(odd.4 as usize, monitor_core::limits::MAX_VIDEO_TITLE_CHARS);
+    assert_eq!(odd.5, json!({"orientation": "portrait"}));
+    assert_eq!(odd.6, "TypeError: ");
+    assert_eq!(rows[1].1, "uploading");
+    assert_eq!(
+        (rows[2].1.as_str(), rows[2].3.as_str()),
+        ("pending", "Plage")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_beyond_the_outbox_caps_stores_what_fits_and_lists_the_rest_for_later() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("sdk-import-caps")))
+        .await
+        .expect("a user");
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let reporter = engine_with(
+        stack.api_url(),
+        stack.anon_key(),
+        &dir.path().join("outbox.sqlite"),
+        TestTokens::new(&user.access_token),
+        monitor_sdk::policy::FlushPolicy {
+            max_pending_events: monitor_sdk::policy::MIN_PENDING_EVENTS,
+            ..test_policy()
+        },
+    );
+    reporter.set_online(false);
+    let cap = monitor_sdk::policy::MIN_PENDING_EVENTS as usize;
+    // One begin event per backup: 50 more than the outbox holds.
+    let backups: Vec<serde_json::Value> = (0..cap + 50)
+        .map(|i| {
+            json!({"id": format!("pending_{i:04}"), "localUri": format!("backup_{i}.mov"),
+                   "title": "", "userId": user.id, "createdAt": "2026-11-24T08:00:00Z",
+                   "uploadAttempts": 0, "fileSize": 1000})
+        })
+        .collect();
+    let text = serde_json::Value::from(backups).to_string();
+    let report = reporter
+        .import_async_storage(Some(&text), None)
+        .expect("the caps stop the import, they do not fail it");
+    assert_eq!(report.created as usize, cap, "{report:?}");
+    assert_eq!(report.skipped.len(), 50);
+    assert!(
+        report
+            .skipped
+            .iter()
+            .all(|s| s.ends_with(monitor_sdk::import::OUTBOX_FULL)),
+        "{:?}",
+        report.skipped
+    );
+    assert_eq!(reporter.health().expect("health").outbox.refused, 1);
+
+    // Once delivered, the same values import the rest.
+    reporter.set_online(true);
+    reporter
+        .flush(Duration::from_secs(30))
+        .await
+        .expect("delivered");
+    let again = reporter
+        .import_async_storage(Some(&text), None)
+        .expect("imported");
+    assert_eq!(
+        (again.created, again.unchanged),
+        (50, cap as u32),
+        "{again:?}"
+    );
+    reporter
+        .flush(Duration::from_secs(30))
+        .await
+        .expect("delivered");
+    assert_eq!(server_uploads(user.id).await.len(), cap + 50);
 }

@@ -1019,7 +1019,11 @@ mod tests {
             .unwrap();
         assert_eq!(kinds, ["begin", "fail"]);
         let status: String = other
-            .query_row("select status from uploads", [], |row| row.get(0))
+            .query_row(
+                "select json_extract(record, '$.status') from uploads",
+                [],
+                |row| row.get(0),
+            )
             .unwrap();
         assert_eq!(status, "failed");
     }

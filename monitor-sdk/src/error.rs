@@ -47,6 +47,15 @@ pub enum SdkError {
     /// The outbox's lock file could not be opened or locked.
     #[error("the outbox's lock file is unusable")]
     LockFile(#[source] std::io::Error),
+    /// The outbox file was written by a newer SDK (its schema version is above this build's):
+    /// left untouched rather than misread; the app was downgraded.
+    #[error("the outbox's schema version {found} is newer than this SDK's ({supported})")]
+    OutboxSchemaTooNew {
+        /// The file's `user_version`.
+        found: i64,
+        /// The newest this build knows.
+        supported: i64,
+    },
     /// A stored row could not be read back.
     #[error("local storage holds an unreadable row")]
     Corrupt(#[from] serde_json::Error),
@@ -75,9 +84,10 @@ pub enum SdkError {
     /// The reporter was shut down.
     #[error("the reporter is shut down")]
     ShutDown,
-    /// The AsyncStorage JSON could not be read.
+    /// The AsyncStorage JSON could not be read: monitor-core's located error (the key, and
+    /// the field when the value's top level is wrong).
     #[error("AsyncStorage data unreadable: {0}")]
-    Import(String),
+    Import(#[source] monitor_core::async_storage::AsyncStorageError),
     /// A bug: a panic was caught at the FFI boundary.
     #[error("internal error: {0}")]
     Internal(String),
@@ -260,6 +270,10 @@ impl From<SdkError> for ReporterError {
             },
             SdkError::LockFile(ref cause) => {
                 tracing::error!(%cause, "outbox lock file");
+                ReporterError::Storage { detail }
+            }
+            SdkError::OutboxSchemaTooNew { .. } => {
+                tracing::error!(%detail, "outbox schema too new");
                 ReporterError::Storage { detail }
             }
             SdkError::Corrupt(ref cause) => {

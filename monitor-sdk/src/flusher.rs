@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::foreign::LogLevel;
 use crate::isolation::{Isolation, Scope, Verdict};
-use crate::outbox::{Filter, PendingEvent, Settlement};
+use crate::outbox::{DeadLetterReason, Filter, PendingEvent, Settlement};
 use crate::policy::{FlushPolicy, ISOLATE_AFTER_SERVER_ERRORS};
 use crate::shared::{lock, Shared};
 
@@ -488,7 +488,7 @@ async fn handle(
                 let now_ms = chrono::Utc::now().timestamp_millis();
                 let dead: Vec<Settlement> = batch
                     .iter()
-                    .map(|e| Settlement::DeadLetter(e.position, format!("http_{status}")))
+                    .map(|e| Settlement::DeadLetter(e.position, DeadLetterReason::Http(status)))
                     .collect();
                 shared.log(LogLevel::Warn, format!("{why}: event dead-lettered"));
                 // Bound first, so the app's logger never runs under the outbox lock.
@@ -604,7 +604,7 @@ fn settlements(
                 );
                 out.push(Settlement::DeadLetter(
                     event.position,
-                    reason.as_str().to_string(),
+                    DeadLetterReason::Rejected(*reason),
                 ));
             }
             None => shared.log(

@@ -13,8 +13,19 @@ use uuid::Uuid;
 
 use crate::error::SdkError;
 
-/// The schema, applied at every open (idempotent).
-const SCHEMA: &str = "
+/// The outbox file's schema as ordered migrations (as matrix-sdk-sqlite keeps its stores):
+/// `PRAGMA user_version` is how many have run on the file, and an open runs the missing
+/// ones, in order, in one transaction. A change to the schema is a new entry at the end;
+/// an entry that has shipped is never edited (phones in the field have run it).
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
+/// The schema version this build writes ([`MIGRATIONS`]' length).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Version 1: the schema as the SDK created it before the file had a version (its files
+/// say `user_version` 0 with these tables present, hence `if not exists`: on such a file
+/// this migration changes nothing, and on a new file it creates everything).
+const SCHEMA_V1: &str = "
 create table if not exists uploads (
   upload_id     text primary key,
   local_id      text not null,
@@ -64,6 +75,50 @@ create table if not exists quarantined_uploads (
 create table if not exists counters (name text primary key, value integer not null);
 create table if not exists meta (name text primary key, value text not null);
 ";
+
+/// Version 2: the `uploads` columns that copied the record's fields (written at every
+/// enqueue, read by no query: `record` is the upload's state) and the `local_id` index (the
+/// SDK finds uploads by local id in memory) go; every write is that much smaller.
+/// `local_id` stays: a quarantined row keeps it for support.
+const SCHEMA_V2: &str = "
+drop index if exists uploads_local_id;
+alter table uploads drop column filename;
+alter table uploads drop column title;
+alter table uploads drop column status;
+alter table uploads drop column stage;
+alter table uploads drop column progress;
+alter table uploads drop column error;
+alter table uploads drop column retry_count;
+alter table uploads drop column last_seq;
+";
+
+/// Brings the file to [`SCHEMA_VERSION`]: runs the migrations it has not run, in one
+/// immediate transaction (a crash mid-way leaves the old version whole), then records the
+/// version. Returns the version the file had.
+///
+/// # Errors
+///
+/// [`SdkError::OutboxSchemaTooNew`] for a file written by a newer SDK (an app downgraded:
+/// this build cannot know what that schema means, and leaves it untouched); storage errors.
+fn migrate(conn: &mut Connection) -> Result<i64, SdkError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let found: i64 = tx.query_row("pragma user_version", [], |row| row.get(0))?;
+    if found > SCHEMA_VERSION {
+        return Err(SdkError::OutboxSchemaTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    // `found` is in 0..=SCHEMA_VERSION here, so the slice is in bounds.
+    for (n, migration) in MIGRATIONS.iter().enumerate().skip(found.max(0) as usize) {
+        tx.execute_batch(migration)?;
+        tracing::info!(version = n + 1, "outbox schema migrated");
+    }
+    // A pragma takes no bound parameter; the value is this build's constant.
+    tx.execute_batch(&format!("pragma user_version = {SCHEMA_VERSION}"))?;
+    tx.commit()?;
+    Ok(found)
+}
 
 /// Counter names in the `counters` table.
 mod counter {
@@ -136,7 +191,7 @@ struct BodyIds {
 /// A row that cannot be sent as stored, and why.
 struct Unreadable {
     position: i64,
-    reason: &'static str,
+    reason: Corruption,
 }
 
 /// Sorts one stored row: sendable, or the reason it is not.
@@ -147,13 +202,11 @@ fn read_pending(
     body: String,
 ) -> Result<PendingEvent, Unreadable> {
     let bad = |reason| Unreadable { position, reason };
-    let event_id = Uuid::parse_str(event_id).map_err(|_| bad("corrupt: event_id is not a UUID"))?;
-    let upload_id =
-        Uuid::parse_str(upload_id).map_err(|_| bad("corrupt: upload_id is not a UUID"))?;
-    let ids: BodyIds =
-        serde_json::from_str(&body).map_err(|_| bad("corrupt: body is not an event"))?;
+    let event_id = Uuid::parse_str(event_id).map_err(|_| bad(Corruption::EventIdNotUuid))?;
+    let upload_id = Uuid::parse_str(upload_id).map_err(|_| bad(Corruption::UploadIdNotUuid))?;
+    let ids: BodyIds = serde_json::from_str(&body).map_err(|_| bad(Corruption::BodyNotEvent))?;
     if ids.id != event_id || ids.upload_id != upload_id {
-        return Err(bad("corrupt: body does not match its row"));
+        return Err(bad(Corruption::BodyMismatch));
     }
     Ok(PendingEvent {
         position,
@@ -183,7 +236,80 @@ pub enum Settlement {
     /// progress overtaken by a newer report); forget it, and count it apart.
     AlreadyThere(i64),
     /// Refused (or expired): keep it in the dead-letter table with the reason.
-    DeadLetter(i64, String),
+    DeadLetter(i64, DeadLetterReason),
+}
+
+/// Why an event left the outbox undelivered. Stored in `dead_letter.reason` as its
+/// [`DeadLetterReason::as_text`] (the words the table has always held, so support's
+/// queries and rows written by older SDKs read the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeadLetterReason {
+    /// The server's per-event verdict `rejected` with this rule (`invalid_payload`...).
+    Rejected(monitor_core::RejectReason),
+    /// A bisected single-event 400 or 413 (`http_400`).
+    Http(u16),
+    /// Older than the age cap before it could be delivered (`expired`).
+    Expired,
+    /// The row could not be sent as stored (`corrupt: ...`): quarantined.
+    Corrupt(Corruption),
+}
+
+/// What was wrong with a quarantined row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Corruption {
+    /// The outbox row's `event_id` is not a UUID.
+    EventIdNotUuid,
+    /// The outbox row's `upload_id` is not a UUID.
+    UploadIdNotUuid,
+    /// The stored body is not an event.
+    BodyNotEvent,
+    /// The body names another event or upload than its row.
+    BodyMismatch,
+    /// An `uploads` row's record could not be read back (moved to `quarantined_uploads`).
+    RecordUnreadable,
+}
+
+impl Corruption {
+    /// The stored words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Corruption::EventIdNotUuid => "corrupt: event_id is not a UUID",
+            Corruption::UploadIdNotUuid => "corrupt: upload_id is not a UUID",
+            Corruption::BodyNotEvent => "corrupt: body is not an event",
+            Corruption::BodyMismatch => "corrupt: body does not match its row",
+            Corruption::RecordUnreadable => "corrupt: record unreadable",
+        }
+    }
+}
+
+impl DeadLetterReason {
+    /// The text stored in `dead_letter.reason`.
+    ///
+    /// ```
+    /// use monitor_sdk::outbox::{Corruption, DeadLetterReason};
+    /// assert_eq!(DeadLetterReason::Http(413).as_text(), "http_413");
+    /// assert_eq!(DeadLetterReason::Expired.as_text(), "expired");
+    /// assert_eq!(
+    ///     DeadLetterReason::Corrupt(Corruption::BodyNotEvent).as_text(),
+    ///     "corrupt: body is not an event"
+    /// );
+    /// ```
+    pub fn as_text(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            DeadLetterReason::Rejected(reason) => reason.as_str().into(),
+            DeadLetterReason::Http(status) => format!("http_{status}").into(),
+            DeadLetterReason::Expired => "expired".into(),
+            DeadLetterReason::Corrupt(what) => what.as_str().into(),
+        }
+    }
+}
+
+impl std::fmt::Display for DeadLetterReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_text())
+    }
 }
 
 /// Figures for `health()`.
@@ -272,13 +398,15 @@ fn begin_write<'c>(
 }
 
 impl Outbox {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, migrating its schema to
+    /// [`SCHEMA_VERSION`].
     ///
     /// # Errors
     ///
-    /// [`SdkError::Storage`] when the file cannot be opened or the schema applied.
+    /// [`SdkError::Storage`] when the file cannot be opened or the schema applied,
+    /// [`SdkError::OutboxSchemaTooNew`] for a file of a newer SDK.
     pub fn open(path: &Path, caps: Caps) -> Result<Self, SdkError> {
-        let conn = Connection::open(path)?;
+        let mut conn = Connection::open(path)?;
         // A reporter reopened right after a restart may meet the old handle's checkpoint or
         // last write: wait for it rather than fail. First, before any statement: the
         // journal_mode pragma below needs the lock too.
@@ -290,7 +418,7 @@ impl Outbox {
         // OS's cache); only an OS crash or power loss can lose the last commits, and FULL
         // would fsync on every terminal report (milliseconds on a phone's flash).
         conn.pragma_update(None, "synchronous", "normal")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         // The version first: a commit by another handle between the two reads then shows as
         // a newer version at the next write, which recounts (the other order could keep a
         // count that misses that commit under a version that includes it).
@@ -351,9 +479,9 @@ impl Outbox {
                 tx.execute(
                     "insert into quarantined_uploads \
                        (upload_id, local_id, record, uri, metadata, reason, at_ms) \
-                     select upload_id, local_id, record, uri, metadata, \
-                       'corrupt: record unreadable', ?2 from uploads where rowid = ?1",
-                    params![rowid, now_ms],
+                     select upload_id, local_id, record, uri, metadata, ?3, ?2 \
+                     from uploads where rowid = ?1",
+                    params![rowid, now_ms, Corruption::RecordUnreadable.as_str()],
                 )?;
                 tx.execute("delete from uploads where rowid = ?1", [rowid])?;
             }
@@ -416,16 +544,37 @@ impl Outbox {
         events: &[UploadEvent],
         now_ms: i64,
     ) -> Result<Enqueued, SdkError> {
-        let mut bodies = Vec::with_capacity(events.len());
-        for event in events {
-            bodies.push(serde_json::to_string(event)?);
-        }
-        let new_bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum();
-        let new_count = events.len() as u64;
-        let progress_only = events
-            .iter()
-            .all(|e| matches!(e.payload, monitor_core::EventPayload::Progress { .. }));
+        let mut outcomes = self.enqueue_all(&[(change, events)], now_ms)?;
+        // One item in, so one answer out (`enqueue_all` answers every item it tries, and it
+        // always tries the first): the fallback is never taken.
+        outcomes.pop().unwrap_or(Ok(Enqueued::Stored))
+    }
 
+    /// [`Outbox::enqueue`] for many uploads in one transaction (an import: one commit per
+    /// chunk instead of one per item), each item under the caps as if enqueued alone.
+    ///
+    /// Stops at the first item refused at the caps ([`SdkError::QueueFull`]): the items
+    /// before it are stored, it is refused and counted, and the items after it are not
+    /// tried (the answer is shorter than `items`; nothing frees room within one call, and
+    /// each refusal would scan the outbox for evictable progress again).
+    ///
+    /// # Errors
+    ///
+    /// Storage failures: nothing of the call is stored then. Per item: [`SdkError::QueueFull`]
+    /// (in the answer, not as the call's error).
+    pub fn enqueue_all(
+        &mut self,
+        items: &[(UploadChange<'_>, &[UploadEvent])],
+        now_ms: i64,
+    ) -> Result<Vec<Result<Enqueued, SdkError>>, SdkError> {
+        let mut bodies = Vec::with_capacity(items.len());
+        for (_, events) in items {
+            let mut these = Vec::with_capacity(events.len());
+            for event in *events {
+                these.push(serde_json::to_string(event)?);
+            }
+            bodies.push(these);
+        }
         let caps = self.caps;
         let tx = begin_write(
             &mut self.conn,
@@ -433,61 +582,22 @@ impl Outbox {
             &mut self.count,
             &mut self.bytes,
         )?;
-        let (mut count, mut bytes) = (self.count, self.bytes);
-        let fits = |count: u64, bytes: u64| {
-            count + new_count <= caps.max_events && bytes + new_bytes <= caps.max_bytes
-        };
-        if !fits(count, bytes) {
-            let (n, b) = evict_superseded_progress(&tx)?;
-            count -= n;
-            bytes -= b;
-            bump(&tx, counter::DROPPED, n)?;
-        }
-        if !fits(count, bytes) && progress_only {
-            bump(&tx, counter::DROPPED, new_count)?;
-            tx.commit()?;
-            self.count = count;
-            self.bytes = bytes;
-            return Ok(Enqueued::DroppedProgress);
-        }
-        if !fits(count, bytes) {
-            let (n, b) = evict_oldest_progress(&tx, |n, b| fits(count - n, bytes - b))?;
-            count -= n;
-            bytes -= b;
-            bump(&tx, counter::DROPPED, n)?;
-        }
-        if !fits(count, bytes) {
-            bump(&tx, counter::REFUSED, 1)?;
-            tx.commit()?;
-            self.count = count;
-            self.bytes = bytes;
-            let kind = events
-                .iter()
-                .find(|e| !matches!(e.payload, monitor_core::EventPayload::Progress { .. }))
-                .map_or("progress", |e| e.payload.kind());
-            return Err(SdkError::QueueFull { kind });
-        }
-        upsert_upload(&tx, change, now_ms)?;
-        {
-            let mut insert = tx.prepare_cached(
-                "insert into outbox (event_id, upload_id, kind, body, bytes, enqueued_at_ms) \
-                 values (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for (event, body) in events.iter().zip(&bodies) {
-                insert.execute(params![
-                    event.id.to_string(),
-                    event.upload_id.to_string(),
-                    event.payload.kind(),
-                    body,
-                    body.len() as i64,
-                    now_ms
-                ])?;
+        let mut totals = (self.count, self.bytes);
+        let mut outcomes = Vec::with_capacity(items.len());
+        for ((change, events), bodies) in items.iter().zip(&bodies) {
+            match stage(&tx, caps, &mut totals, *change, events, bodies, now_ms) {
+                Ok(stored) => outcomes.push(Ok(stored)),
+                Err(full @ SdkError::QueueFull { .. }) => {
+                    outcomes.push(Err(full));
+                    break;
+                }
+                // Dropping `tx` rolls the whole call back; the totals stay as they were.
+                Err(other) => return Err(other),
             }
         }
         tx.commit()?;
-        self.count = count + new_count;
-        self.bytes = bytes + new_bytes;
-        Ok(Enqueued::Stored)
+        (self.count, self.bytes) = totals;
+        Ok(outcomes)
     }
 
     /// Updates an upload's row without an event (an import that only records the app's uri).
@@ -589,7 +699,7 @@ impl Outbox {
                  select coalesce(cast(event_id as text), ''), coalesce(cast(upload_id as text), ''), \
                    coalesce(cast(kind as text), ''), coalesce(cast(body as text), ''), ?2, ?3 \
                  from outbox where position = ?1",
-                params![row.position, row.reason, now_ms],
+                params![row.position, row.reason.as_str(), now_ms],
             )?;
             let gone: Option<i64> = tx
                 .query_row(
@@ -604,7 +714,7 @@ impl Outbox {
             }
             tracing::error!(
                 position = row.position,
-                reason = row.reason,
+                reason = row.reason.as_str(),
                 "outbox row quarantined"
             );
         }
@@ -709,7 +819,7 @@ impl Outbox {
                 let moved = tx.execute(
                     "insert or replace into dead_letter (event_id, upload_id, kind, body, reason, at_ms) \
                      select event_id, upload_id, kind, body, ?2, ?3 from outbox where position = ?1",
-                    params![position, reason, now_ms],
+                    params![position, reason.as_text(), now_ms],
                 )?;
                 dead += moved as u64;
             } else {
@@ -786,9 +896,9 @@ impl Outbox {
         )?;
         tx.execute(
             "insert or replace into dead_letter (event_id, upload_id, kind, body, reason, at_ms) \
-             select event_id, upload_id, kind, body, 'expired', ?2 from outbox \
+             select event_id, upload_id, kind, body, ?3, ?2 from outbox \
              where enqueued_at_ms < ?1",
-            params![cutoff, now_ms],
+            params![cutoff, now_ms, DeadLetterReason::Expired.as_text()],
         )?;
         tx.execute("delete from outbox where enqueued_at_ms < ?1", [cutoff])?;
         bump(&tx, counter::DROPPED, to_u64(dropped))?;
@@ -887,6 +997,74 @@ impl Outbox {
     }
 }
 
+/// One upload's enqueue inside a write transaction (see [`Outbox::enqueue`]): evicts at the
+/// caps, then stores the row and the events, or counts the drop or refusal. `totals` is the
+/// outbox's (count, bytes) before, and after on return (evictions included, also on
+/// [`SdkError::QueueFull`], whose counter bump the caller commits).
+fn stage(
+    tx: &Transaction<'_>,
+    caps: Caps,
+    totals: &mut (u64, u64),
+    change: UploadChange<'_>,
+    events: &[UploadEvent],
+    bodies: &[String],
+    now_ms: i64,
+) -> Result<Enqueued, SdkError> {
+    let new_bytes: u64 = bodies.iter().map(|b| b.len() as u64).sum();
+    let new_count = events.len() as u64;
+    let progress_only = events
+        .iter()
+        .all(|e| matches!(e.payload, monitor_core::EventPayload::Progress { .. }));
+    let (count, bytes) = totals;
+    let fits = |count: u64, bytes: u64| {
+        count.saturating_add(new_count) <= caps.max_events
+            && bytes.saturating_add(new_bytes) <= caps.max_bytes
+    };
+    if !fits(*count, *bytes) {
+        let (n, b) = evict_superseded_progress(tx)?;
+        *count -= n;
+        *bytes -= b;
+        bump(tx, counter::DROPPED, n)?;
+    }
+    if !fits(*count, *bytes) && progress_only {
+        bump(tx, counter::DROPPED, new_count)?;
+        return Ok(Enqueued::DroppedProgress);
+    }
+    if !fits(*count, *bytes) {
+        let (c, b0) = (*count, *bytes);
+        let (n, b) = evict_oldest_progress(tx, |n, b| fits(c - n, b0 - b))?;
+        *count -= n;
+        *bytes -= b;
+        bump(tx, counter::DROPPED, n)?;
+    }
+    if !fits(*count, *bytes) {
+        bump(tx, counter::REFUSED, 1)?;
+        let kind = events
+            .iter()
+            .find(|e| !matches!(e.payload, monitor_core::EventPayload::Progress { .. }))
+            .map_or("progress", |e| e.payload.kind());
+        return Err(SdkError::QueueFull { kind });
+    }
+    upsert_upload(tx, change, now_ms)?;
+    let mut insert = tx.prepare_cached(
+        "insert into outbox (event_id, upload_id, kind, body, bytes, enqueued_at_ms) \
+         values (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for (event, body) in events.iter().zip(bodies) {
+        insert.execute(params![
+            event.id.to_string(),
+            event.upload_id.to_string(),
+            event.payload.kind(),
+            body,
+            body.len() as i64,
+            now_ms
+        ])?;
+    }
+    *count += new_count;
+    *bytes += new_bytes;
+    Ok(Enqueued::Stored)
+}
+
 fn upsert_upload(
     tx: &Transaction<'_>,
     change: UploadChange<'_>,
@@ -895,29 +1073,18 @@ fn upsert_upload(
     let record = change.record;
     let json = serde_json::to_string(record)?;
     tx.prepare_cached(
-        "insert into uploads (upload_id, local_id, uri, filename, title, status, stage, progress, \
-           error, retry_count, metadata, last_seq, record, updated_at_ms) \
-         values (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, coalesce(?11, '{}'), ?12, ?13, ?14) \
+        "insert into uploads (upload_id, local_id, uri, metadata, record, updated_at_ms) \
+         values (?1, ?2, ?3, coalesce(?4, '{}'), ?5, ?6) \
          on conflict (upload_id) do update set \
-           uri = coalesce(excluded.uri, uploads.uri), status = excluded.status, \
-           stage = excluded.stage, progress = excluded.progress, error = excluded.error, \
-           retry_count = excluded.retry_count, \
-           metadata = coalesce(?11, uploads.metadata), last_seq = excluded.last_seq, \
+           uri = coalesce(excluded.uri, uploads.uri), \
+           metadata = coalesce(?4, uploads.metadata), \
            record = excluded.record, updated_at_ms = excluded.updated_at_ms",
     )?
     .execute(params![
         record.id.to_string(),
         record.local_id,
         change.uri,
-        record.filename,
-        record.video_title,
-        record.status.as_str(),
-        record.stage.map(|s| s.as_str()),
-        record.progress,
-        record.error_message,
-        record.retry_count,
         change.metadata_json,
-        record.last_seq,
         json,
         now_ms
     ])?;
@@ -1458,5 +1625,141 @@ mod tests {
             (0, 1, 1)
         );
         assert_eq!(outbox.dead_letters().unwrap()[0].1, "expired");
+    }
+
+    #[test]
+    fn a_file_written_by_the_unversioned_v1_schema_is_upgraded_without_losing_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.sqlite");
+        let (record, b) = begin();
+        let body = serde_json::to_string(&b).unwrap();
+        {
+            // The file as SDKs before the version wrote it: v1's DDL, user_version 0, an
+            // upload with every old column filled, its begin waiting, a dead letter, counters.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(SCHEMA_V1).unwrap();
+            old.execute(
+                "insert into uploads (upload_id, local_id, uri, filename, title, status, stage, \
+                   progress, error, retry_count, metadata, last_seq, record, updated_at_ms) \
+                 values (?1, 'import_1_0', 'file:///a.mov', 'a.mov', null, 'pending', null, 0, \
+                   null, 0, '{\"k\":1}', 1, ?2, ?3)",
+                params![
+                    UPLOAD.to_string(),
+                    serde_json::to_string(&record).unwrap(),
+                    NOW_MS
+                ],
+            )
+            .unwrap();
+            old.execute(
+                "insert into outbox (event_id, upload_id, kind, body, bytes, enqueued_at_ms) \
+                 values (?1, ?2, 'begin', ?3, ?4, ?5)",
+                params![
+                    b.id.to_string(),
+                    UPLOAD.to_string(),
+                    body,
+                    body.len() as i64,
+                    NOW_MS
+                ],
+            )
+            .unwrap();
+            old.execute_batch(
+                "insert into dead_letter values ('x', 'y', 'fail', '{}', 'expired', 1); \
+                 insert into counters values ('delivered', 7);",
+            )
+            .unwrap();
+            let version: i64 = old
+                .query_row("pragma user_version", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(version, 0);
+        }
+        let mut outbox = open(&dir, 10);
+        let version: i64 = outbox
+            .conn
+            .query_row("pragma user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let columns: Vec<String> = outbox
+            .conn
+            .prepare("select name from pragma_table_info('uploads') order by cid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            columns,
+            [
+                "upload_id",
+                "local_id",
+                "uri",
+                "metadata",
+                "record",
+                "updated_at_ms"
+            ]
+        );
+        let index: Option<String> = outbox
+            .conn
+            .query_row(
+                "select name from sqlite_master where name = 'uploads_local_id'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap();
+        assert_eq!(index, None);
+        // Nothing lost: the waiting event, the upload with its uri and metadata, the dead
+        // letter and the counters; and the upgraded file takes new events.
+        assert_eq!(pending_ids(&mut outbox), [b.id]);
+        assert_eq!(
+            outbox.load_records(NOW_MS).unwrap(),
+            (vec![record.clone()], 0)
+        );
+        let rows = outbox.list_uploads().unwrap();
+        assert_eq!(rows[0].uri.as_deref(), Some("file:///a.mov"));
+        assert_eq!(rows[0].metadata_json, "{\"k\":1}");
+        let stats = outbox.stats().unwrap();
+        assert_eq!(
+            (stats.pending_events, stats.delivered, stats.dead_lettered),
+            (1, 7, 0)
+        );
+        assert_eq!(outbox.dead_letters().unwrap().len(), 1);
+        let stored = outbox.enqueue(change(&record), &[progress(2, 20)], NOW_MS);
+        assert_eq!(stored.unwrap(), Enqueued::Stored);
+        // Opening again runs nothing more.
+        drop(outbox);
+        let mut outbox = open(&dir, 10);
+        assert_eq!(pending_ids(&mut outbox).len(), 2);
+    }
+
+    #[test]
+    fn a_file_of_a_newer_sdk_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.sqlite");
+        {
+            let newer = Connection::open(&path).unwrap();
+            newer
+                .execute_batch(&format!("pragma user_version = {}", SCHEMA_VERSION + 1))
+                .unwrap();
+        }
+        let opened = Outbox::open(
+            &path,
+            Caps {
+                max_events: 10,
+                max_bytes: 1 << 20,
+            },
+        );
+        assert!(
+            matches!(
+                opened,
+                Err(SdkError::OutboxSchemaTooNew { found, supported })
+                    if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
+            ),
+            "{opened:?}"
+        );
+        let tables: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("select count(*) from sqlite_master", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(tables, 0);
     }
 }
