@@ -223,6 +223,8 @@ async fn sql_ingest_and_the_rust_state_machine_agree_on_generated_batches() {
     // The model holds every row (any user) and every logged id, as the database does.
     let mut records: HashMap<Uuid, UploadRecord> = HashMap::new();
     let mut known: HashSet<Uuid> = HashSet::new();
+    // invalid_payload verdicts compared, detail included (the generator must reach some).
+    let mut details_compared = 0;
 
     for case_number in 0..CASES {
         let mut case = Case {
@@ -268,6 +270,7 @@ async fn sql_ingest_and_the_rust_state_machine_agree_on_generated_batches() {
                 )
             };
             assert_eq!(from_sql, from_rust, "verdicts differ; {}", context());
+            details_compared += from_sql.iter().filter(|v| v.detail.is_some()).count();
 
             for upload in &case.uploads {
                 let row = client
@@ -307,4 +310,22 @@ async fn sql_ingest_and_the_rust_state_machine_agree_on_generated_batches() {
             assert_eq!(logged, modelled, "the logs differ; {}", context());
         }
     }
+    assert!(
+        details_compared > 0,
+        "seed {seed}: no invalid_payload detail was compared"
+    );
+}
+
+/// The retry limit has one source per language, and the two agree: `private.max_retries()`
+/// (read by the ingest, `request_upload_retry` and the `upload_queue` CHECK) and event.rs's
+/// `MAX_RETRIES` (read by the state machine, the SDK and the dashboard's labels).
+#[tokio::test]
+async fn the_sql_retry_limit_is_event_rs_max_retries() {
+    let client = stack().connect().await.expect("a superuser connection");
+    let sql: i32 = client
+        .query_one("select private.max_retries()", &[])
+        .await
+        .expect("private.max_retries() exists")
+        .get(0);
+    assert_eq!(sql, i32::from(monitor_core::event::MAX_RETRIES));
 }

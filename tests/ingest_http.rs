@@ -438,6 +438,49 @@ async fn an_oversized_local_id_is_one_events_invalid_payload_not_a_500() {
             EventOutcome::Applied
         ]
     );
+    // The refusal names the field and what it accepts; the applied verdict has no detail.
+    assert_eq!(
+        answer.results[0].detail.as_deref(),
+        Some("local_id: a non-empty string of at most 255 characters, without NUL")
+    );
+    assert_eq!(answer.results[1].detail, None);
+}
+
+/// `source: "camera"` (issue 18): the verdict says which field and what it accepts, over
+/// HTTP, where before it said `invalid_payload` alone.
+#[tokio::test]
+async fn an_invalid_payload_verdict_names_the_field_and_the_accepted_values() {
+    let stack = stack();
+    let user = stack
+        .create_user(&NewUser::new(unique_email("camera")))
+        .await
+        .expect("a user");
+    let id = Uuid::now_v7();
+    let batch = json!([event(
+        id,
+        1,
+        "begin",
+        json!({"local_id": format!("camera_{id}"), "filename": "a.mov", "source": "camera"})
+    )]);
+    let response = rpc(
+        stack.api_url(),
+        "report_upload_events",
+        stack.anon_key(),
+        Some(&user.access_token),
+        &json!({ "events": batch }),
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let verdict = &response.body["results"][0];
+    assert_eq!(
+        (&verdict["outcome"], &verdict["reason"], &verdict["detail"]),
+        (
+            &json!("rejected"),
+            &json!("invalid_payload"),
+            &json!("source: \"recorded\" or \"imported\", null or absent")
+        ),
+        "{verdict}"
+    );
 }
 
 /// The gateway's body limit fits the SDK's largest batch: 500 events with every text at its

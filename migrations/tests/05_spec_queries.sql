@@ -2,64 +2,9 @@ begin;
 create extension if not exists pgtap with schema extensions;
 set local search_path = public, extensions;
 
--- Fixtures (rolled back at the end). Fixed ids, each with its meaning:
--- a0a0a0a0-...-00000000000a  user A, the phone under test
--- b0b0b0b0-...-00000000000b  user B, another customer A must never reach (and vice versa)
--- adadadad-...-0000000000ad  an admin (app_metadata.role = 'admin' in the JWT)
-insert into auth.users (id, email) values
-  ('a0a0a0a0-0000-4000-8000-00000000000a', 'a@example.test'),
-  ('b0b0b0b0-0000-4000-8000-00000000000b', 'b@example.test'),
-  ('adadadad-0000-4000-8000-0000000000ad', 'admin@example.test')
-on conflict (id) do nothing;
-insert into public.profiles (id, email, first_name, last_name) values
-  ('a0a0a0a0-0000-4000-8000-00000000000a', 'a@example.test', 'Ada', 'Lovelace'),
-  ('b0b0b0b0-0000-4000-8000-00000000000b', 'b@example.test', 'Bob', 'Martin'),
-  ('adadadad-0000-4000-8000-0000000000ad', 'admin@example.test', 'Ad', 'Min')
-on conflict (id) do nothing;
-
--- Act as someone: 'A', 'B', 'admin' (authenticated role + JWT claims, as the API gateway
--- sets them), 'service' (the service key), 'anon' (the anon key), 'nosub' (authenticated
--- without a sub claim).
-create function pg_temp.login(who text) returns void language plpgsql as $$
-begin
-  perform set_config('role', 'none', true);
-  perform set_config('request.jwt.claims', case who
-    when 'A' then '{"sub":"a0a0a0a0-0000-4000-8000-00000000000a","role":"authenticated"}'
-    when 'B' then '{"sub":"b0b0b0b0-0000-4000-8000-00000000000b","role":"authenticated"}'
-    when 'admin' then '{"sub":"adadadad-0000-4000-8000-0000000000ad","role":"authenticated","app_metadata":{"role":"admin"}}'
-    when 'service' then '{"role":"service_role"}'
-    when 'anon' then '{"role":"anon"}'
-    when 'nosub' then '{"role":"authenticated"}'
-  end, true);
-  perform set_config('role', case who when 'service' then 'service_role' when 'anon' then 'anon'
-                                      else 'authenticated' end, true);
-end $$;
--- Back to the test's superuser (to arrange rows or read the truth behind RLS).
-create function pg_temp.logout() returns void language sql as $$
-  select set_config('role', 'none', true), set_config('request.jwt.claims', '', true);
-$$;
-
--- Upload n's id (UUIDv7-shaped, as the SDK makes them) and event n's id.
-create function pg_temp.up(n int) returns uuid language sql immutable as $$
-  select format('0192a7b0-0000-7000-8000-%s', lpad(n::text, 12, '0'))::uuid $$;
-create function pg_temp.eid(n int) returns uuid language sql immutable as $$
-  select format('0192a7b0-0000-7000-9000-%s', lpad(n::text, 12, '0'))::uuid $$;
--- Event n about upload u with seq s; device time 2026-11-24 09:00 UTC.
-create function pg_temp.ev(n int, u int, s bigint, kind text, fields jsonb default '{}')
-returns jsonb language sql immutable as $$
-  select jsonb_build_object('id', pg_temp.eid(n), 'upload_id', pg_temp.up(u), 'seq', s,
-                            'at', '2026-11-24T09:00:00Z', 'kind', kind) || fields $$;
--- A begin of a 1000-byte file, local id "local-u".
-create function pg_temp.begin_ev(n int, u int, s bigint default 1) returns jsonb
-language sql immutable as $$
-  select pg_temp.ev(n, u, s, 'begin', jsonb_build_object('local_id', 'local-' || u,
-    'filename', 'video-' || u || '.mp4', 'video_title', 'Video ' || u, 'file_size', 1000)) $$;
--- The verdicts of a call, compact: 'applied,rejected:terminal_state,...'.
-create function pg_temp.verdicts(res jsonb) returns text language sql immutable as $$
-  select string_agg(r ->> 'outcome' || coalesce(':' || (r ->> 'reason'), ''), ',' order by o)
-  from jsonb_array_elements(res -> 'results') with ordinality as t(r, o) $$;
-create function pg_temp.report(variadic evs jsonb[]) returns text language sql as $$
-  select pg_temp.verdicts(public.report_upload_events(to_jsonb(evs))) $$;
+-- Users A, B and the admin, and the helpers (tests.authenticate_as, tests.report, ...):
+-- 00_helpers.sql. The users are rolled back at the end.
+select tests.create_fixture_users();
 
 select plan(10);
 
@@ -79,9 +24,9 @@ insert into public.bug_reports (user_id, user_email, error_type, error_message, 
   ('a0a0a0a0-0000-4000-8000-00000000000a', 'a@example.test', 'network', 'Upload failed: timeout', 'critical'),
   ('b0b0b0b0-0000-4000-8000-00000000000b', 'b@example.test', 'ui', 'Button misaligned', 'low');
 insert into public.upload_queue (id, user_id, video_title, filename, file_size, status, progress, started_at, local_id) values
-  (pg_temp.up(1), 'a0a0a0a0-0000-4000-8000-00000000000a', 'Chapitre 1', 'video-1.mp4', 1000, 'uploading', 40,
+  (tests.up(1), 'a0a0a0a0-0000-4000-8000-00000000000a', 'Chapitre 1', 'video-1.mp4', 1000, 'uploading', 40,
    now() - interval '40 minutes', 'l1'),
-  (pg_temp.up(2), 'b0b0b0b0-0000-4000-8000-00000000000b', 'Vacances', 'video-2.mp4', 1000, 'failed', 10,
+  (tests.up(2), 'b0b0b0b0-0000-4000-8000-00000000000b', 'Vacances', 'video-2.mp4', 1000, 'failed', 10,
    now() - interval '2 hours', 'l2');
 
 -- The spec's queries, verbatim (upload-monitoring-spec.md), each must run and find its rows.
@@ -221,7 +166,7 @@ select results_eq($$
     FROM upload_queue uq
     LEFT JOIN videos v ON v.file_path ILIKE '%' || uq.filename || '%'
     LEFT JOIN transcription_jobs tj ON v.id = tj.video_id
-    WHERE uq.id = pg_temp.up(1)
+    WHERE uq.id = tests.up(1)
   )
   SELECT video_id, transcription_status,
          CASE WHEN status = 'uploading' AND elapsed_seconds > 1800 THEN true ELSE false END
@@ -231,14 +176,14 @@ select results_eq($$
 
 -- The spec's PostgREST select for getActiveUploads, as an admin sees it through RLS
 -- (upload_queue + profiles!inner(email)).
-select pg_temp.login('admin');
+select tests.authenticate_as('admin');
 select is((select count(*) from public.upload_queue uq join public.profiles p on p.id = uq.user_id
-           where uq.id in (pg_temp.up(1), pg_temp.up(2))
+           where uq.id in (tests.up(1), tests.up(2))
              and uq.started_at >= now() - interval '24 hours'),
           2::bigint, 'an admin sees every user''s uploads with their emails');
-select pg_temp.login('A');
+select tests.authenticate_as('A');
 select is((select count(*) from public.upload_queue uq join public.profiles p on p.id = uq.user_id
-           where uq.id in (pg_temp.up(1), pg_temp.up(2))),
+           where uq.id in (tests.up(1), tests.up(2))),
           1::bigint, 'a user sees only their own');
 
 select * from finish();

@@ -337,11 +337,21 @@ pub fn apply_batch(
     events
         .iter()
         .zip(outcomes)
-        .map(|(event, outcome)| EventVerdict {
-            id: event.id,
+        .map(|(event, outcome)| {
             // Every index is either marked duplicate or pushed to `order` and answered
             // above; Duplicate is the harmless answer should that ever not hold.
-            outcome: outcome.unwrap_or(EventOutcome::Duplicate),
+            let outcome = outcome.unwrap_or(EventOutcome::Duplicate);
+            let detail = match outcome {
+                EventOutcome::Rejected(RejectReason::InvalidPayload) => {
+                    payload_problem(event).map(str::to_string)
+                }
+                _ => None,
+            };
+            EventVerdict {
+                id: event.id,
+                outcome,
+                detail,
+            }
         })
         .collect()
 }
@@ -389,30 +399,61 @@ pub fn validate_event(event: &UploadEvent) -> Result<(), RejectReason> {
 
 /// Stateless checks: what makes an event malformed whatever the upload's state.
 fn check_shape(event: &UploadEvent) -> Result<(), RejectReason> {
-    let well_formed = event.seq >= 1
-        && time_in_range(event.at)
-        && match &event.payload {
-            EventPayload::Begin {
-                local_id,
-                filename,
-                file_size,
-                metadata,
-                ..
-            } => {
-                check_local_id(local_id).is_ok()
-                    && !filename.is_empty()
-                    && file_size.is_none_or(|size| size >= 0)
-                    && metadata
-                        .as_ref()
-                        .is_none_or(|m| m.is_object() && check_metadata(m).is_ok())
+    match payload_problem(event) {
+        None => Ok(()),
+        Some(_) => Err(RejectReason::InvalidPayload),
+    }
+}
+
+/// What makes an event `invalid_payload`, as the verdict's `detail` says it: `<field>: <what
+/// it accepts>` for the first field at fault (seq, at, then the payload's fields in
+/// [`crate::event`]'s order), the same text `private.ingest_payload_problem` answers in SQL
+/// (`tests/ingest_differential.rs` compares them). None for a well-formed event.
+///
+/// ```
+/// use chrono::Utc;
+/// use monitor_core::state_machine::payload_problem;
+/// use monitor_core::{EventPayload, UploadEvent};
+/// use uuid::Uuid;
+/// let event = UploadEvent { id: Uuid::from_u128(1), upload_id: Uuid::from_u128(2), seq: 0,
+///     at: Utc::now(), payload: EventPayload::Retry };
+/// assert_eq!(payload_problem(&event), Some("seq: an integer of at least 1"));
+/// ```
+pub fn payload_problem(event: &UploadEvent) -> Option<&'static str> {
+    if event.seq < 1 {
+        return Some("seq: an integer of at least 1");
+    }
+    if !time_in_range(event.at) {
+        return Some("at: an RFC 3339 time from 2000-01-01 to before 2100-01-01");
+    }
+    match &event.payload {
+        EventPayload::Begin {
+            local_id,
+            filename,
+            file_size,
+            metadata,
+            ..
+        } => {
+            if check_local_id(local_id).is_err() {
+                Some("local_id: a non-empty string of at most 255 characters, without NUL")
+            } else if filename.is_empty() {
+                Some("filename: a non-empty string")
+            } else if file_size.is_some_and(|size| size < 0) {
+                Some("file_size: an integer of at least 0, null or absent")
+            } else if metadata
+                .as_ref()
+                .is_some_and(|m| !m.is_object() || check_metadata(m).is_err())
+            {
+                Some("metadata: a JSON object of at most 16384 bytes, null or absent")
+            } else {
+                None
             }
-            EventPayload::Fail { retry_count, .. } => retry_count.is_none_or(|n| n >= 0),
-            _ => true,
-        };
-    if well_formed {
-        Ok(())
-    } else {
-        Err(RejectReason::InvalidPayload)
+        }
+        EventPayload::Fail {
+            retry_count: Some(n),
+            ..
+        } if *n < 0 => Some("retry_count: an integer of at least 0, null or absent"),
+        _ => None,
     }
 }
 
@@ -640,6 +681,72 @@ mod tests {
         assert_eq!(
             row.device_info,
             Some(serde_json::json!({"platform": "ios"}))
+        );
+    }
+
+    #[test]
+    fn an_invalid_payload_verdict_names_the_field_and_no_other_verdict_has_a_detail() {
+        let (mut rows, mut known) = (HashMap::new(), HashSet::new());
+        let batch = [
+            event(1, 1, begin_payload("", Some(1))),
+            event(2, 1, begin_payload("a", Some(-1))),
+            event(3, 1, begin_payload("a", Some(1000))),
+            event(
+                4,
+                2,
+                EventPayload::Progress {
+                    bytes_sent: 10,
+                    progress: 120,
+                    upload_speed: None,
+                },
+            ),
+        ];
+        let verdicts = apply_batch(&mut rows, &mut known, &batch, USER, t0());
+        let details: Vec<(EventOutcome, Option<&str>)> = verdicts
+            .iter()
+            .map(|v| (v.outcome, v.detail.as_deref()))
+            .collect();
+        assert_eq!(
+            details,
+            [
+                (
+                    EventOutcome::Rejected(RejectReason::InvalidPayload),
+                    Some("local_id: a non-empty string of at most 255 characters, without NUL")
+                ),
+                (
+                    EventOutcome::Rejected(RejectReason::InvalidPayload),
+                    Some("file_size: an integer of at least 0, null or absent")
+                ),
+                (EventOutcome::Applied, None),
+                (EventOutcome::Rejected(RejectReason::OutOfRange), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_details_state_the_limits_of_limits_rs() {
+        let long_id = event(
+            1,
+            1,
+            begin_payload(&"x".repeat(MAX_LOCAL_ID_CHARS + 1), None),
+        );
+        assert!(
+            payload_problem(&long_id)
+                .is_some_and(|d| d.contains(&format!("at most {MAX_LOCAL_ID_CHARS} characters")))
+        );
+        let big = EventPayload::Begin {
+            local_id: "a".into(),
+            video_title: None,
+            filename: "a.mov".into(),
+            file_size: None,
+            source: None,
+            metadata: Some(serde_json::json!({"k": "x".repeat(MAX_METADATA_BYTES)})),
+            device: None,
+            user_id: None,
+        };
+        assert!(
+            payload_problem(&event(1, 1, big))
+                .is_some_and(|d| d.contains(&format!("at most {MAX_METADATA_BYTES} bytes")))
         );
     }
 

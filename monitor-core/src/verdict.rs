@@ -97,13 +97,32 @@ pub enum EventOutcome {
 /// .unwrap();
 /// assert_eq!(verdict.outcome, EventOutcome::Duplicate);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// An `invalid_payload` verdict names the field at fault and what it accepts in `detail`
+/// (servers before it sent none, so it is optional both ways):
+///
+/// ```
+/// use monitor_core::{EventOutcome, EventVerdict, RejectReason};
+/// let verdict: EventVerdict = serde_json::from_str(
+///     r#"{"id":"0192a7b0-0000-7000-8000-000000000001","outcome":"rejected",
+///         "reason":"invalid_payload","detail":"source: \"recorded\" or \"imported\", null or absent"}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(verdict.outcome, EventOutcome::Rejected(RejectReason::InvalidPayload));
+/// assert!(verdict.detail.unwrap().starts_with("source: "));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventVerdict {
     /// The event's id.
     pub id: Uuid,
     /// What became of it.
     #[serde(flatten)]
     pub outcome: EventOutcome,
+    /// For `invalid_payload`: `<field>: <what it accepts>`, the first field at fault in
+    /// [`crate::event`]'s order (e.g. `filename: a non-empty string`). None otherwise, and
+    /// from servers older than it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The JSON `report_upload_events` returns.

@@ -588,19 +588,31 @@ fn settlements(
     batch: &[PendingEvent],
     response: &IngestResponse,
 ) -> Vec<Settlement> {
-    let verdicts: std::collections::HashMap<uuid::Uuid, EventOutcome> =
-        response.results.iter().map(|v| (v.id, v.outcome)).collect();
+    // The verdict's detail (what an invalid_payload's field accepts) is optional: servers
+    // before it send none.
+    let verdicts: std::collections::HashMap<uuid::Uuid, (EventOutcome, Option<&str>)> = response
+        .results
+        .iter()
+        .map(|v| (v.id, (v.outcome, v.detail.as_deref())))
+        .collect();
     let mut out = Vec::with_capacity(batch.len());
     for event in batch {
         match verdicts.get(&event.event_id) {
-            Some(EventOutcome::Applied) => out.push(Settlement::Delivered(event.position)),
-            Some(EventOutcome::Duplicate | EventOutcome::Superseded) => {
+            Some((EventOutcome::Applied, _)) => out.push(Settlement::Delivered(event.position)),
+            Some((EventOutcome::Duplicate | EventOutcome::Superseded, _)) => {
                 out.push(Settlement::AlreadyThere(event.position));
             }
-            Some(EventOutcome::Rejected(reason)) => {
+            Some((EventOutcome::Rejected(reason), detail)) => {
                 shared.log(
                     LogLevel::Warn,
-                    format!("event {} rejected: {}", event.event_id, reason.as_str()),
+                    match detail {
+                        Some(detail) => format!(
+                            "event {} rejected: {} ({detail})",
+                            event.event_id,
+                            reason.as_str()
+                        ),
+                        None => format!("event {} rejected: {}", event.event_id, reason.as_str()),
+                    },
                 );
                 out.push(Settlement::DeadLetter(
                     event.position,

@@ -1,0 +1,1 @@
+../../migrations/20261207100000_retry_limit_one_source.sql

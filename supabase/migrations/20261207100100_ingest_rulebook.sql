@@ -1,0 +1,1 @@
+../../migrations/20261207100100_ingest_rulebook.sql

@@ -1,0 +1,1 @@
+../../migrations/20261207100200_monitoring_counts.sql
