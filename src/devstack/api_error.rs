@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::gateway::ApiRole;
+use super::roles::ApiRole;
 use super::jwt::JwtError;
 
 /// An error answered as PostgREST does: `{code, message, details, hint}` and a status.

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::DevStackError;
+use super::error::DevStackError;
 
 /// Environment variable naming a bin directory to use before any search.
 pub const BINDIR_ENV: &str = "UPLOAD_MONITOR_PG_BINDIR";

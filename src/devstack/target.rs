@@ -5,7 +5,8 @@ use uuid::Uuid;
 
 use super::jwt::{self, Claims};
 use super::users::{self, NewUser, TestUser};
-use super::{DevStack, DevStackError};
+use super::error::DevStackError;
+use super::DevStack;
 
 /// API URL, like `http://127.0.0.1:54321` or `https://<ref>.supabase.co`.
 pub const URL_ENV: &str = "SUPABASE_URL";

@@ -5,7 +5,7 @@ use tokio_postgres::Client;
 use uuid::Uuid;
 
 use super::jwt::{self, Claims};
-use super::DevStackError;
+use super::error::DevStackError;
 
 /// A user to create. `admin` sets `app_metadata.role = "admin"` (read by `private.is_admin()`).
 ///
