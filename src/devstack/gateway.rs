@@ -36,6 +36,7 @@ use tokio_postgres::NoTls;
 
 use super::api_error::ApiError;
 use super::api_keys::ProjectKeys;
+use super::error::DevStackError;
 use super::function_catalog::{call_sql, not_found, pick, CallSql, FunctionCache};
 use super::jwt;
 use super::negotiation::{self, Media};
@@ -46,7 +47,6 @@ use super::request_body;
 use super::result_query::{shaped_sql, Shape, ShapedSql, UntypedLiteral};
 use super::role_settings::RoleSettings;
 use super::roles::ApiRole;
-use super::error::DevStackError;
 
 /// The port `supabase start` serves its API on; tried first so URLs match the CLI's.
 pub const SUPABASE_API_PORT: u16 = 54321;
