@@ -28,6 +28,8 @@
 //! the first call and of the last.
 
 #[path = "common/latency.rs"]
+// Shared with ingest_bench, which merges per-device histograms and prints the maximum.
+#[allow(dead_code)]
 mod latency;
 #[path = "common/seed_data.rs"]
 mod seed_data;
