@@ -14,6 +14,11 @@
 //! at once (a hostile or buggy app) while another user reports one small batch at a time;
 //! prints the quiet user's latency percentiles and how the noisy user was answered.
 
+#[path = "common/latency.rs"]
+// Shared with monitoring_bench, which prints the minimum this bench does not.
+#[allow(dead_code)]
+mod latency;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,6 +26,8 @@ use clap::Parser;
 use serde_json::{json, Value};
 use upload_monitor::devstack::{DevStack, NewUser};
 use uuid::Uuid;
+
+use latency::Latencies;
 
 #[derive(Parser)]
 struct Args {
@@ -51,7 +58,7 @@ struct Args {
 /// One device's numbers over the measured window.
 #[derive(Default)]
 struct DeviceStats {
-    latencies: Vec<Duration>,
+    latencies: Latencies,
     applied: u64,
     other: u64,
     errors: u64,
@@ -98,14 +105,6 @@ fn batch_events(
         })
         .collect();
     json!({ "events": events })
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 #[tokio::main]
@@ -178,7 +177,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         if sent < measure_from || done > deadline {
                             continue;
                         }
-                        stats.latencies.push(done - sent);
+                        stats.latencies.record(done - sent);
                         match answer {
                             Some(answer) => {
                                 for verdict in answer["results"].as_array().into_iter().flatten() {
@@ -198,16 +197,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
 
-    let mut latencies = Vec::new();
+    let mut latencies = Latencies::new();
     let (mut applied, mut other, mut errors) = (0u64, 0u64, 0u64);
     for device in devices {
         let stats = device.await?;
-        latencies.extend(stats.latencies);
+        latencies.add(&stats.latencies);
         applied += stats.applied;
         other += stats.other;
         errors += stats.errors;
     }
-    latencies.sort();
     let window = args.seconds as f64;
     println!(
         "batches: {} ({} failed requests); events applied: {applied}, not applied: {other}",
@@ -217,9 +215,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("throughput: {:.0} events/s", applied as f64 / window);
     println!(
         "batch latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 99.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 100.0).as_secs_f64() * 1e3
+        latencies.percentile_ms(50.0),
+        latencies.percentile_ms(99.0),
+        latencies.max_ms()
     );
     Ok(())
 }
@@ -272,7 +270,7 @@ async fn noisy_neighbour(
             })
         })
         .collect();
-    let mut latencies = Vec::new();
+    let mut latencies = Latencies::new();
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut failures = 0u64;
     let mut upload_number = 0;
@@ -286,7 +284,7 @@ async fn noisy_neighbour(
             if post(&client, &url, &key, &quiet.access_token, &body).await != 200 {
                 failures += 1;
             }
-            latencies.push(sent.elapsed());
+            latencies.record(sent.elapsed());
         }
     }
     let (mut ok, mut throttled, mut other) = (0u64, 0u64, 0u64);
@@ -296,7 +294,6 @@ async fn noisy_neighbour(
         throttled += b;
         other += c;
     }
-    latencies.sort();
     println!(
         "noisy user: {in_flight} batches of 1,000 events in flight for {seconds}s: \
          {ok} applied batches, {throttled} answered 429, {other} other answers"
@@ -304,9 +301,9 @@ async fn noisy_neighbour(
     println!(
         "quiet user: {} batches ({failures} not 200), latency p50 {:.1} ms, p95 {:.1} ms, max {:.1} ms",
         latencies.len(),
-        percentile(&latencies, 50.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 95.0).as_secs_f64() * 1e3,
-        percentile(&latencies, 100.0).as_secs_f64() * 1e3
+        latencies.percentile_ms(50.0),
+        latencies.percentile_ms(95.0),
+        latencies.max_ms()
     );
     Ok(())
 }

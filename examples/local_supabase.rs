@@ -16,7 +16,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use upload_monitor::devstack::{DevStack, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, PG_CRON_PACKAGE};
+use upload_monitor::devstack::{pg_cron_package, DevStack, DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
@@ -66,7 +66,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         if stack.has_pg_cron() {
             "running (mark-stale-uploads every minute, cleanup-upload-queue daily)".to_string()
         } else {
-            format!("absent: scheduled jobs do not run (apt-get install {PG_CRON_PACKAGE})")
+            format!(
+                "absent: scheduled jobs do not run (apt-get install {})",
+                pg_cron_package()
+            )
         }
     );
     println!("      demo admin: {DEMO_ADMIN_EMAIL} / {DEMO_ADMIN_PASSWORD}");

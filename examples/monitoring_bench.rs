@@ -27,6 +27,10 @@
 //! call's time and which statements' plans changed shape since the first call, then the plans of
 //! the first call and of the last.
 
+#[path = "common/latency.rs"]
+// Shared with ingest_bench, which merges per-device histograms and prints the maximum.
+#[allow(dead_code)]
+mod latency;
 #[path = "common/seed_data.rs"]
 mod seed_data;
 
@@ -36,6 +40,8 @@ use clap::Parser;
 use futures_util::StreamExt;
 use tokio_postgres::{AsyncMessage, Client, NoTls};
 use upload_monitor::devstack::DevStack;
+
+use latency::Latencies;
 
 #[derive(Parser)]
 struct Args {
@@ -191,39 +197,34 @@ const SPEC_QUERIES: [(&str, &str); 8] = [
     ),
 ];
 
-/// p-th percentile (nearest rank) of sorted durations, in ms.
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
+/// The durations of `samples` as a histogram.
+fn latencies(samples: &[Duration]) -> Latencies {
+    let mut latencies = Latencies::new();
+    for took in samples {
+        latencies.record(*took);
     }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1].as_secs_f64() * 1000.0
+    latencies
 }
 
 /// Prints one table row: runs, p50, p99 and min of `samples`, and, when they are the calls of
 /// one session in order, the p50 of its first [`FIRST_CALLS`] calls and of the later ones.
 /// Returns (p50, p99) of the later calls when there are any, else of all.
 fn summary(name: &str, samples: Vec<Duration>, in_session_order: bool) -> (f64, f64) {
-    let p50_of = |part: &[Duration]| {
-        let mut part = part.to_vec();
-        part.sort();
-        percentile(&part, 50.0)
-    };
     let (first, later) = if in_session_order && samples.len() > FIRST_CALLS {
         let (first, later) = samples.split_at(FIRST_CALLS);
-        (format!("{:.2}", p50_of(first)), later.to_vec())
+        (
+            format!("{:.2}", latencies(first).percentile_ms(50.0)),
+            latencies(later),
+        )
     } else {
-        ("".to_string(), samples.clone())
+        ("".to_string(), latencies(&samples))
     };
-    let mut sorted = later.clone();
-    sorted.sort();
-    let (p50, p99) = (percentile(&sorted, 50.0), percentile(&sorted, 99.0));
-    let mut all = samples;
-    all.sort();
+    let (p50, p99) = (later.percentile_ms(50.0), later.percentile_ms(99.0));
+    let all = latencies(&samples);
     println!(
         "| {name} | {} | {p50:.2} | {p99:.2} | {:.2} | {first} |",
         all.len(),
-        percentile(&all, 0.0),
+        all.min_ms(),
     );
     (p50, p99)
 }

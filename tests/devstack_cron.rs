@@ -2,7 +2,7 @@
 //! 7-day cleanup (daily), and the sweep marks a silent upload failed by itself, with no call
 //! from the test.
 //!
-//! Both need Debian's `postgresql-15-cron` (`.ci/run` installs it). Without it they say so
+//! Both need pg_cron (Debian's `postgresql-<version>-cron`, `.ci/run` installs it). Without it they say so
 //! and pass, except in CI (`CI` set), where a missing pg_cron is a failure.
 
 mod common;
@@ -10,7 +10,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{report_upload, stack, unique_email};
-use upload_monitor::devstack::{NewUser, PG_CRON_PACKAGE};
+use upload_monitor::devstack::{pg_cron_package, NewUser};
 
 /// How long pg_cron may take to run a job past its threshold: its every-minute schedule, plus
 /// a margin for a loaded CI machine.
@@ -23,9 +23,13 @@ fn pg_cron_or_skip(test: &str) -> bool {
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "{test}: pg_cron is missing in CI; install {PG_CRON_PACKAGE}"
+        "{test}: pg_cron is missing in CI; install {}",
+        pg_cron_package()
     );
-    eprintln!("{test}: skipped, pg_cron is not installed (apt-get install {PG_CRON_PACKAGE})");
+    eprintln!(
+        "{test}: skipped, pg_cron is not installed (apt-get install {})",
+        pg_cron_package()
+    );
     false
 }
 

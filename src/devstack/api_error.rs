@@ -4,8 +4,8 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::gateway::ApiRole;
 use super::jwt::JwtError;
+use super::roles::ApiRole;
 
 /// An error answered as PostgREST does: `{code, message, details, hint}` and a status.
 #[derive(Debug, Clone)]

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use std::os::unix::process::CommandExt;
 
+use super::error::DevStackError;
 use super::os_user::{run_as, RunAs};
 use super::pg_binaries::PgBinaries;
-use super::DevStackError;
 
 /// How long a server may take to accept connections. A cold start is ~1 s; CI runs many test
 /// binaries at once on 2 cores, so allow a wide margin before calling it failed.

@@ -1,5 +1,5 @@
 //! pg_cron in the dev stack: whether this machine's PostgreSQL has it (Debian's
-//! `postgresql-15-cron`, which Supabase also offers) and the server settings that preload it,
+//! `postgresql-<version>-cron`, which Supabase also offers) and the server settings that preload it,
 //! so `migrations/local/30_pg_cron.sql` creates the extension and the migrations' guarded
 //! `cron.schedule` calls run for real.
 
@@ -8,8 +8,19 @@ use std::process::Command;
 
 use super::pg_binaries::PgBinaries;
 
-/// The package that brings pg_cron to Debian's PostgreSQL 15, named in the log line.
-pub const PG_CRON_PACKAGE: &str = "postgresql-15-cron";
+/// The Debian/Ubuntu package that brings pg_cron to this machine's PostgreSQL (the one the
+/// dev stack runs): `postgresql-<major>-cron` (`postgresql-15-cron` on Debian 12), named in
+/// the log line that says pg_cron is missing. Without a PostgreSQL whose version can be read,
+/// the pattern itself.
+pub fn pg_cron_package() -> String {
+    let major = PgBinaries::find()
+        .ok()
+        .and_then(|bins| bins.major_version());
+    format!(
+        "postgresql-{}-cron",
+        major.as_deref().unwrap_or("<major version>")
+    )
+}
 
 /// The library and extension files of pg_cron, when this PostgreSQL has both.
 #[derive(Debug, Clone, PartialEq, Eq)]

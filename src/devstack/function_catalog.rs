@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 use axum::http::StatusCode;
 
 use super::api_error::ApiError;
-use super::gateway::ApiRole;
+use super::roles::ApiRole;
 
 /// One overload of an exposed function: its IN arguments in declaration order.
 #[derive(Debug, Clone)]

@@ -36,6 +36,7 @@ use tokio_postgres::NoTls;
 
 use super::api_error::ApiError;
 use super::api_keys::ProjectKeys;
+use super::error::DevStackError;
 use super::function_catalog::{call_sql, not_found, pick, CallSql, FunctionCache};
 use super::jwt;
 use super::negotiation::{self, Media};
@@ -45,7 +46,7 @@ use super::range::{self, RowRange};
 use super::request_body;
 use super::result_query::{shaped_sql, Shape, ShapedSql, UntypedLiteral};
 use super::role_settings::RoleSettings;
-use super::DevStackError;
+use super::roles::ApiRole;
 
 /// The port `supabase start` serves its API on; tried first so URLs match the CLI's.
 pub const SUPABASE_API_PORT: u16 = 54321;
@@ -261,33 +262,6 @@ fn preflight() -> Response {
         ],
     )
         .into_response()
-}
-
-/// The roles a token may switch to (Supabase's API roles).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum ApiRole {
-    Anon,
-    Authenticated,
-    ServiceRole,
-}
-
-impl ApiRole {
-    fn parse(role: &str) -> Option<ApiRole> {
-        match role {
-            "anon" => Some(ApiRole::Anon),
-            "authenticated" => Some(ApiRole::Authenticated),
-            "service_role" => Some(ApiRole::ServiceRole),
-            _ => None,
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            ApiRole::Anon => "anon",
-            ApiRole::Authenticated => "authenticated",
-            ApiRole::ServiceRole => "service_role",
-        }
-    }
 }
 
 async fn not_served() -> ApiError {

@@ -3,12 +3,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use uuid::Uuid;
 
-type HmacSha256 = Hmac<Sha256>;
+use super::roles::ApiRole;
 
 /// Supabase's local JWT secret (the one `supabase start` uses and prints).
 pub const DEMO_JWT_SECRET: &str = "super-secret-jwt-token-with-at-least-32-characters-long";
@@ -45,8 +45,8 @@ pub struct Claims {
     /// The user's email (`auth.email()`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// The database role the request runs as: `anon`, `authenticated` or `service_role`.
-    pub role: String,
+    /// The database role the request runs as.
+    pub role: ApiRole,
     /// Server-controlled metadata; `{"role": "admin"}` makes an admin (see `private.is_admin()`).
     #[serde(default)]
     pub app_metadata: serde_json::Value,
@@ -74,7 +74,7 @@ impl Claims {
         Claims {
             sub: Some(user_id),
             email: Some(email.to_string()),
-            role: "authenticated".into(),
+            role: ApiRole::Authenticated,
             app_metadata: serde_json::json!({"provider": "email", "providers": ["email"]}),
             user_metadata: serde_json::json!({}),
             aud: Some("authenticated".into()),
@@ -89,13 +89,13 @@ impl Claims {
         Claims::authenticated(user_id, email).with_admin(true)
     }
 
-    /// Claims of a key for `role` (`anon`, `service_role`) with no user, valid for an hour.
-    pub fn for_role(role: &str) -> Self {
+    /// Claims of a key for `role` (anon, service_role) with no user, valid for an hour.
+    pub fn for_role(role: ApiRole) -> Self {
         let now = now();
         Claims {
             sub: None,
             email: None,
-            role: role.to_string(),
+            role,
             app_metadata: serde_json::json!({}),
             user_metadata: serde_json::json!({}),
             aud: None,
@@ -186,47 +186,67 @@ pub fn now() -> i64 {
 
 /// Signs `claims` with HS256 and `secret`.
 pub fn encode<T: Serialize>(claims: &T, secret: &str) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    // Serializing plain data structs (strings, numbers, JSON values) cannot fail.
-    let payload = serde_json::to_vec(claims).unwrap_or_default();
-    let signing_input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(payload));
-    let signature = URL_SAFE_NO_PAD.encode(sign(signing_input.as_bytes(), secret));
-    format!("{signing_input}.{signature}")
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    match jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key) {
+        Ok(token) => token,
+        // Only claims whose `Serialize` fails get here (HMAC takes any key): never this
+        // module's `Claims` (strings, numbers, JSON values). The empty token is refused by
+        // every verifier, so the failure shows where the token is used, and here.
+        Err(error) => {
+            tracing::error!(%error, "could not sign a token: its claims do not serialize");
+            String::new()
+        }
+    }
 }
 
 /// Verifies `token` with `secret` at time `now` and returns its claims as JSON.
+///
+/// jsonwebtoken checks the form, the algorithm and the signature; the time claims are
+/// checked here as PostgREST checks them (`exp` strictly before now, `nbf` and `iat` with
+/// its 30 s skew, any JSON number), and each refusal keeps PostgREST's wording.
 ///
 /// # Errors
 ///
 /// A [`JwtError`] saying why the token is refused.
 pub fn decode(token: &str, secret: &str, now: i64) -> Result<serde_json::Value, JwtError> {
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header, payload, signature] = parts[..] else {
-        return Err(JwtError::Parts(parts.len()));
-    };
-    let header: serde_json::Value = URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()
-        .and_then(|h| serde_json::from_slice(&h).ok())
-        .ok_or(JwtError::Malformed)?;
-    if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+    let parts = token.split('.').count();
+    if parts != 3 {
+        return Err(JwtError::Parts(parts));
+    }
+    // The header alone first, so that a header naming an algorithm jsonwebtoken does not
+    // know (`none`) is told apart from a payload that is not JSON.
+    let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+        // Valid JSON of the wrong shape: no `alg`, or one no library should accept.
+        ErrorKind::Json(json) if json.classify() == serde_json::error::Category::Data => {
+            JwtError::Algorithm
+        }
+        _ => JwtError::Malformed,
+    })?;
+    if header.alg != Algorithm::HS256 {
         return Err(JwtError::Algorithm);
     }
-    let signature = URL_SAFE_NO_PAD
-        .decode(signature)
-        .map_err(|_| JwtError::Malformed)?;
-    let signed_len = token.len() - token.rsplit('.').next().map_or(0, str::len) - 1;
-    let mut mac = mac(secret);
-    mac.update(&token.as_bytes()[..signed_len]);
-    // verify_slice compares in constant time.
-    mac.verify_slice(&signature)
-        .map_err(|_| JwtError::Signature)?;
-    let claims: serde_json::Value = URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|p| serde_json::from_slice(&p).ok())
-        .filter(serde_json::Value::is_object)
-        .ok_or(JwtError::Malformed)?;
+    // jsonwebtoken compares signatures as base64 text: one that is not base64url is
+    // malformed, as PostgREST says, rather than wrong.
+    let signature = token.rsplit('.').next().unwrap_or_default();
+    if URL_SAFE_NO_PAD.decode(signature).is_err() {
+        return Err(JwtError::Malformed);
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let key = DecodingKey::from_secret(secret.as_bytes());
+    let claims = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
+        .map_err(|e| match e.kind() {
+            ErrorKind::InvalidSignature => JwtError::Signature,
+            ErrorKind::InvalidAlgorithm => JwtError::Algorithm,
+            _ => JwtError::Malformed,
+        })?
+        .claims;
+    if !claims.is_object() {
+        return Err(JwtError::Malformed);
+    }
     let time = |name: &'static str| -> Result<Option<i64>, JwtError> {
         match claims.get(name) {
             None | Some(serde_json::Value::Null) => Ok(None),
@@ -254,20 +274,6 @@ pub fn decode(token: &str, secret: &str, now: i64) -> Result<serde_json::Value, 
     Ok(claims)
 }
 
-fn mac(secret: &str) -> HmacSha256 {
-    // HMAC takes keys of any length, so this never fails.
-    match HmacSha256::new_from_slice(secret.as_bytes()) {
-        Ok(mac) => mac,
-        Err(_) => unreachable!("HMAC accepts keys of any length"),
-    }
-}
-
-fn sign(input: &[u8], secret: &str) -> Vec<u8> {
-    let mut mac = mac(secret);
-    mac.update(input);
-    mac.finalize().into_bytes().to_vec()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,7 +298,7 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
         let token = encode(
-            &Claims::for_role("authenticated"),
+            &Claims::for_role(ApiRole::Authenticated),
             "another-secret-of-at-least-32-chars!!",
         );
         assert_eq!(
@@ -303,7 +309,7 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_a_claims_error() {
-        let token = encode(&Claims::for_role("anon").expired(), DEMO_JWT_SECRET);
+        let token = encode(&Claims::for_role(ApiRole::Anon).expired(), DEMO_JWT_SECRET);
         let err = decode(&token, DEMO_JWT_SECRET, now()).unwrap_err();
         assert_eq!(err, JwtError::Expired);
         assert!(err.is_claims_error());
@@ -325,5 +331,69 @@ mod tests {
             decode(&token, DEMO_JWT_SECRET, now()),
             Err(JwtError::Algorithm)
         );
+    }
+    #[test]
+    fn a_header_naming_another_known_algorithm_is_refused() {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS512","typ":"JWT"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(br#"{"role":"service_role"}"#);
+        let token = format!("{header}.{payload}.c2ln");
+        assert_eq!(
+            decode(&token, DEMO_JWT_SECRET, now()),
+            Err(JwtError::Algorithm)
+        );
+    }
+
+    #[test]
+    fn each_refusal_keeps_postgrest_wording() {
+        let signed = |claims: serde_json::Value| encode(&claims, DEMO_JWT_SECRET);
+        let now = now();
+        let cases = [
+            ("a.b".to_string(), "Expected 3 parts in JWT; got 2"),
+            ("a.b.c.d".to_string(), "Expected 3 parts in JWT; got 4"),
+            (
+                signed(serde_json::json!({"role": "anon", "exp": now})),
+                "JWT expired",
+            ),
+            (
+                signed(serde_json::json!({"role": "anon", "nbf": now + 31})),
+                "JWT not before",
+            ),
+            (
+                signed(serde_json::json!({"role": "anon", "iat": now + 31})),
+                "JWT issued at future",
+            ),
+            (
+                signed(serde_json::json!({"role": "anon", "exp": "tomorrow"})),
+                "The JWT 'exp' claim must be a number",
+            ),
+            (
+                format!("{}.{}.not*base64", "eyJhbGciOiJIUzI1NiJ9", "e30"),
+                "JWT cryptographic operation failed",
+            ),
+        ];
+        for (token, wording) in cases {
+            let refused = decode(&token, DEMO_JWT_SECRET, now).unwrap_err();
+            assert_eq!(refused.to_string(), wording, "{token}");
+        }
+    }
+
+    #[test]
+    fn time_claims_within_the_skew_and_fractional_are_accepted() {
+        let now = now();
+        let token = encode(
+            &serde_json::json!({"role": "anon", "nbf": now + 30, "iat": now + 30, "exp": now as f64 + 1.5}),
+            DEMO_JWT_SECRET,
+        );
+        assert!(decode(&token, DEMO_JWT_SECRET, now).is_ok());
+    }
+
+    #[test]
+    fn the_role_claim_is_one_of_the_api_roles() {
+        let token = encode(&Claims::for_role(ApiRole::ServiceRole), DEMO_JWT_SECRET);
+        let claims: Claims =
+            serde_json::from_value(decode(&token, DEMO_JWT_SECRET, now()).unwrap()).unwrap();
+        assert_eq!(claims.role, ApiRole::ServiceRole);
+        let foreign = serde_json::json!({"role": "postgres", "exp": 0});
+        assert!(serde_json::from_value::<Claims>(foreign).is_err());
     }
 }

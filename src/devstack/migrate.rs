@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use tokio_postgres::Client;
 
-use super::DevStackError;
+use super::error::DevStackError;
 
 /// Environment variable overriding the migrations directory.
 pub const MIGRATIONS_DIR_ENV: &str = "UPLOAD_MONITOR_MIGRATIONS_DIR";

@@ -30,7 +30,7 @@
 //!
 //! # pg_cron
 //!
-//! When the machine's PostgreSQL has pg_cron (Debian: `postgresql-15-cron`), the cluster
+//! When the machine's PostgreSQL has pg_cron (Debian: [`pg_cron_package`]), the cluster
 //! preloads it and the migrations schedule their jobs ([`DevStack::has_pg_cron`]); without
 //! it a warning says the jobs will not run, and everything else works.
 //!
@@ -59,6 +59,7 @@ mod range;
 mod request_body;
 mod result_query;
 mod role_settings;
+mod roles;
 mod storage;
 mod target;
 mod users;
@@ -70,12 +71,13 @@ use tokio_postgres::NoTls;
 use uuid::Uuid;
 
 pub use auth::{DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, REFRESH_TOKEN_REUSE_INTERVAL_SECS};
-pub use cron::PG_CRON_PACKAGE;
+pub use cron::pg_cron_package;
 pub use error::DevStackError;
 pub use gateway::{BODY_STALL_TIMEOUT, SUPABASE_API_PORT};
 pub use jwt::{Claims, JwtError, DEMO_ANON_KEY, DEMO_JWT_SECRET, DEMO_SERVICE_ROLE_KEY};
 pub use migrate::{MigrationReport, Migrator, MIGRATIONS_DIR_ENV};
 pub use pg_binaries::{PgBinaries, SearchPaths, BINDIR_ENV};
+pub use roles::ApiRole;
 pub use storage::DEFAULT_FILE_SIZE_LIMIT;
 pub use target::SupabaseTarget;
 pub use users::{NewUser, TestUser};
@@ -255,8 +257,9 @@ impl DevStack {
                  (stale sweep, 7-day cleanup) will not run"
             ),
             (None, _) => tracing::warn!(
-                "pg_cron not found (apt-get install {PG_CRON_PACKAGE}): the migrations' \
-                 scheduled jobs (stale sweep, 7-day cleanup) will not run in this dev stack"
+                "pg_cron not found (apt-get install {}): the migrations' scheduled jobs \
+                 (stale sweep, 7-day cleanup) will not run in this dev stack",
+                pg_cron_package()
             ),
         }
         let storage_dir = cluster.make_dir("storage")?;

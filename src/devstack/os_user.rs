@@ -4,7 +4,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 
-use super::DevStackError;
+use super::error::DevStackError;
 
 /// Users tried, in order, when we are root: Debian's server user, then the universal fallback.
 const CANDIDATES: [&str; 2] = ["postgres", "nobody"];

@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::DevStackError;
+use super::error::DevStackError;
 
 /// Environment variable naming a bin directory to use before any search.
 pub const BINDIR_ENV: &str = "UPLOAD_MONITOR_PG_BINDIR";
@@ -108,6 +108,31 @@ impl PgBinaries {
     /// Path of `postgres`.
     pub fn postgres(&self) -> PathBuf {
         self.bindir.join("postgres")
+    }
+
+    /// The server's major version as packages name it (`15`, `17`; `9.6` before 10), from
+    /// `postgres --version`; `None` when the program does not answer as PostgreSQL does.
+    pub fn major_version(&self) -> Option<String> {
+        let output = Command::new(self.postgres())
+            .arg("--version")
+            .output()
+            .ok()?;
+        major_version_of(&String::from_utf8(output.stdout).ok()?)
+    }
+}
+
+/// The major version in `postgres --version`'s answer
+/// (`postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)` is `15`).
+fn major_version_of(answer: &str) -> Option<String> {
+    let version = answer.split(')').nth(1)?.split_whitespace().next()?;
+    let mut parts = version.split('.');
+    let major = parts.next()?;
+    let major_number: u32 = major.parse().ok()?;
+    if major_number >= 10 {
+        Some(major.to_string())
+    } else {
+        let minor: u32 = parts.next()?.parse().ok()?;
+        Some(format!("{major_number}.{minor}"))
     }
 }
 
@@ -212,6 +237,21 @@ mod tests {
             ..SearchPaths::default()
         };
         assert!(PgBinaries::find_in(&search).is_err());
+    }
+
+    #[test]
+    fn the_major_version_is_read_as_packages_name_it() {
+        let debian = "postgres (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)\n";
+        assert_eq!(major_version_of(debian).as_deref(), Some("15"));
+        assert_eq!(
+            major_version_of("postgres (PostgreSQL) 17.2\n").as_deref(),
+            Some("17")
+        );
+        assert_eq!(
+            major_version_of("postgres (PostgreSQL) 9.6.24").as_deref(),
+            Some("9.6")
+        );
+        assert_eq!(major_version_of("bash: postgres: not found"), None);
     }
 
     #[test]

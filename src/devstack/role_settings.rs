@@ -2,7 +2,7 @@
 //! when the gateway starts and applied in each request's transaction, as PostgREST applies
 //! "impersonated role settings": `set role` alone would not apply them.
 
-use super::gateway::ApiRole;
+use super::roles::ApiRole;
 
 /// Per API role: setting names and values, to pass to `set_config(name, value, true)`.
 #[derive(Debug, Clone, Default)]

@@ -42,6 +42,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use uuid::Uuid;
 
+use super::roles::ApiRole;
 use super::{cors, jwt};
 
 /// Supabase's default global upload limit (`file_size_limit = "50MiB"` in
@@ -276,12 +277,10 @@ fn caller(headers: &HeaderMap, secret: &str) -> Result<Caller, StorageError> {
         .unwrap_or("");
     let claims = jwt::decode(token, secret, jwt::now())
         .map_err(|e| StorageError::access_denied(jose_reason(&e)))?;
-    let role = match claims["role"].as_str() {
-        Some("anon") => "anon",
-        Some("authenticated") => "authenticated",
-        Some("service_role") => "service_role",
-        _ => return Err(StorageError::access_denied("Access denied: Invalid role")),
+    let Some(role) = claims["role"].as_str().and_then(ApiRole::parse) else {
+        return Err(StorageError::access_denied("Access denied: Invalid role"));
     };
+    let role = role.as_str();
     Ok(Caller { role, claims })
 }
 

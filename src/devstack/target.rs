@@ -3,9 +3,10 @@
 
 use uuid::Uuid;
 
+use super::error::DevStackError;
 use super::jwt::{self, Claims};
 use super::users::{self, NewUser, TestUser};
-use super::{DevStack, DevStackError};
+use super::DevStack;
 
 /// API URL, like `http://127.0.0.1:54321` or `https://<ref>.supabase.co`.
 pub const URL_ENV: &str = "SUPABASE_URL";
@@ -254,6 +255,8 @@ mod tests {
         assert_eq!(target.api_url(), "https://abc.supabase.co");
         assert!(target.db_url().is_none());
         assert!(target.dev_stack().is_none());
-        assert!(target.mint_token(&Claims::for_role("anon")).is_err());
+        assert!(target
+            .mint_token(&Claims::for_role(crate::devstack::ApiRole::Anon))
+            .is_err());
     }
 }

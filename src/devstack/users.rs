@@ -4,8 +4,8 @@
 use tokio_postgres::Client;
 use uuid::Uuid;
 
+use super::error::DevStackError;
 use super::jwt::{self, Claims};
-use super::DevStackError;
 
 /// A user to create. `admin` sets `app_metadata.role = "admin"` (read by `private.is_admin()`).
 ///
