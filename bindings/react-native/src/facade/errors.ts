@@ -5,9 +5,13 @@
 export type UploadMonitorErrorKind =
   | 'rejected'
   | 'invalid_argument'
+  | 'invalid_config'
   | 'queue_full'
   | 'storage'
+  | 'outbox_in_use'
   | 'network'
+  | 'server_configuration'
+  | 'isolated'
   | 'offline'
   | 'timeout'
   | 'shut_down'
@@ -43,9 +47,13 @@ const RULES: readonly UploadRule[] = [
 const KINDS: Record<string, UploadMonitorErrorKind> = {
   Rejected: 'rejected',
   InvalidArgument: 'invalid_argument',
+  InvalidConfig: 'invalid_config',
   QueueFull: 'queue_full',
   Storage: 'storage',
+  OutboxInUse: 'outbox_in_use',
   Network: 'network',
+  ServerConfiguration: 'server_configuration',
+  Isolated: 'isolated',
   Offline: 'offline',
   Timeout: 'timeout',
   ShutDown: 'shut_down',
@@ -75,11 +83,60 @@ export class UploadMonitorError extends Error {
 /** The shape every generated `ReporterError` has: a variant tag and its fields. */
 interface TaggedError {
   tag: string;
-  inner?: { rule?: unknown; detail?: unknown };
+  inner?: {
+    rule?: unknown;
+    detail?: unknown;
+    // InvalidConfig
+    field?: unknown;
+    allowed?: unknown;
+    got?: unknown;
+    // OutboxInUse
+    path?: unknown;
+    // ServerConfiguration
+    problem?: unknown;
+    // Isolated (u64: bigint)
+    uploads?: unknown;
+    events?: unknown;
+  };
 }
 
 function isTagged(value: unknown): value is TaggedError {
   return typeof value === 'object' && value !== null && typeof (value as TaggedError).tag === 'string';
+}
+
+/**
+ * The sentence of a generated error: its `detail`, or for the variants without one, a
+ * sentence made of their fields (as the Rust `Display` says it).
+ */
+function describe(error: TaggedError): string {
+  const inner = error.inner ?? {};
+  const text = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const count = (value: unknown) =>
+    typeof value === 'bigint' || typeof value === 'number' ? String(value) : undefined;
+  switch (error.tag) {
+    case 'InvalidConfig': {
+      const field = text(inner.field);
+      if (field === undefined) break;
+      return `${field} must be ${text(inner.allowed) ?? '?'}, got ${text(inner.got) ?? '?'}`;
+    }
+    case 'OutboxInUse': {
+      const path = text(inner.path);
+      if (path === undefined) break;
+      return `the outbox ${path} is in use by another reporter`;
+    }
+    case 'ServerConfiguration': {
+      const problem = text(inner.problem);
+      if (problem === undefined) break;
+      return problem;
+    }
+    case 'Isolated': {
+      const events = count(inner.events);
+      const uploads = count(inner.uploads);
+      if (events === undefined || uploads === undefined) break;
+      return `${events} event(s) of ${uploads} upload(s) held back: the server keeps failing on them; retried on their own backoff`;
+    }
+  }
+  return text(inner.detail) ?? error.tag;
 }
 
 /**
@@ -90,7 +147,7 @@ export function toMonitorError(error: unknown): UploadMonitorError {
   if (error instanceof UploadMonitorError) return error;
   if (isTagged(error) && error.tag in KINDS) {
     const kind = KINDS[error.tag] ?? 'unknown';
-    const detail = typeof error.inner?.detail === 'string' ? error.inner.detail : error.tag;
+    const detail = describe(error);
     const rawRule = error.inner?.rule;
     const rule = typeof rawRule === 'number' ? RULES[rawRule] : undefined;
     return new UploadMonitorError(kind, detail, rule, error);

@@ -79,6 +79,17 @@ export interface MonitorHealth {
   droppedEvents: number;
   refusedEvents: number;
   deadLetteredEvents: number;
+  /** Stored rows unreadable and moved aside (ever). */
+  quarantinedRows: number;
+  /** Uploads set aside because the server keeps failing (5xx) on them; retried on their own backoff. */
+  isolatedUploads: number;
+  /** Their events waiting. */
+  isolatedEvents: number;
+  /**
+   * Why the server refuses every request, when it does (the function missing, headers too
+   * large, a grant missing): events are kept and retried; cleared by the next delivery.
+   */
+  configurationProblem: string | undefined;
   online: boolean;
   progressIntervalMs: number;
 }
@@ -157,7 +168,13 @@ export class UploadMonitor {
     } catch (error) {
       throw toMonitorError(error);
     }
-    const report = (error: UploadMonitorError) => options.onError?.(error);
+    const report = (error: UploadMonitorError) => {
+      try {
+        options.onError?.(error);
+      } catch {
+        // The app's handler threw: start goes on.
+      }
+    };
     try {
       reporter.setLogLevel(sdk.enums.logLevel[options.logLevel ?? 'info']);
     } catch (error) {
@@ -213,8 +230,15 @@ export class UploadMonitor {
 
   private wire(): void {
     const { auth } = this.options;
+    // Listeners run inside supabase-js, React Native and NetInfo: they never throw into them
+    // (an SDK error, a freed reporter): errors go to `onError`.
     const { subscription } = auth.onAuthStateChange((_event, session) => {
-      if (!this.disposed) this.reporter.setAccessToken(session?.access_token ?? undefined);
+      if (this.disposed) return;
+      try {
+        this.reporter.setAccessToken(session?.access_token ?? undefined);
+      } catch (error) {
+        this.report(toMonitorError(error));
+      }
     }).data;
     this.cleanups.push(() => subscription.unsubscribe());
 
@@ -232,8 +256,12 @@ export class UploadMonitor {
     if (netInfo) {
       const unsubscribe = netInfo.addEventListener((state) => {
         if (this.disposed) return;
-        const online = state.isConnected !== false && state.isInternetReachable !== false;
-        this.reporter.setOnline(online);
+        const online = state?.isConnected !== false && state?.isInternetReachable !== false;
+        try {
+          this.reporter.setOnline(online);
+        } catch (error) {
+          this.report(toMonitorError(error));
+        }
       });
       this.cleanups.push(unsubscribe);
     }
@@ -337,6 +365,10 @@ export class UploadMonitor {
       droppedEvents: Number(h.droppedEvents),
       refusedEvents: Number(h.refusedEvents),
       deadLetteredEvents: Number(h.deadLetteredEvents),
+      quarantinedRows: Number(h.quarantinedRows),
+      isolatedUploads: Number(h.isolatedUploads),
+      isolatedEvents: Number(h.isolatedEvents),
+      configurationProblem: h.configurationProblem,
       online: h.online,
       progressIntervalMs: Number(h.progressIntervalMs),
     };

@@ -32,6 +32,10 @@ export interface NativeHealth {
   deadLetteredEvents: bigint;
   deliveredEvents: bigint;
   duplicateEvents: bigint;
+  quarantinedRows: bigint;
+  isolatedUploads: bigint;
+  isolatedEvents: bigint;
+  configurationProblem?: string;
   requestsSent: bigint;
   coalescedProgress: bigint;
   online: boolean;

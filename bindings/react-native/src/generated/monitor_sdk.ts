@@ -309,51 +309,56 @@ const FfiConverterTypePendingRetry = (() => {
 })();
 
 /**
- * How the reporter is set up. Limits left `None` take [`FlushPolicy`]'s defaults.
+ * How the reporter is set up. Limits left `None` take [`FlushPolicy`]'s defaults; a value
+ * outside its range (see [`FlushPolicy::validate`]) makes the constructor fail with
+ * `InvalidConfig` naming the field.
  */
 export type ReporterConfig = {
     /**
-     * `SUPABASE_URL`.
+     * `SUPABASE_URL` (http:// or https://).
      */
     supabaseUrl: string,
     /**
-     * The project's anon key.
+     * The project's anon key (1 to 4,096 printable ASCII characters).
      */
     anonKey: string,
     /**
-     * Path of the SQLite file (in the app's documents directory).
+     * Path of the SQLite file (in the app's documents directory): a real file path, not
+     * empty, `:memory:` or a `file:` URI, or nothing would survive a restart. One reporter
+     * per file: a second one on the same path is refused while the first is open.
      */
     databasePath: string,
     /**
-     * Count cap of unsent events.
+     * Count cap of unsent events (100 to 1,000,000).
      */
     maxPendingEvents?: bigint,
     /**
-     * Byte cap of unsent events.
+     * Byte cap of unsent events (64 KiB to 1 GiB).
      */
     maxPendingBytes?: bigint,
     /**
-     * Age cap of unsent events, in seconds.
+     * Age cap of unsent events, in seconds (3,600 to 30 days).
      */
     maxEventAgeSeconds?: bigint,
     /**
-     * The device's least interval between progress writes of one upload (at least 1 s).
+     * The device's least interval between progress writes of one upload, ms (1,000 to
+     * 600,000).
      */
     minProgressIntervalMs?: bigint,
     /**
-     * Events per request (at most 500 is sensible).
+     * Events per request (1 to 1,000, the server's limit; 500 by default).
      */
     batchMaxEvents?: number,
     /**
-     * First backoff ceiling, ms.
+     * First backoff ceiling, ms (10 to 3,600,000).
      */
     retryBaseMs?: bigint,
     /**
-     * Largest backoff ceiling, ms.
+     * Largest backoff ceiling, ms (250 to 3,600,000, and at least `retry_base_ms`).
      */
     retryMaxMs?: bigint,
     /**
-     * Timeout of one request, ms.
+     * Timeout of one request, ms (1,000 to 300,000).
      */
     requestTimeoutMs?: bigint
 }
@@ -477,6 +482,27 @@ export type ReporterHealth = {
      */
     duplicateEvents: bigint,
     /**
+     * Stored rows that could not be read back and were moved aside (ever): outbox rows
+     * are dead-lettered with a `corrupt: ...` reason (and counted in
+     * `dead_lettered_events` too), upload rows kept in a quarantine table.
+     */
+    quarantinedRows: bigint,
+    /**
+     * Uploads set aside because the server keeps failing (5xx) on their events: kept, and
+     * retried on their own backoff while the others are delivered.
+     */
+    isolatedUploads: bigint,
+    /**
+     * Events of those uploads waiting.
+     */
+    isolatedEvents: bigint,
+    /**
+     * Why the server refuses every request, when it does (e.g. "HTTP 404 ...:
+     * report_upload_events was not found"): events are kept and retried; cleared by the next
+     * successful delivery.
+     */
+    configurationProblem?: string,
+    /**
      * HTTP requests sent since this reporter opened (every attempt counts).
      */
     requestsSent: bigint,
@@ -525,6 +551,10 @@ const FfiConverterTypeReporterHealth = (() => {
                 deadLetteredEvents: FfiConverterUInt64.readFromCursor(c), 
                 deliveredEvents: FfiConverterUInt64.readFromCursor(c), 
                 duplicateEvents: FfiConverterUInt64.readFromCursor(c), 
+                quarantinedRows: FfiConverterUInt64.readFromCursor(c), 
+                isolatedUploads: FfiConverterUInt64.readFromCursor(c), 
+                isolatedEvents: FfiConverterUInt64.readFromCursor(c), 
+                configurationProblem: FfiConverterOptionalString.readFromCursor(c), 
                 requestsSent: FfiConverterUInt64.readFromCursor(c), 
                 coalescedProgress: FfiConverterUInt64.readFromCursor(c), 
                 online: FfiConverterBool.readFromCursor(c), 
@@ -542,6 +572,10 @@ const FfiConverterTypeReporterHealth = (() => {
             FfiConverterUInt64.writeIntoCursor(value.deadLetteredEvents, c);
             FfiConverterUInt64.writeIntoCursor(value.deliveredEvents, c);
             FfiConverterUInt64.writeIntoCursor(value.duplicateEvents, c);
+            FfiConverterUInt64.writeIntoCursor(value.quarantinedRows, c);
+            FfiConverterUInt64.writeIntoCursor(value.isolatedUploads, c);
+            FfiConverterUInt64.writeIntoCursor(value.isolatedEvents, c);
+            FfiConverterOptionalString.writeIntoCursor(value.configurationProblem, c);
             FfiConverterUInt64.writeIntoCursor(value.requestsSent, c);
             FfiConverterUInt64.writeIntoCursor(value.coalescedProgress, c);
             FfiConverterBool.writeIntoCursor(value.online, c);
@@ -558,6 +592,10 @@ const FfiConverterTypeReporterHealth = (() => {
              FfiConverterUInt64.allocationSize(value.deadLetteredEvents) +
              FfiConverterUInt64.allocationSize(value.deliveredEvents) +
              FfiConverterUInt64.allocationSize(value.duplicateEvents) +
+             FfiConverterUInt64.allocationSize(value.quarantinedRows) +
+             FfiConverterUInt64.allocationSize(value.isolatedUploads) +
+             FfiConverterUInt64.allocationSize(value.isolatedEvents) +
+             FfiConverterOptionalString.allocationSize(value.configurationProblem) +
              FfiConverterUInt64.allocationSize(value.requestsSent) +
              FfiConverterUInt64.allocationSize(value.coalescedProgress) +
              FfiConverterBool.allocationSize(value.online) +
@@ -911,9 +949,13 @@ const FfiConverterTypeRuleViolation = (() => {
 export enum ReporterError_Tags {
     Rejected = "Rejected",
     InvalidArgument = "InvalidArgument",
+    InvalidConfig = "InvalidConfig",
     QueueFull = "QueueFull",
     Storage = "Storage",
+    OutboxInUse = "OutboxInUse",
     Network = "Network",
+    ServerConfiguration = "ServerConfiguration",
+    Isolated = "Isolated",
     Offline = "Offline",
     Timeout = "Timeout",
     ShutDown = "ShutDown",
@@ -1013,6 +1055,49 @@ Readonly<{detail: string}> {
 
     }
 
+    type InvalidConfig__interface = {
+        tag: ReporterError_Tags.InvalidConfig;
+        inner: 
+Readonly<{field: string; allowed: string; got: string}>
+    };
+    /**
+     * The configuration would void a guarantee (nothing survives a restart, events
+     * dead-lettered unsent, a retry loop that spins); the reporter was not built.
+     */
+    class InvalidConfig_ extends UniffiError implements InvalidConfig__interface {
+        /**
+         * @private
+         * This field is private and should not be used, use `tag` instead.
+         */
+        readonly [uniffiTypeNameSymbol] = "ReporterError";
+        readonly tag = ReporterError_Tags.InvalidConfig;
+        readonly inner: 
+Readonly<{field: string; allowed: string; got: string}>;
+        constructor(
+inner: {field: string; allowed: string; got: string }) {
+            super("ReporterError", "InvalidConfig");
+
+            this.inner = Object.freeze(inner);
+        }
+        static new(
+inner: {field: string; allowed: string; got: string }): InvalidConfig_ {
+            return new InvalidConfig_(inner);
+        }
+
+        static instanceOf(obj: any): obj is InvalidConfig_ {
+            return obj.tag === ReporterError_Tags.InvalidConfig;
+        }
+        static hasInner(obj: any): obj is InvalidConfig_ {
+            return InvalidConfig_.instanceOf(obj);
+        }
+
+        static getInner(obj: InvalidConfig_): 
+Readonly<{field: string; allowed: string; got: string}> {
+            return obj.inner;
+        }
+
+    }
+
     type QueueFull__interface = {
         tag: ReporterError_Tags.QueueFull;
         inner: 
@@ -1097,6 +1182,49 @@ Readonly<{detail: string}> {
 
     }
 
+    type OutboxInUse__interface = {
+        tag: ReporterError_Tags.OutboxInUse;
+        inner: 
+Readonly<{path: string}>
+    };
+    /**
+     * Another reporter has this `database_path` open (one reporter per file: shut the
+     * other down first); nothing was opened.
+     */
+    class OutboxInUse_ extends UniffiError implements OutboxInUse__interface {
+        /**
+         * @private
+         * This field is private and should not be used, use `tag` instead.
+         */
+        readonly [uniffiTypeNameSymbol] = "ReporterError";
+        readonly tag = ReporterError_Tags.OutboxInUse;
+        readonly inner: 
+Readonly<{path: string}>;
+        constructor(
+inner: {path: string }) {
+            super("ReporterError", "OutboxInUse");
+
+            this.inner = Object.freeze(inner);
+        }
+        static new(
+inner: {path: string }): OutboxInUse_ {
+            return new OutboxInUse_(inner);
+        }
+
+        static instanceOf(obj: any): obj is OutboxInUse_ {
+            return obj.tag === ReporterError_Tags.OutboxInUse;
+        }
+        static hasInner(obj: any): obj is OutboxInUse_ {
+            return OutboxInUse_.instanceOf(obj);
+        }
+
+        static getInner(obj: OutboxInUse_): 
+Readonly<{path: string}> {
+            return obj.inner;
+        }
+
+    }
+
     type Network__interface = {
         tag: ReporterError_Tags.Network;
         inner: 
@@ -1134,6 +1262,95 @@ inner: {detail: string }): Network_ {
 
         static getInner(obj: Network_): 
 Readonly<{detail: string}> {
+            return obj.inner;
+        }
+
+    }
+
+    type ServerConfiguration__interface = {
+        tag: ReporterError_Tags.ServerConfiguration;
+        inner: 
+Readonly<{problem: string}>
+    };
+    /**
+     * `flush`: the server refuses every request for a configuration reason (the function
+     * is missing, the headers are too large, a grant is missing...). Nothing is lost: the
+     * events are kept and retried with backoff; `health().configuration_problem` says what
+     * to check.
+     */
+    class ServerConfiguration_ extends UniffiError implements ServerConfiguration__interface {
+        /**
+         * @private
+         * This field is private and should not be used, use `tag` instead.
+         */
+        readonly [uniffiTypeNameSymbol] = "ReporterError";
+        readonly tag = ReporterError_Tags.ServerConfiguration;
+        readonly inner: 
+Readonly<{problem: string}>;
+        constructor(
+inner: {problem: string }) {
+            super("ReporterError", "ServerConfiguration");
+
+            this.inner = Object.freeze(inner);
+        }
+        static new(
+inner: {problem: string }): ServerConfiguration_ {
+            return new ServerConfiguration_(inner);
+        }
+
+        static instanceOf(obj: any): obj is ServerConfiguration_ {
+            return obj.tag === ReporterError_Tags.ServerConfiguration;
+        }
+        static hasInner(obj: any): obj is ServerConfiguration_ {
+            return ServerConfiguration_.instanceOf(obj);
+        }
+
+        static getInner(obj: ServerConfiguration_): 
+Readonly<{problem: string}> {
+            return obj.inner;
+        }
+
+    }
+
+    type Isolated__interface = {
+        tag: ReporterError_Tags.Isolated;
+        inner: 
+Readonly<{uploads: bigint; events: bigint}>
+    };
+    /**
+     * `flush`: everything else is delivered, but some uploads' events are held back because
+     * the server keeps failing (5xx) on them; they are kept and retried on their own
+     * backoff (`health().isolated_uploads`).
+     */
+    class Isolated_ extends UniffiError implements Isolated__interface {
+        /**
+         * @private
+         * This field is private and should not be used, use `tag` instead.
+         */
+        readonly [uniffiTypeNameSymbol] = "ReporterError";
+        readonly tag = ReporterError_Tags.Isolated;
+        readonly inner: 
+Readonly<{uploads: bigint; events: bigint}>;
+        constructor(
+inner: {uploads: bigint; events: bigint }) {
+            super("ReporterError", "Isolated");
+
+            this.inner = Object.freeze(inner);
+        }
+        static new(
+inner: {uploads: bigint; events: bigint }): Isolated_ {
+            return new Isolated_(inner);
+        }
+
+        static instanceOf(obj: any): obj is Isolated_ {
+            return obj.tag === ReporterError_Tags.Isolated;
+        }
+        static hasInner(obj: any): obj is Isolated_ {
+            return Isolated_.instanceOf(obj);
+        }
+
+        static getInner(obj: Isolated_): 
+Readonly<{uploads: bigint; events: bigint}> {
             return obj.inner;
         }
 
@@ -1291,9 +1508,13 @@ Readonly<{detail: string}> {
         instanceOf,
   Rejected: Rejected_, 
   InvalidArgument: InvalidArgument_, 
+  InvalidConfig: InvalidConfig_, 
   QueueFull: QueueFull_, 
   Storage: Storage_, 
+  OutboxInUse: OutboxInUse_, 
   Network: Network_, 
+  ServerConfiguration: ServerConfiguration_, 
+  Isolated: Isolated_, 
   Offline: Offline_, 
   Timeout: Timeout_, 
   ShutDown: ShutDown_, 
@@ -1310,7 +1531,7 @@ Readonly<{detail: string}> {
  * `Error.message`, `str(e)`) is built from it.
  */
 export type ReporterError = InstanceType<
-    typeof ReporterError['Rejected' | 'InvalidArgument' | 'QueueFull' | 'Storage' | 'Network' | 'Offline' | 'Timeout' | 'ShutDown' | 'Internal']
+    typeof ReporterError['Rejected' | 'InvalidArgument' | 'InvalidConfig' | 'QueueFull' | 'Storage' | 'OutboxInUse' | 'Network' | 'ServerConfiguration' | 'Isolated' | 'Offline' | 'Timeout' | 'ShutDown' | 'Internal']
 >;
 
 // FfiConverter for enum ReporterError
@@ -1321,13 +1542,17 @@ const FfiConverterTypeReporterError = (() => {
             switch (c.readI32()) {
                 case 1: return new ReporterError.Rejected({rule: FfiConverterTypeRuleViolation.readFromCursor(c), detail: FfiConverterString.readFromCursor(c) });
                 case 2: return new ReporterError.InvalidArgument({detail: FfiConverterString.readFromCursor(c) });
-                case 3: return new ReporterError.QueueFull({detail: FfiConverterString.readFromCursor(c) });
-                case 4: return new ReporterError.Storage({detail: FfiConverterString.readFromCursor(c) });
-                case 5: return new ReporterError.Network({detail: FfiConverterString.readFromCursor(c) });
-                case 6: return new ReporterError.Offline();
-                case 7: return new ReporterError.Timeout({detail: FfiConverterString.readFromCursor(c) });
-                case 8: return new ReporterError.ShutDown();
-                case 9: return new ReporterError.Internal({detail: FfiConverterString.readFromCursor(c) });
+                case 3: return new ReporterError.InvalidConfig({field: FfiConverterString.readFromCursor(c), allowed: FfiConverterString.readFromCursor(c), got: FfiConverterString.readFromCursor(c) });
+                case 4: return new ReporterError.QueueFull({detail: FfiConverterString.readFromCursor(c) });
+                case 5: return new ReporterError.Storage({detail: FfiConverterString.readFromCursor(c) });
+                case 6: return new ReporterError.OutboxInUse({path: FfiConverterString.readFromCursor(c) });
+                case 7: return new ReporterError.Network({detail: FfiConverterString.readFromCursor(c) });
+                case 8: return new ReporterError.ServerConfiguration({problem: FfiConverterString.readFromCursor(c) });
+                case 9: return new ReporterError.Isolated({uploads: FfiConverterUInt64.readFromCursor(c), events: FfiConverterUInt64.readFromCursor(c) });
+                case 10: return new ReporterError.Offline();
+                case 11: return new ReporterError.Timeout({detail: FfiConverterString.readFromCursor(c) });
+                case 12: return new ReporterError.ShutDown();
+                case 13: return new ReporterError.Internal({detail: FfiConverterString.readFromCursor(c) });
                 default: throw new UniffiInternalError.UnexpectedEnumCase();
             }
         }
@@ -1346,40 +1571,67 @@ const FfiConverterTypeReporterError = (() => {
                     FfiConverterString.writeIntoCursor(inner.detail, c);
                     return;
                 }
-                case ReporterError_Tags.QueueFull: {
+                case ReporterError_Tags.InvalidConfig: {
                     c.writeI32(3);
                     const inner = value.inner;
-                    FfiConverterString.writeIntoCursor(inner.detail, c);
+                    FfiConverterString.writeIntoCursor(inner.field, c);
+                    FfiConverterString.writeIntoCursor(inner.allowed, c);
+                    FfiConverterString.writeIntoCursor(inner.got, c);
                     return;
                 }
-                case ReporterError_Tags.Storage: {
+                case ReporterError_Tags.QueueFull: {
                     c.writeI32(4);
                     const inner = value.inner;
                     FfiConverterString.writeIntoCursor(inner.detail, c);
                     return;
                 }
-                case ReporterError_Tags.Network: {
+                case ReporterError_Tags.Storage: {
                     c.writeI32(5);
                     const inner = value.inner;
                     FfiConverterString.writeIntoCursor(inner.detail, c);
                     return;
                 }
-                case ReporterError_Tags.Offline: {
+                case ReporterError_Tags.OutboxInUse: {
                     c.writeI32(6);
+                    const inner = value.inner;
+                    FfiConverterString.writeIntoCursor(inner.path, c);
                     return;
                 }
-                case ReporterError_Tags.Timeout: {
+                case ReporterError_Tags.Network: {
                     c.writeI32(7);
                     const inner = value.inner;
                     FfiConverterString.writeIntoCursor(inner.detail, c);
                     return;
                 }
-                case ReporterError_Tags.ShutDown: {
+                case ReporterError_Tags.ServerConfiguration: {
                     c.writeI32(8);
+                    const inner = value.inner;
+                    FfiConverterString.writeIntoCursor(inner.problem, c);
+                    return;
+                }
+                case ReporterError_Tags.Isolated: {
+                    c.writeI32(9);
+                    const inner = value.inner;
+                    FfiConverterUInt64.writeIntoCursor(inner.uploads, c);
+                    FfiConverterUInt64.writeIntoCursor(inner.events, c);
+                    return;
+                }
+                case ReporterError_Tags.Offline: {
+                    c.writeI32(10);
+                    return;
+                }
+                case ReporterError_Tags.Timeout: {
+                    c.writeI32(11);
+                    const inner = value.inner;
+                    FfiConverterString.writeIntoCursor(inner.detail, c);
+                    return;
+                }
+                case ReporterError_Tags.ShutDown: {
+                    c.writeI32(12);
                     return;
                 }
                 case ReporterError_Tags.Internal: {
-                    c.writeI32(9);
+                    c.writeI32(13);
                     const inner = value.inner;
                     FfiConverterString.writeIntoCursor(inner.detail, c);
                     return;
@@ -1404,6 +1656,14 @@ const FfiConverterTypeReporterError = (() => {
                     size += FfiConverterString.allocationSize(inner.detail);
                     return size;
                 }
+                case ReporterError_Tags.InvalidConfig: {
+                    const inner = value.inner;
+                    let size = 4;
+                    size += FfiConverterString.allocationSize(inner.field);
+                    size += FfiConverterString.allocationSize(inner.allowed);
+                    size += FfiConverterString.allocationSize(inner.got);
+                    return size;
+                }
                 case ReporterError_Tags.QueueFull: {
                     const inner = value.inner;
                     let size = 4;
@@ -1416,10 +1676,29 @@ const FfiConverterTypeReporterError = (() => {
                     size += FfiConverterString.allocationSize(inner.detail);
                     return size;
                 }
+                case ReporterError_Tags.OutboxInUse: {
+                    const inner = value.inner;
+                    let size = 4;
+                    size += FfiConverterString.allocationSize(inner.path);
+                    return size;
+                }
                 case ReporterError_Tags.Network: {
                     const inner = value.inner;
                     let size = 4;
                     size += FfiConverterString.allocationSize(inner.detail);
+                    return size;
+                }
+                case ReporterError_Tags.ServerConfiguration: {
+                    const inner = value.inner;
+                    let size = 4;
+                    size += FfiConverterString.allocationSize(inner.problem);
+                    return size;
+                }
+                case ReporterError_Tags.Isolated: {
+                    const inner = value.inner;
+                    let size = 4;
+                    size += FfiConverterUInt64.allocationSize(inner.uploads);
+                    size += FfiConverterUInt64.allocationSize(inner.events);
                     return size;
                 }
                 case ReporterError_Tags.Offline: {
@@ -1735,11 +2014,15 @@ export interface UploadReporterLike {
  */
     fail(uploadId: string, errorCode: string, message: string, retryCount: number) /*throws*/: void;
 /**
- * Waits (up to `timeout_ms`) until everything reported so far is delivered.
+ * Waits (up to `timeout_ms`) until everything reported so far is delivered (or
+ * dead-lettered); `Ok` means nothing reported before the call is still waiting.
  *
  * # Errors
  *
- * `Offline`, `Timeout` (delivery continues in the background).
+ * `Offline`; `ServerConfiguration` (the server refuses every request, e.g. the function
+ * is missing: events kept, retried with backoff); `Isolated` (the rest is delivered but
+ * the server keeps failing on some uploads: kept, retried); `Timeout` (delivery
+ * continues in the background).
  */
     flush(timeoutMs: bigint, asyncOpts_?: { signal: AbortSignal }) /*throws*/: Promise<void>;
 /**
@@ -1859,7 +2142,8 @@ export class UploadReporter extends UniffiAbstractObject implements UploadReport
  *
  * # Errors
  *
- * `InvalidArgument` for an unusable URL, `Storage` when the database cannot be opened.
+ * `InvalidConfig` (naming the field and its allowed range) for a setting that would void
+ * a guarantee, `Storage` when the database cannot be opened.
  */
     constructor(config: ReporterConfig, accessToken: string | undefined, refresher: SessionRefresher) /*throws*/ {
         super();
@@ -1956,11 +2240,15 @@ export class UploadReporter extends UniffiAbstractObject implements UploadReport
     }
     
 /**
- * Waits (up to `timeout_ms`) until everything reported so far is delivered.
+ * Waits (up to `timeout_ms`) until everything reported so far is delivered (or
+ * dead-lettered); `Ok` means nothing reported before the call is still waiting.
  *
  * # Errors
  *
- * `Offline`, `Timeout` (delivery continues in the background).
+ * `Offline`; `ServerConfiguration` (the server refuses every request, e.g. the function
+ * is missing: events kept, retried with backoff); `Isolated` (the rest is delivered but
+ * the server keeps failing on some uploads: kept, retried); `Timeout` (delivery
+ * continues in the background).
  */
     async flush(timeoutMs: bigint, asyncOpts_?: { signal: AbortSignal }): Promise<void> /*throws*/ {
     const __stack = uniffiIsDebug ? new Error().stack : undefined;
@@ -2396,7 +2684,7 @@ function uniffiEnsureInitialized() {
     if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token() !== 49585) {
         throw new UniffiInternalError.ApiChecksumMismatch("uniffi_monitor_sdk_checksum_method_sessionrefresher_refresh_access_token");
     }
-    if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_constructor_uploadreporter_new() !== 19402) {
+    if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_constructor_uploadreporter_new() !== 54559) {
         throw new UniffiInternalError.ApiChecksumMismatch("uniffi_monitor_sdk_checksum_constructor_uploadreporter_new");
     }
     if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_begin_upload() !== 33251) {
@@ -2408,7 +2696,7 @@ function uniffiEnsureInitialized() {
     if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_fail() !== 21418) {
         throw new UniffiInternalError.ApiChecksumMismatch("uniffi_monitor_sdk_checksum_method_uploadreporter_fail");
     }
-    if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_flush() !== 30161) {
+    if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_flush() !== 64992) {
         throw new UniffiInternalError.ApiChecksumMismatch("uniffi_monitor_sdk_checksum_method_uploadreporter_flush");
     }
     if (nativeModule().ubrn_uniffi_monitor_sdk_checksum_method_uploadreporter_health() !== 25056) {

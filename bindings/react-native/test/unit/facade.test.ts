@@ -154,6 +154,33 @@ test('the generated ReporterError variants map to typed errors', () => {
   assert.ok(isUploadMonitorError(toMonitorError(reporterError('QueueFull', { detail: 'full' })), 'queue_full'));
   const unknown = toMonitorError(new TypeError('boom'));
   assert.equal(unknown.kind, 'unknown');
+});
+
+test('the variants without a detail field (config, outbox lock, server setup, isolation) map with their fields', () => {
+  const config = toMonitorError(
+    reporterError('InvalidConfig', { field: 'flush_interval_ms', allowed: '100..=3600000', got: '0' }),
+  );
+  assert.ok(isUploadMonitorError(config, 'invalid_config'));
+  assert.equal(config.detail, 'flush_interval_ms must be 100..=3600000, got 0');
+  const inUse = toMonitorError(reporterError('OutboxInUse', { path: '/data/upload-monitor.sqlite' }));
+  assert.ok(isUploadMonitorError(inUse, 'outbox_in_use'));
+  assert.match(inUse.detail, /\/data\/upload-monitor\.sqlite/);
+  const server = toMonitorError(reporterError('ServerConfiguration', { problem: 'HTTP 404: function missing' }));
+  assert.ok(isUploadMonitorError(server, 'server_configuration'));
+  assert.equal(server.detail, 'HTTP 404: function missing');
+  const isolated = toMonitorError(reporterError('Isolated', { uploads: 2n, events: 7n }));
+  assert.ok(isUploadMonitorError(isolated, 'isolated'));
+  assert.match(isolated.detail, /^7 event\(s\) of 2 upload\(s\) held back/);
+  // None of them is mistaken for an error of another kind.
+  for (const error of [config, inUse, server, isolated]) assert.ok(!isUploadMonitorError(error, 'unknown'));
+});
+
+test('an unknown variant (a newer SDK) or a plain exception is an UploadMonitorError of kind unknown', () => {
+  const newer = toMonitorError(reporterError('SomethingNew', { detail: 'x' }));
+  assert.equal(newer.kind, 'unknown');
+  assert.ok(newer instanceof UploadMonitorError);
+  const unknown = toMonitorError(new TypeError('boom'));
+  assert.equal(unknown.kind, 'unknown');
   assert.equal(unknown.detail, 'boom');
 });
 
@@ -170,6 +197,10 @@ test('flush and health speak numbers and typed errors', async () => {
   assert.equal(health.pendingBytes, 1200);
   assert.equal(typeof health.progressIntervalMs, 'number');
   assert.ok(health.lastSuccessAt instanceof Date);
+  assert.equal(health.isolatedUploads, 1);
+  assert.equal(health.isolatedEvents, 4);
+  assert.equal(health.quarantinedRows, 2);
+  assert.equal(health.configurationProblem, 'HTTP 404: report_upload_events was not found');
 });
 
 test('start imports the AsyncStorage queue once, before recovering interrupted uploads', async () => {
@@ -229,6 +260,21 @@ test('every auth state change pushes its token; the refresher asks supabase-js a
   assert.equal(auth.unsubscribed, 1);
   auth.emit('SIGNED_IN', { access_token: 'late' });
   assert.deepEqual(reporter.accessTokens, ['jwt-3', undefined], 'no push after dispose');
+});
+
+test('a throwing SDK inside the auth and NetInfo listeners never throws into supabase-js or NetInfo', async () => {
+  const auth = new FakeAuth({ access_token: 'jwt-1' });
+  const { reporter, env, errors } = await started({}, auth);
+  reporter.throwOn.set('setAccessToken', reporterError('ShutDown'));
+  reporter.throwOn.set('setOnline', new TypeError('the reporter was freed'));
+  assert.doesNotThrow(() => auth.emit('TOKEN_REFRESHED', { access_token: 'jwt-2' }));
+  assert.doesNotThrow(() => env.netInfo(false));
+  assert.deepEqual(errors.map((e) => e.kind), ['shut_down', 'unknown'], 'both errors reach onError');
+
+  // An onError that throws too changes nothing.
+  const throwing = await started({ onError: () => { throw new Error('app bug'); } });
+  throwing.reporter.throwOn.set('setAccessToken', reporterError('ShutDown'));
+  assert.doesNotThrow(() => throwing.auth.emit('SIGNED_IN', { access_token: 'jwt-3' }));
 });
 
 test('background flushes briefly, active polls retry requests once each, NetInfo sets online', async () => {
