@@ -87,12 +87,17 @@ impl Browser {
     /// [`WebDriverError`]: chromedriver missing or silent, the session refused.
     pub async fn start() -> Result<Browser, WebDriverError> {
         let port = free_port()?;
-        let driver = Command::new("chromedriver")
+        let mut command = Command::new("chromedriver");
+        command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(WebDriverError::Spawn)?;
+            .stderr(Stdio::null());
+        // Its own process group: Chromium and its helpers descend from chromedriver, so the
+        // group's kill on drop reaches them even when the session's DELETE did not (after a
+        // panicking test on a loaded machine, renderers kept spinning for the rest of a CI run).
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let driver = command.spawn().map_err(WebDriverError::Spawn)?;
         let profile = tempfile::tempdir().map_err(WebDriverError::Spawn)?;
         let mut browser = Browser {
             driver,
@@ -329,6 +334,12 @@ impl Drop for Browser {
             }
         })
         .join();
+        #[cfg(unix)]
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
