@@ -861,6 +861,9 @@ const FfiConverterTypeUploadInfo = (() => {
 
 /**
  * Which upload rule a call broke (monitor-core's `RejectReason`, as the app sees it).
+ *
+ * The conversion from `RejectReason` is an exhaustive `match` (the core enum is not
+ * `#[non_exhaustive]`): a reason added to the core does not compile until it is mapped here.
  */
 export enum RuleViolation {
     /**
