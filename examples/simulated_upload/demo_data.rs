@@ -1,6 +1,8 @@
 //! Demo users and the rows every monitoring query needs (videos, bug reports of every type and
 //! severity, transcription jobs, some failed), plus the app's own writes during the run
-//! (the `videos` row of a finished upload, a failed transcription, a bug report).
+//! (the `videos` row of a finished upload with its Storage paths, a failed transcription, a
+//! bug report). The seeded history's videos have no bytes: their `file_path` stays
+//! `https://demo.invalid/...`, a URL nothing serves.
 //!
 //! The app writes those rows through PostgREST with the user's token; the dev stack's gateway
 //! serves RPCs only, so here they go through one superuser database connection, as plain
@@ -176,8 +178,19 @@ pub enum AppWrite {
         title: String,
         /// The video's metadata (`isRecorded`/`isImported`).
         recorded: bool,
+        /// `file_path`: the object's name in the `videos` bucket.
+        file_path: String,
         /// Where to send the new id.
         reply: oneshot::Sender<Option<Uuid>>,
+    },
+    /// STEP 5: the uploaded thumbnail's object name, set as the video's `thumbnail_path`.
+    Thumbnail {
+        /// The video.
+        video: Uuid,
+        /// The object's name in the `thumbnails` bucket.
+        path: String,
+        /// Told when the row is updated.
+        reply: oneshot::Sender<()>,
     },
     /// The transcription service answered an error for `video`.
     FailedTranscription {
@@ -221,7 +234,13 @@ impl AppWriter {
 
     /// Creates the `videos` row and waits for its id (None when disabled or failed). Call it
     /// from a phone's thread, not from async code.
-    pub fn create_video_blocking(&self, user: Uuid, title: &str, recorded: bool) -> Option<Uuid> {
+    pub fn create_video_blocking(
+        &self,
+        user: Uuid,
+        title: &str,
+        recorded: bool,
+        file_path: &str,
+    ) -> Option<Uuid> {
         let sender = self.sender.as_ref()?;
         let (reply, answer) = oneshot::channel();
         sender
@@ -229,10 +248,30 @@ impl AppWriter {
                 user,
                 title: title.to_string(),
                 recorded,
+                file_path: file_path.to_string(),
                 reply,
             })
             .ok()?;
         answer.blocking_recv().ok().flatten()
+    }
+
+    /// Sets the video's `thumbnail_path` and waits for it (so the final check sees it). Call
+    /// it from a phone's thread.
+    pub fn set_thumbnail_blocking(&self, video: Uuid, path: &str) {
+        let Some(sender) = self.sender.as_ref() else {
+            return;
+        };
+        let (reply, answer) = oneshot::channel();
+        if sender
+            .send(AppWrite::Thumbnail {
+                video,
+                path: path.to_string(),
+                reply,
+            })
+            .is_ok()
+        {
+            let _ = answer.blocking_recv();
+        }
     }
 
     /// Queues a write without waiting.
@@ -249,18 +288,29 @@ async fn apply(db: &Client, write: AppWrite) -> Result<(), tokio_postgres::Error
             user,
             title,
             recorded,
+            file_path,
             reply,
         } => {
             let id = Uuid::new_v4();
             let result = db
                 .execute(
                     "insert into public.videos (id, user_id, title, file_path, metadata) \
-                     values ($1::uuid, $2, $3, 'https://demo.invalid/videos/' || $1::uuid::text || '.mp4', \
+                     values ($1::uuid, $2, $3, $5, \
                              jsonb_build_object('isRecorded', $4::bool, 'isImported', not $4::bool))",
-                    &[&id, &user, &title, &recorded],
+                    &[&id, &user, &title, &recorded, &file_path],
                 )
                 .await;
             let _ = reply.send(result.as_ref().ok().map(|_| id));
+            result.map(|_| ())
+        }
+        AppWrite::Thumbnail { video, path, reply } => {
+            let result = db
+                .execute(
+                    "update public.videos set thumbnail_path = $2 where id = $1",
+                    &[&video, &path],
+                )
+                .await;
+            let _ = reply.send(());
             result.map(|_| ())
         }
         AppWrite::FailedTranscription { video } => db

@@ -6,13 +6,26 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use monitor_core::client::MonitoringClient;
+use monitor_core::event::MAX_RETRIES;
 use upload_monitor::devstack::SupabaseTarget;
 use uuid::Uuid;
 
 use crate::demo_data::{self, AppWriter};
 use crate::phone::{self, Counters, PhoneContext};
 use crate::scenario::{self, FleetOptions};
+use crate::storage::StorageAccess;
 use crate::summary::{self, RunReport};
+
+/// Clears the bars when the run ends, whichever way: a bar left drawn stays on the screen.
+struct ClearBars(Option<indicatif::MultiProgress>);
+
+impl Drop for ClearBars {
+    fn drop(&mut self) {
+        if let Some(bars) = &self.0 {
+            let _ = bars.clear();
+        }
+    }
+}
 
 /// Real time between two refreshes of the live summary.
 const LIVE_REFRESH: Duration = Duration::from_secs(2);
@@ -73,6 +86,21 @@ pub async fn run(
     options: &FleetOptions,
     stop: Arc<AtomicBool>,
 ) -> Result<RunReport, String> {
+    run_with_outcomes(stack, options, stop)
+        .await
+        .map(|(report, _)| report)
+}
+
+/// [`run`], also answering what each phone ended with (the test checks them again).
+///
+/// # Errors
+///
+/// As [`run`].
+pub async fn run_with_outcomes(
+    stack: &SupabaseTarget,
+    options: &FleetOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<(RunReport, Vec<crate::phone::PhoneOutcome>), String> {
     let run_id = Uuid::new_v4().simple().to_string()[..8].to_string();
     let db = stack.connect().await.map_err(|e| e.to_string())?;
     let (admin, users) = demo_data::create_users(stack, options.phones, &run_id).await?;
@@ -87,7 +115,13 @@ pub async fn run(
     }
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let counters = Arc::new(Counters::default());
-    let bars = options.bars.then(indicatif::MultiProgress::new);
+    let bars = options.bars.clone();
+    let _clear_bars = ClearBars(bars.clone());
+    // One HTTP client for every phone's Storage requests (a pool; each upload is its own
+    // request on its own connection).
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
     let plans = scenario::plan(options);
     tracing::info!(
         phones = options.phones,
@@ -112,6 +146,13 @@ pub async fn run(
             counters: counters.clone(),
             runtime: tokio::runtime::Handle::current(),
             bars: bars.clone(),
+            storage: StorageAccess {
+                http: http.clone(),
+                api_url: stack.api_url().to_string(),
+                anon_key: stack.anon_key().to_string(),
+                token: user.token.clone(),
+            },
+            byte_scale: options.byte_scale.max(1),
         };
         let thread = std::thread::Builder::new()
             .name(format!("phone-{}", plan.index))
@@ -124,14 +165,25 @@ pub async fn run(
     let admin_db = stack.connect().await.map_err(|e| e.to_string())?;
     let user_ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
     let mut last_live = Instant::now();
+    let mut stopping = false;
     while !threads.iter().all(|t| t.is_finished()) {
         tokio::time::sleep(ADMIN_PASS).await;
+        if !stopping && stop.load(Ordering::Relaxed) {
+            stopping = true;
+            let notice = "stopping: reporters shut down, then the stack";
+            match &bars {
+                Some(bars) => {
+                    let _ = bars.println(notice);
+                }
+                None => eprintln!("{notice}"),
+            }
+        }
         // The admin sees timed-out uploads on the dashboard and asks for a retry.
         if let Ok(rows) = admin_db
             .query(
                 "select id from public.upload_queue where user_id = any($1) and status = 'failed' \
-                 and error_code = 'timeout' and retry_count < 3 and retry_requested_at is null",
-                &[&user_ids],
+                 and error_code = 'timeout' and retry_count < $2 and retry_requested_at is null",
+                &[&user_ids, &i32::from(MAX_RETRIES)],
             )
             .await
         {
@@ -150,13 +202,13 @@ pub async fn run(
         }
         if last_live.elapsed() >= LIVE_REFRESH {
             last_live = Instant::now();
-            match summary::live_line(&monitoring).await {
+            match summary::live_line(&monitoring, &counters).await {
                 Ok(line) => match &bars {
                     Some(bars) => {
                         let _ = bars.println(line);
                     }
                     None => println!(
-                        "[{:>5.1}s] {line} · fleet: {} started, {} completed",
+                        "[{:>5.1}s] {line} · {} commencés, {} complétés",
                         started.elapsed().as_secs_f64(),
                         counters.started.load(Ordering::Relaxed),
                         counters.completed.load(Ordering::Relaxed)
@@ -175,8 +227,18 @@ pub async fn run(
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    if let Ok(line) = summary::live_line(&monitoring).await {
+    drop(_clear_bars);
+    if let Ok(line) = summary::live_line(&monitoring, &counters).await {
         println!("{line}");
     }
-    summary::check(&db, &outcomes, &counters, options.seed, seconds).await
+    let report = summary::check(
+        &db,
+        &outcomes,
+        &counters,
+        options.seed,
+        seconds,
+        options.byte_scale.max(1),
+    )
+    .await?;
+    Ok((report, outcomes))
 }

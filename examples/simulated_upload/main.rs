@@ -12,7 +12,9 @@
 //! (`auth.users` + `profiles`, one admin), seeds videos, transcription jobs and bug reports of
 //! every type and severity, then runs one thread per phone. Each phone has its own SQLite
 //! outbox in a temp dir and its own token, and runs its videos (5 MB–2 GB at 0.2–20 MB/s,
-//! time compressed by `--speedup`) through the spec's stages two at a time, with network
+//! time compressed by `--speedup`) through the spec's stages two at a time, sending each
+//! video's bytes to Storage over HTTP at its link's speed (sizes divided by `--byte-scale`,
+//! 1024 by default: a 1 GB video sends 1 MB; see `storage.rs`), with network
 //! failures and retries (at most 3), the dynamic timeout, offline spells, app kills (the
 //! reporter abandoned without shutdown as in a process death, then a new one on the same file
 //! calling `recover_after_restart`), failed transcriptions and bug reports. A simulated admin asks for the retry of timed-out uploads
@@ -24,7 +26,9 @@
 //!
 //! With `--once`, the run ends with the summary and a check that every upload's status,
 //! progress and retry count on the server equal what its phone ended with, that no outbox
-//! kept an event, nothing was dead-lettered and every upload logged exactly one `begin`.
+//! kept an event, nothing was dead-lettered, every upload logged exactly one `begin`, and
+//! every completed upload's video and thumbnail are in Storage (`storage.objects`) with the
+//! size the phone sent, its `videos` row pointing at them.
 //! The exit code is 1 otherwise.
 //!
 //! Against another Supabase, set `SUPABASE_URL`, `SUPABASE_ANON_KEY`,
@@ -43,6 +47,7 @@ mod fleet;
 mod phone;
 mod resources;
 mod scenario;
+mod storage;
 mod summary;
 
 use std::io::IsTerminal;
@@ -82,17 +87,41 @@ struct Args {
     /// Run without the `/monitoring` page.
     #[arg(long)]
     no_dashboard: bool,
+    /// Real file size / bytes each upload sends to Storage (the card shows the real size).
+    #[arg(long, default_value_t = storage::DEFAULT_BYTE_SCALE)]
+    byte_scale: u64,
+}
+
+/// Log lines written around the progress bars (`MultiProgress::suspend`), so none leaves a
+/// stale bar behind on the screen.
+struct AroundBars(Option<indicatif::MultiProgress>);
+
+impl std::io::Write for AroundBars {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &self.0 {
+            Some(bars) => bars.suspend(|| std::io::stderr().write(buf)),
+            None => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
 }
 
 fn main() -> ExitCode {
+    let args = Args::parse();
+    let bars = std::io::stdout()
+        .is_terminal()
+        .then(indicatif::MultiProgress::new);
+    let log_bars = bars.clone();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(move || AroundBars(log_bars.clone()))
         .init();
-    let args = Args::parse();
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..1_000_000));
     println!("seed {seed}");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -111,7 +140,8 @@ fn main() -> ExitCode {
     options.once = args.once;
     options.videos_per_phone = args.videos;
     options.tick = Duration::from_millis(args.tick_ms.max(1));
-    options.bars = std::io::stdout().is_terminal();
+    options.bars = bars;
+    options.byte_scale = args.byte_scale.max(1);
     options.dashboard_port = (!args.no_dashboard).then_some(args.dashboard_port);
     let stop = Arc::new(AtomicBool::new(false));
     let result = runtime.block_on(async {
@@ -120,9 +150,9 @@ fn main() -> ExitCode {
             .map_err(|e| e.to_string())?;
         println!("Supabase at {}", stack.api_url());
         let ctrl_c = stop.clone();
+        // The fleet says "stopping" (through its bars, so none stays drawn).
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("stopping: reporters shut down, then the stack");
                 ctrl_c.store(true, Ordering::Relaxed);
             }
         });

@@ -1,6 +1,12 @@
 //! One simulated phone: a real `monitor-sdk` engine with its own SQLite outbox and token,
 //! running its videos through the spec's pipeline two at a time, with retries, offline
 //! spells, app kills (the engine abandoned as in a process death, a new one on the same file recovers) and admin retries.
+//!
+//! Each upload moves real bytes ([`crate::storage`]): the video's (scaled-down) bytes go to
+//! Storage over HTTP at the simulated link's speed, and the progress the SDK gets is the bytes
+//! the HTTP client sent, as `VideoUploader` feeds it from `createUploadTask`'s callback. A
+//! network drop, the dynamic timeout or a kill cuts the request; a finished one creates the
+//! `videos` row (`file_path` = the object) and uploads a generated thumbnail.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,6 +26,7 @@ use uuid::Uuid;
 
 use crate::demo_data::{AppWrite, AppWriter};
 use crate::scenario::{video, PhonePlan, VideoPlan};
+use crate::storage::{self, StorageAccess, Transfer};
 
 /// Two uploads at a time, as the app's queue runs them.
 const CONCURRENT_UPLOADS: usize = 2;
@@ -72,6 +79,14 @@ pub struct Counters {
     /// Network calls (`pending_retry_requests`, flushes) that failed on the network, offline
     /// or in time: expected under load or offline; they store nothing, so lose nothing.
     pub network_errors: AtomicU64,
+    /// Bytes the phones' uploads sent to Storage (scaled down), cut attempts included.
+    pub bytes_sent: AtomicU64,
+    /// Upload requests cut by a kill, a network drop or the timeout.
+    pub uploads_cut: AtomicU64,
+    /// Upload requests Storage (or the network under it) answered with an error.
+    pub storage_errors: AtomicU64,
+    /// Thumbnails that could not be uploaded (should stay 0 on the dev stack).
+    pub thumbnail_errors: AtomicU64,
 }
 
 /// Everything a phone needs.
@@ -105,6 +120,25 @@ pub struct PhoneContext {
     pub runtime: tokio::runtime::Handle,
     /// Bars for this phone's uploads, when shown.
     pub bars: Option<indicatif::MultiProgress>,
+    /// Storage with this user's credentials.
+    pub storage: StorageAccess,
+    /// Real file size / bytes sent ([`storage::DEFAULT_BYTE_SCALE`]).
+    pub byte_scale: u64,
+}
+
+/// A completed upload's objects, for the final check.
+#[derive(Debug, Clone)]
+pub struct StoredUpload {
+    /// The upload.
+    pub upload: Uuid,
+    /// Its `videos` row, when it was created.
+    pub video: Option<Uuid>,
+    /// Object name in the `videos` bucket.
+    pub object: String,
+    /// Bytes sent for it.
+    pub bytes: u64,
+    /// Object name and size in the `thumbnails` bucket, when it was uploaded.
+    pub thumbnail: Option<(String, u64)>,
 }
 
 /// What a phone ended with.
@@ -118,6 +152,8 @@ pub struct PhoneOutcome {
     pub health: Option<Health>,
     /// Delivery figures of every reporter this phone opened.
     pub tally: Tally,
+    /// Its completed uploads' objects.
+    pub stored: Vec<StoredUpload>,
 }
 
 /// Delivery figures summed over every reporter a phone opened. After a kill the next reporter
@@ -168,16 +204,57 @@ enum Phase {
     Done,
 }
 
+/// A progress bar that leaves the screen however its upload ends (done, given up, a phone
+/// that stops on Ctrl-C or returns early on an error): indicatif leaves a dropped bar drawn.
+#[derive(Debug)]
+struct Bar(ProgressBar);
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 #[derive(Debug)]
 struct Active {
     plan: VideoPlan,
     id: Uuid,
+    /// Object name in the `videos` bucket.
+    object: String,
+    /// Bytes of the real file sent so far (the bytes sent, scaled back up).
     sent: f64,
     speed: f64,
     elapsed: f64,
     retries: u32,
     phase: Phase,
-    bar: Option<ProgressBar>,
+    /// The attempt's HTTP upload, while it runs.
+    transfer: Option<Transfer>,
+    bar: Option<Bar>,
+}
+
+impl Active {
+    /// Where the link stops this attempt's bytes: at the planned network drop or kill still
+    /// ahead, so it happens at its fraction whatever the step size.
+    fn cap(&self, total: u64) -> u64 {
+        [self.plan.network_failure_at, self.plan.kill_at]
+            .into_iter()
+            .flatten()
+            .map(|at| (at * total as f64).ceil() as u64)
+            .min()
+            .unwrap_or(total)
+            .min(total)
+    }
+
+    /// Cuts the running HTTP upload, if any.
+    fn cut(&mut self, counters: &Counters) {
+        if let Some(mut transfer) = self.transfer.take() {
+            counters
+                .bytes_sent
+                .fetch_add(transfer.sent(), Ordering::Relaxed);
+            transfer.abort();
+            counters.uploads_cut.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Opens a reporter on the phone's outbox. `clock` is simulated time: the SDK's speed
@@ -240,6 +317,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
     let mut offline = false;
     let mut last_poll = Instant::now();
     let mut tally = Tally::default();
+    let mut stored = Vec::new();
     let show_bars = ctx.bars.is_some() && plan.index < 12;
 
     while !ctx.stop.load(Ordering::Relaxed) {
@@ -297,32 +375,27 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
                 {
                     bar.set_style(style);
                 }
-                ctx.bars
+                Bar(ctx
+                    .bars
                     .as_ref()
                     .map(|m| m.add(bar))
-                    .unwrap_or_else(ProgressBar::hidden)
+                    .unwrap_or_else(ProgressBar::hidden))
             });
             active.push(Active {
                 speed: video.speed_mb_s,
+                object: storage::object_name(ctx.user, &format!("{}.mp4", video.local_id)),
                 plan: video,
                 id,
                 sent: 0.0,
                 elapsed: 0.0,
                 retries: 0,
                 phase: Phase::Uploading,
+                transfer: None,
                 bar,
             });
         }
-        active.retain(|a| {
-            if matches!(a.phase, Phase::Done) {
-                if let Some(bar) = &a.bar {
-                    bar.finish_and_clear();
-                }
-                false
-            } else {
-                true
-            }
-        });
+        // A finished upload's bar leaves the screen with it (`Bar`'s drop).
+        active.retain(|a| !matches!(a.phase, Phase::Done));
         if active.is_empty() && queue.is_empty() {
             if ctx.once {
                 break;
@@ -354,17 +427,42 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
             match a.phase {
                 Phase::Uploading => {
                     a.elapsed += dt;
-                    let before = a.sent / a.plan.size as f64;
+                    let size = a.plan.size as f64;
+                    let before = a.sent / size;
+                    // The attempt's request starts with it; nothing moves until the link
+                    // lets bytes through.
+                    let total = storage::scaled(a.plan.size, ctx.byte_scale);
+                    let mut transfer = match a.transfer.take() {
+                        Some(t) => t,
+                        None => Transfer::start(
+                            &ctx.runtime,
+                            &ctx.storage,
+                            &a.object,
+                            "video/mp4",
+                            total,
+                        ),
+                    };
                     // Offline, no byte moves; the attempt's clock (and its timeout) still runs.
                     if !offline {
-                        a.sent = (a.sent + a.speed * BYTES_PER_MB * dt).min(a.plan.size as f64);
+                        let link = a.speed * BYTES_PER_MB * dt / ctx.byte_scale as f64;
+                        transfer.allow(link, a.cap(total));
                     }
-                    let fraction = a.sent / a.plan.size as f64;
+                    // What the HTTP client sent, scaled back to the file's bytes: the
+                    // progress `createUploadTask` reports.
+                    let fraction = transfer.sent() as f64 / transfer.total() as f64;
+                    a.sent = fraction * size;
+                    a.transfer = Some(transfer);
                     let crossed =
                         |at: Option<f64>| at.is_some_and(|at| before < at && fraction >= at);
                     let timeout = monitor_core::timeout::upload_timeout(Some(a.plan.size as i64));
+                    let answer = if crossed(a.plan.network_failure_at) || crossed(a.plan.kill_at) {
+                        None
+                    } else {
+                        a.transfer.as_mut().and_then(Transfer::finished)
+                    };
                     if crossed(a.plan.network_failure_at) {
                         a.plan.network_failure_at = None;
+                        a.cut(&ctx.counters);
                         ctx.counters.failures.fetch_add(1, Ordering::Relaxed);
                         sdk(
                             &ctx,
@@ -383,6 +481,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
                             Phase::Done
                         };
                     } else if crossed(a.plan.kill_at) {
+                        // The kill below cuts every upload of the app.
                         a.plan.kill_at = None;
                         kill = true;
                         sdk(
@@ -390,7 +489,40 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
                             "report_progress",
                             engine.report_progress(a.id, a.sent as u64, a.plan.size),
                         );
+                    } else if let Some(Err(message)) = answer {
+                        // Storage refused the object or the connection broke under it.
+                        if let Some(t) = a.transfer.take() {
+                            ctx.counters
+                                .bytes_sent
+                                .fetch_add(t.sent(), Ordering::Relaxed);
+                        }
+                        ctx.counters.failures.fetch_add(1, Ordering::Relaxed);
+                        ctx.counters.storage_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(user = %ctx.user, object = %a.object, error = %message, "upload");
+                        sdk(
+                            &ctx,
+                            "fail",
+                            engine.fail(a.id, "storage_error", &message, a.retries),
+                        );
+                        ctx.writer.send(AppWrite::Bug {
+                            user: ctx.user,
+                            error_type: "api",
+                            severity: "high",
+                            message: "Supabase storage upload failed".into(),
+                        });
+                        a.phase = if a.retries < MAX_RETRIES as u32 {
+                            Phase::RetryAt(now + RETRY_DELAY_S)
+                        } else {
+                            Phase::Done
+                        };
+                    } else if let Some(Ok(())) = answer {
+                        // Storage holds the object: the app's STEP 4-6.
+                        let bytes = a.transfer.take().map_or(total, |t| t.sent());
+                        ctx.counters.bytes_sent.fetch_add(bytes, Ordering::Relaxed);
+                        stored.push(finish(&ctx, &engine, a, bytes));
+                        a.phase = Phase::Done;
                     } else if a.elapsed > timeout.num_seconds() as f64 {
+                        a.cut(&ctx.counters);
                         ctx.counters.failures.fetch_add(1, Ordering::Relaxed);
                         sdk(
                             &ctx,
@@ -413,41 +545,6 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
                         } else {
                             Phase::Done
                         };
-                    } else if a.sent >= a.plan.size as f64 {
-                        sdk(
-                            &ctx,
-                            "report_progress",
-                            engine.report_progress(a.id, a.plan.size, a.plan.size),
-                        );
-                        sdk(
-                            &ctx,
-                            "report_stage",
-                            engine.report_stage(a.id, UploadStage::CreatingRecord),
-                        );
-                        let video = ctx.writer.create_video_blocking(
-                            ctx.user,
-                            &a.plan.title,
-                            a.plan.recorded,
-                        );
-                        sdk(
-                            &ctx,
-                            "report_stage",
-                            engine.report_stage(a.id, UploadStage::GeneratingThumbnails),
-                        );
-                        sdk(
-                            &ctx,
-                            "report_stage",
-                            engine.report_stage(a.id, UploadStage::QueuingTranscription),
-                        );
-                        if a.plan.transcription_fails {
-                            if let Some(video) = video {
-                                ctx.writer.send(AppWrite::FailedTranscription { video });
-                            }
-                        }
-                        if sdk(&ctx, "complete", engine.complete(a.id, video)).is_some() {
-                            ctx.counters.completed.fetch_add(1, Ordering::Relaxed);
-                        }
-                        a.phase = Phase::Done;
                     } else {
                         sdk(
                             &ctx,
@@ -465,7 +562,7 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
                 }
                 _ => {}
             }
-            if let Some(bar) = &a.bar {
+            if let Some(Bar(bar)) = &a.bar {
                 let status = match a.phase {
                     Phase::Uploading if offline => "hors ligne",
                     Phase::Uploading => "Upload en cours",
@@ -482,6 +579,10 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
             // death (held-back progress is lost, an in-flight batch is cut); the next launch
             // opens the same outbox and reports what was left running.
             ctx.counters.kills.fetch_add(1, Ordering::Relaxed);
+            // The process dies with its uploads: every request in flight is cut.
+            for a in active.iter_mut() {
+                a.cut(&ctx.counters);
+            }
             tally.closing(&engine);
             engine.abandon();
             engine = open(&ctx, &clock)?;
@@ -510,11 +611,11 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
         clock.advance(Duration::from_secs_f64(dt));
     }
 
-    for a in &active {
-        if let Some(bar) = &a.bar {
-            bar.finish_and_clear();
-        }
+    // Stopped (Ctrl-C) or done: cut what still runs, clear its bars.
+    for a in active.iter_mut() {
+        a.cut(&ctx.counters);
     }
+    drop(active);
     if offline {
         engine.set_online(true);
     }
@@ -535,7 +636,77 @@ pub fn run(ctx: PhoneContext, plan: PhonePlan) -> Result<PhoneOutcome, String> {
         uploads,
         health,
         tally,
+        stored,
     })
+}
+
+/// A finished upload's last steps, as the app's `processItem` runs them: the `videos` row
+/// (`file_path` = the object), the thumbnail (generated, uploaded to `thumbnails`, its path
+/// set on the row), the transcription job, then `complete`.
+fn finish(ctx: &PhoneContext, engine: &Engine, a: &Active, bytes: u64) -> StoredUpload {
+    sdk(
+        ctx,
+        "report_progress",
+        engine.report_progress(a.id, a.plan.size, a.plan.size),
+    );
+    sdk(
+        ctx,
+        "report_stage",
+        engine.report_stage(a.id, UploadStage::CreatingRecord),
+    );
+    let video =
+        ctx.writer
+            .create_video_blocking(ctx.user, &a.plan.title, a.plan.recorded, &a.object);
+    sdk(
+        ctx,
+        "report_stage",
+        engine.report_stage(a.id, UploadStage::GeneratingThumbnails),
+    );
+    let thumbnail_name = storage::object_name(ctx.user, &format!("{}.png", a.plan.local_id));
+    let png = storage::thumbnail_png(a.id.as_u128() as u64);
+    let png_len = png.len() as u64;
+    let thumbnail = match storage::put_small(
+        &ctx.runtime,
+        &ctx.storage,
+        storage::THUMBNAILS_BUCKET,
+        &thumbnail_name,
+        "image/png",
+        png,
+    ) {
+        Ok(()) => {
+            if let Some(video) = video {
+                ctx.writer.set_thumbnail_blocking(video, &thumbnail_name);
+            }
+            Some((thumbnail_name, png_len))
+        }
+        Err(e) => {
+            ctx.counters
+                .thumbnail_errors
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(user = %ctx.user, error = %e, "thumbnail upload");
+            None
+        }
+    };
+    sdk(
+        ctx,
+        "report_stage",
+        engine.report_stage(a.id, UploadStage::QueuingTranscription),
+    );
+    if a.plan.transcription_fails {
+        if let Some(video) = video {
+            ctx.writer.send(AppWrite::FailedTranscription { video });
+        }
+    }
+    if sdk(ctx, "complete", engine.complete(a.id, video)).is_some() {
+        ctx.counters.completed.fetch_add(1, Ordering::Relaxed);
+    }
+    StoredUpload {
+        upload: a.id,
+        video,
+        object: a.object.clone(),
+        bytes,
+        thumbnail,
+    }
 }
 
 /// Reports a new attempt; an admin's request or a better network makes it faster.
@@ -552,6 +723,7 @@ fn retry(ctx: &PhoneContext, engine: &Engine, a: &mut Active, by_admin: bool) {
     }
     a.retries += 1;
     a.sent = 0.0;
+    a.cut(&ctx.counters);
     a.elapsed = 0.0;
     a.phase = Phase::Uploading;
     for stage in [

@@ -29,8 +29,11 @@ pub struct FleetOptions {
     pub videos_per_phone: usize,
     /// Real time between two steps of a phone.
     pub tick: Duration,
-    /// Progress bars (else plain periodic lines).
-    pub bars: bool,
+    /// Progress bars, drawn here (else plain periodic lines). The caller owns it so that its
+    /// other output (logs, the Ctrl-C notice) goes through it and leaves no stale bar.
+    pub bars: Option<indicatif::MultiProgress>,
+    /// Real file size / bytes sent to Storage (`crate::storage::DEFAULT_BYTE_SCALE`).
+    pub byte_scale: u64,
     /// Serve the `/monitoring` page on this port of 127.0.0.1 while the fleet runs (0: any
     /// free port), as the demo admin.
     pub dashboard_port: Option<u16>,
@@ -46,7 +49,8 @@ impl FleetOptions {
             once: false,
             videos_per_phone: 3,
             tick: Duration::from_millis(100),
-            bars: false,
+            bars: None,
+            byte_scale: crate::storage::DEFAULT_BYTE_SCALE,
             dashboard_port: None,
         }
     }

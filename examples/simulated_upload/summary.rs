@@ -12,15 +12,22 @@ use uuid::Uuid;
 
 use crate::phone::{Counters, PhoneOutcome};
 
-/// The dashboard's stats row, one line.
+/// The dashboard's stats row, one line, then the fleet's own count of failed attempts.
+///
+/// The snapshot counts uploads by their status now: "en échec 24h" are uploads whose status
+/// is `failed` (failed in the last 24 h), so a retry takes one out and the figure goes down;
+/// "succès" is completed / (completed + en échec) over the same uploads, so an upload that
+/// failed twice and then completed counts as a success. Failed attempts are not in the
+/// snapshot: "tentatives échouées" is the fleet's own count (every network drop, timeout,
+/// kill and Storage error, retried or not).
 ///
 /// # Errors
 ///
 /// The RPC failed.
-pub async fn live_line(client: &MonitoringClient) -> Result<String, String> {
+pub async fn live_line(client: &MonitoringClient, counters: &Counters) -> Result<String, String> {
     let s = client.snapshot().await.map_err(|e| e.to_string())?.stats;
     Ok(format!(
-        "actifs {} · en attente {} · complétés 24h {} · échecs 24h {} · succès {:.1}% · vitesse moy. {:.1} MB/s · bugs nouveaux {} ({} critiques)",
+        "actifs {} · en attente {} · complétés 24h {} · en échec 24h {} · succès {:.1}% (complétés / terminés) · vitesse moy. {:.1} MB/s · bugs nouveaux {} ({} critiques) · flotte : {} tentatives échouées, {} relancées",
         s.uploads_in_progress,
         s.uploads_pending,
         s.uploads_completed_today,
@@ -28,8 +35,112 @@ pub async fn live_line(client: &MonitoringClient) -> Result<String, String> {
         s.success_rate,
         s.avg_upload_speed,
         s.new_bugs_today,
-        s.critical_bugs_today
+        s.critical_bugs_today,
+        counters.failures.load(Ordering::Relaxed),
+        counters.retried.load(Ordering::Relaxed),
     ))
+}
+
+/// Checks that every completed upload's objects are in Storage as the phone sent them: the
+/// video in `videos` and the thumbnail in `thumbnails`, each a `storage.objects` row owned by
+/// the user whose `metadata.size` (what Storage measured while streaming it in) is the bytes
+/// sent, and the `videos` row pointing at them. Answers the objects checked and the problems.
+///
+/// # Errors
+///
+/// A query failed.
+pub async fn check_storage(
+    db: &Client,
+    outcomes: &[PhoneOutcome],
+) -> Result<(u64, Vec<String>), String> {
+    let mut wanted: HashMap<(String, String), (u64, Uuid)> = HashMap::new();
+    let mut problems = Vec::new();
+    let mut videos: HashMap<Uuid, (String, Option<String>)> = HashMap::new();
+    for o in outcomes {
+        for s in &o.stored {
+            wanted.insert(
+                (crate::storage::VIDEOS_BUCKET.into(), s.object.clone()),
+                (s.bytes, o.user),
+            );
+            match &s.thumbnail {
+                Some((name, size)) => {
+                    wanted.insert(
+                        (crate::storage::THUMBNAILS_BUCKET.into(), name.clone()),
+                        (*size, o.user),
+                    );
+                }
+                None => problems.push(format!("upload {}: no thumbnail uploaded", s.upload)),
+            }
+            match s.video {
+                Some(v) => {
+                    videos.insert(
+                        v,
+                        (
+                            s.object.clone(),
+                            s.thumbnail.as_ref().map(|(n, _)| n.clone()),
+                        ),
+                    );
+                }
+                None => problems.push(format!("upload {}: no videos row", s.upload)),
+            }
+        }
+    }
+    let (buckets, names): (Vec<String>, Vec<String>) = wanted.keys().cloned().unzip();
+    let rows = db
+        .query(
+            "select o.bucket_id, o.name, (o.metadata->>'size')::int8, o.owner_id \
+             from storage.objects o \
+             join unnest($1::text[], $2::text[]) as w(bucket_id, name) \
+               on o.bucket_id = w.bucket_id and o.name = w.name",
+            &[&buckets, &names],
+        )
+        .await
+        .map_err(|e| format!("reading storage.objects: {e}"))?;
+    let mut found: HashMap<(String, String), (Option<i64>, Option<String>)> = rows
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
+        .collect();
+    let mut checked = 0u64;
+    for ((bucket, name), (bytes, user)) in &wanted {
+        match found.remove(&(bucket.clone(), name.clone())) {
+            None => problems.push(format!("{bucket}/{name}: not in storage")),
+            Some((size, owner)) => {
+                if size != Some(*bytes as i64) {
+                    problems.push(format!(
+                        "{bucket}/{name}: {} bytes in storage, {bytes} sent",
+                        size.map_or("no size".into(), |s| s.to_string())
+                    ));
+                } else if owner.as_deref() != Some(user.to_string().as_str()) {
+                    problems.push(format!("{bucket}/{name}: owner {owner:?}, not {user}"));
+                } else {
+                    checked += 1;
+                }
+            }
+        }
+    }
+    let ids: Vec<Uuid> = videos.keys().copied().collect();
+    let rows = db
+        .query(
+            "select id, file_path, thumbnail_path from public.videos where id = any($1)",
+            &[&ids],
+        )
+        .await
+        .map_err(|e| format!("reading videos: {e}"))?;
+    for r in &rows {
+        let id: Uuid = r.get(0);
+        let (file_path, thumbnail_path): (String, Option<String>) = (r.get(1), r.get(2));
+        if let Some((object, thumbnail)) = videos.remove(&id) {
+            if file_path != object || thumbnail_path != thumbnail {
+                problems.push(format!(
+                    "video {id}: file_path {file_path}, thumbnail_path {thumbnail_path:?}; expected {object}, {thumbnail:?}"
+                ));
+            }
+        }
+    }
+    for id in videos.keys() {
+        problems.push(format!("video {id}: no videos row on the server"));
+    }
+    Ok((checked, problems))
 }
 
 /// The end-of-run figures.
@@ -59,6 +170,12 @@ pub struct RunReport {
     pub offline_spells: u64,
     /// Admin retries picked up.
     pub admin_retries: u64,
+    /// Objects (videos and thumbnails) found in Storage with the size sent.
+    pub objects_checked: u64,
+    /// Video bytes sent to Storage (scaled down), cut attempts included.
+    pub bytes_sent: u64,
+    /// Upload requests cut (kills, network drops, timeouts, Ctrl-C).
+    pub uploads_cut: u64,
 }
 
 /// Compares every phone's final uploads with `upload_queue`, checks the event log, and
@@ -73,6 +190,7 @@ pub async fn check(
     counters: &Counters,
     seed: u64,
     seconds: f64,
+    byte_scale: u64,
 ) -> Result<RunReport, String> {
     let users: Vec<Uuid> = outcomes.iter().map(|o| o.user).collect();
     let rows = db
@@ -167,6 +285,8 @@ pub async fn check(
             "{bad} uploads without exactly one begin or with two completes"
         ));
     }
+    let (objects_checked, storage_problems) = check_storage(db, outcomes).await?;
+    problems.extend(storage_problems);
     let c = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut text = String::new();
     let _ = writeln!(
@@ -199,6 +319,14 @@ pub async fn check(
     );
     let _ = writeln!(
         text,
+        "storage: {:.1} MB sent (file sizes / {byte_scale}) · {} upload requests cut · {} storage errors · {objects_checked} objects in storage with the size sent ({} videos + thumbnails expected)",
+        c(&counters.bytes_sent) as f64 / 1e6,
+        c(&counters.uploads_cut),
+        c(&counters.storage_errors),
+        outcomes.iter().map(|o| o.stored.len() * 2).sum::<usize>(),
+    );
+    let _ = writeln!(
+        text,
         "rate: {:.0} events/s delivered · server lag (device call -> row logged) p50 {:.0} ms, p95 {:.0} ms",
         delivered as f64 / seconds.max(0.001),
         lag50 * 1000.0,
@@ -228,5 +356,8 @@ pub async fn check(
         kills: c(&counters.kills),
         offline_spells: c(&counters.offline_spells),
         admin_retries: c(&counters.admin_retries),
+        objects_checked,
+        bytes_sent: c(&counters.bytes_sent),
+        uploads_cut: c(&counters.uploads_cut),
     })
 }

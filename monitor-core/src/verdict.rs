@@ -11,9 +11,12 @@ use uuid::Uuid;
 /// assert_eq!(json, r#""local_id_conflict""#);
 /// assert_eq!(serde_json::from_str::<RejectReason>(&json).unwrap(), RejectReason::LocalIdConflict);
 /// ```
+///
+/// Deliberately not `#[non_exhaustive]`: a new reason is a change of the contract that every
+/// copy must follow (the SDK's uniffi `RuleViolation`, the SQL), so adding one breaks their
+/// exhaustive `match`es at compile time instead of falling silently into a catch-all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[non_exhaustive]
 pub enum RejectReason {
     /// The event object lacks a field or has one of the wrong type.
     InvalidPayload,

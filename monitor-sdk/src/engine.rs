@@ -2,17 +2,17 @@
 //! task wired together. The uniffi layer (`reporter.rs`) only converts types and delegates.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use monitor_core::client::transport::{self, Transport};
 use monitor_core::{EventPayload, UploadEvent, UploadSource, UploadStage, UploadStatus};
 use serde::Deserialize;
-use tokio::sync::{watch, Notify};
 use uuid::Uuid;
 
 use crate::clock::SdkClock;
+use crate::delivery::Delivery;
 use crate::error::SdkError;
 use crate::flusher;
 use crate::foreign::{LogLevel, ReporterLogger, TokenProvider};
@@ -20,6 +20,8 @@ use crate::outbox::{Caps, Enqueued, Outbox, OutboxStats, UploadChange, UploadRow
 use crate::outbox_lock::OutboxLock;
 use crate::policy::{self, FlushPolicy};
 use crate::rate_limit::{Admission, ProgressLimiter};
+pub(crate) use crate::shared::lock;
+use crate::shared::{Shared, State};
 use crate::uploads::{validate, CoalescedProgress, Tracked, Uploads};
 
 /// The `error_code` of a failure reported for an upload a killed process left running.
@@ -78,7 +80,7 @@ pub struct Health {
     /// HTTP requests sent since this reporter opened (every attempt counts).
     pub requests_sent: u64,
     /// Uploads set aside because the server keeps failing (5xx) on their events alone
-    /// (see [`crate::isolation`]): their events are kept and retried on their own backoff.
+    /// (see the SDK's isolation of poisoned uploads in ARCHITECTURE.md): their events are kept and retried on their own backoff.
     pub isolated_uploads: u64,
     /// Events of those uploads waiting in the outbox.
     pub isolated_events: u64,
@@ -86,15 +88,6 @@ pub struct Health {
     /// missing; 431: headers too large...): events are kept and retried with backoff until a
     /// delivery succeeds again, which clears it.
     pub configuration_problem: Option<String>,
-}
-
-/// What holds events back, as the flusher last saw it (for `health()` and `flush()`).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Holds {
-    /// The parked uploads.
-    pub(crate) parked: Vec<Uuid>,
-    /// The last configuration problem, until a delivery succeeds.
-    pub(crate) configuration_problem: Option<String>,
 }
 
 /// An admin's request to retry one of this user's uploads.
@@ -110,173 +103,6 @@ pub struct RetryRequest {
     pub retry_count: i32,
 }
 
-/// In-memory state behind one lock: uploads and the limiter.
-#[derive(Debug)]
-pub(crate) struct State {
-    pub(crate) uploads: Uploads,
-    pub(crate) limiter: ProgressLimiter,
-}
-
-/// What the reporter and its flusher task share.
-pub(crate) struct Shared {
-    // Lock order: `state` before `outbox`, always.
-    pub(crate) state: Mutex<State>,
-    pub(crate) outbox: Mutex<Outbox>,
-    pub(crate) wake: Notify,
-    pub(crate) online: AtomicBool,
-    pub(crate) shut: AtomicBool,
-    /// Set by `set_online(true)`: try now, whatever the backoff said.
-    pub(crate) retry_now: AtomicBool,
-    /// Bumped after every change of the outbox's contents by the flusher.
-    pub(crate) settled: watch::Sender<u64>,
-    pub(crate) has_coalesced: AtomicBool,
-    pub(crate) policy: FlushPolicy,
-    pub(crate) clock: SdkClock,
-    pub(crate) token: Arc<dyn TokenProvider>,
-    pub(crate) logger: Option<Arc<dyn ReporterLogger>>,
-    pub(crate) rpc_base: String,
-    pub(crate) anon_key: String,
-    pub(crate) http: reqwest::Client,
-    pub(crate) interval_ms: AtomicU64,
-    /// HTTP requests sent since the reporter opened (batches and other RPCs, retries too).
-    pub(crate) requests: AtomicU64,
-    /// Published by the flusher; never held across a call into the app or the outbox.
-    pub(crate) holds: Mutex<Holds>,
-}
-
-/// Locks a mutex, taking the data even if a caught panic poisoned it: every change to the
-/// guarded state is completed before anything that may panic (the foreign logger) runs.
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Shared {
-    pub(crate) fn log(&self, level: LogLevel, message: impl Into<String>) {
-        let message = message.into();
-        match level {
-            LogLevel::Debug => tracing::debug!("{message}"),
-            LogLevel::Info => tracing::info!("{message}"),
-            LogLevel::Warn => tracing::warn!("{message}"),
-            LogLevel::Error => tracing::error!("{message}"),
-        }
-        if let Some(logger) = &self.logger {
-            // A foreign logger that throws surfaces here as a panic (uniffi turns an unexpected
-            // callback error into one). The flusher logs from its task: unguarded, one bad log
-            // line would end delivery for good.
-            let call = std::panic::AssertUnwindSafe(|| logger.log(level, message));
-            if std::panic::catch_unwind(call).is_err() {
-                tracing::warn!("the app's logger panicked; the line was dropped");
-            }
-        }
-    }
-
-    pub(crate) fn now_ms(&self) -> i64 {
-        Utc::now().timestamp_millis()
-    }
-
-    /// Validates `payloads` one after the other against `upload`'s record, stores them and
-    /// the record in one transaction, and only then updates the memory.
-    pub(crate) fn commit(
-        &self,
-        state: &mut State,
-        upload: Uuid,
-        payloads: Vec<EventPayload>,
-        uri: Option<&str>,
-    ) -> Result<Enqueued, SdkError> {
-        let tracked = state.uploads.get_mut(&upload)?;
-        let mut record = tracked.record.clone();
-        let mut events = Vec::with_capacity(payloads.len());
-        for payload in payloads {
-            let event = UploadEvent {
-                id: Uuid::now_v7(),
-                upload_id: upload,
-                seq: record.last_seq + 1,
-                at: Utc::now(),
-                payload,
-            };
-            record = validate(Some(&record), &event)?;
-            events.push(event);
-        }
-        let outcome = lock(&self.outbox).enqueue(
-            UploadChange {
-                record: &record,
-                uri,
-                metadata_json: None,
-            },
-            &events,
-            self.now_ms(),
-        )?;
-        if outcome == Enqueued::Stored {
-            tracked.record = record;
-        }
-        self.wake.notify_one();
-        Ok(outcome)
-    }
-
-    /// Writes coalesced progress: all of it when `force`, else what the limiter lets
-    /// through. Returns whether some is still waiting.
-    pub(crate) fn persist_coalesced(&self, force: bool) -> Result<bool, SdkError> {
-        if !force && !self.has_coalesced.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
-        let mut state = lock(&self.state);
-        if !force && self.shut.load(Ordering::Relaxed) {
-            // The flusher after `shutdown`: shutdown's own forced write (under this lock)
-            // is the last; see `Engine::stop_flusher`.
-            return Ok(false);
-        }
-        let now = self.clock.elapsed();
-        let mut waiting = false;
-        for upload in state.uploads.with_coalesced() {
-            let Ok(tracked) = state.uploads.get_mut(&upload) else {
-                continue;
-            };
-            let Some(progress) = tracked.coalesced else {
-                continue;
-            };
-            let since = tracked.last_progress_write.map(|t| now.saturating_sub(t));
-            let last_written = tracked.record.progress;
-            let admitted = force
-                || state
-                    .limiter
-                    .admit(upload, last_written, progress.progress, since)
-                    == Admission::WriteNow;
-            if !admitted {
-                waiting = true;
-                continue;
-            }
-            let result = self.commit(&mut state, upload, vec![progress.payload()], None);
-            if let Ok(tracked) = state.uploads.get_mut(&upload) {
-                tracked.coalesced = None;
-                tracked.last_progress_write = Some(now);
-            }
-            if let Err(error) = result {
-                // Stale by now (the upload moved on): the newer event covers it.
-                self.log(
-                    LogLevel::Debug,
-                    format!("coalesced progress not written: {error}"),
-                );
-            }
-        }
-        self.has_coalesced.store(waiting, Ordering::Relaxed);
-        Ok(waiting)
-    }
-
-    /// The progress interval the server asked for in its last answer.
-    pub(crate) fn set_server_interval(&self, ms: u64) {
-        if self.interval_ms.swap(ms, Ordering::Relaxed) != ms {
-            let interval = self.policy.progress_interval(ms);
-            lock(&self.state).limiter.set_interval(interval);
-            self.log(
-                LogLevel::Info,
-                format!("server pace: one progress per {} ms", interval.as_millis()),
-            );
-        }
-    }
-}
-
 /// The upload reporter, in plain Rust.
 pub struct Engine {
     pub(crate) shared: Arc<Shared>,
@@ -289,7 +115,7 @@ pub struct Engine {
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
-            .field("rpc_base", &self.shared.rpc_base)
+            .field("rpc_base", &self.shared.delivery.rpc_base())
             .finish_non_exhaustive()
     }
 }
@@ -322,7 +148,6 @@ impl Engine {
         clock: SdkClock,
     ) -> Result<Engine, SdkError> {
         validate_config(&config)?;
-        let base = config.supabase_url.trim().trim_end_matches('/');
         let policy = config.policy;
         // Before the database is touched: a second opener must change nothing.
         let file_lock = OutboxLock::acquire(&config.database_path)?;
@@ -335,10 +160,12 @@ impl Engine {
         )?;
         let (records, quarantined) = outbox.load_records(Utc::now().timestamp_millis())?;
         let uploads = Uploads::from_records(records);
-        let http = reqwest::Client::builder()
-            .timeout(policy.request_timeout)
-            .build()
-            .map_err(|e| SdkError::Network(format!("HTTP client: {e}")))?;
+        let transport = Transport::new(
+            &config.supabase_url,
+            &config.anon_key,
+            policy.request_timeout,
+        )
+        .map_err(|e| SdkError::Network(format!("HTTP client: {e}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("monitor-sdk")
@@ -346,26 +173,14 @@ impl Engine {
             .build()
             .map_err(|e| SdkError::Internal(format!("runtime: {e}")))?;
         let limiter = ProgressLimiter::new(policy.progress_interval(0), clock.clone());
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State { uploads, limiter }),
-            outbox: Mutex::new(outbox),
-            wake: Notify::new(),
-            online: AtomicBool::new(true),
-            shut: AtomicBool::new(false),
-            retry_now: AtomicBool::new(false),
-            settled: watch::Sender::new(0),
-            has_coalesced: AtomicBool::new(false),
+        let shared = Arc::new(Shared::new(
+            State { uploads, limiter },
+            outbox,
+            Delivery::new(transport, token),
             policy,
             clock,
-            token,
             logger,
-            rpc_base: format!("{base}/rest/v1/rpc"),
-            anon_key: config.anon_key,
-            http,
-            interval_ms: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
-            holds: Mutex::new(Holds::default()),
-        });
+        ));
         if quarantined > 0 {
             shared.log(
                 LogLevel::Error,
@@ -385,7 +200,7 @@ impl Engine {
     }
 
     pub(crate) fn live(&self) -> Result<(), SdkError> {
-        if self.shared.shut.load(Ordering::Relaxed) {
+        if self.shared.signals.is_shut() {
             Err(SdkError::ShutDown)
         } else {
             Ok(())
@@ -503,7 +318,7 @@ impl Engine {
             self.shared.now_ms(),
         )?;
         state.uploads.insert(Tracked::new(record, true));
-        self.shared.wake.notify_one();
+        self.shared.signals.wake();
         Ok(id)
     }
 
@@ -565,9 +380,7 @@ impl Engine {
         match admission {
             Admission::Coalesce => {
                 tracked.coalesced = Some(progress);
-                if !self.shared.has_coalesced.swap(true, Ordering::Relaxed) {
-                    self.shared.wake.notify_one();
-                }
+                self.shared.mark_coalesced();
                 Ok(())
             }
             Admission::WriteNow => {
@@ -726,7 +539,7 @@ impl Engine {
     /// Storage failures.
     pub fn health(&self) -> Result<Health, SdkError> {
         let coalesced = lock(&self.shared.state).uploads.with_coalesced().len() as u64;
-        let holds = lock(&self.shared.holds).clone();
+        let holds = self.shared.signals.holds();
         let (outbox, interval, (isolated_uploads, isolated_events)) = {
             let interval = lock(&self.shared.state).limiter.interval();
             let outbox = lock(&self.shared.outbox);
@@ -744,9 +557,9 @@ impl Engine {
             outbox,
             oldest_pending_age,
             coalesced_progress: coalesced,
-            online: self.shared.online.load(Ordering::Relaxed),
+            online: self.shared.signals.is_online(),
             progress_interval: interval,
-            requests_sent: self.shared.requests.load(Ordering::Relaxed),
+            requests_sent: self.shared.delivery.requests_sent(),
             isolated_uploads,
             isolated_events,
             configuration_problem: holds.configuration_problem,
@@ -756,11 +569,7 @@ impl Engine {
     /// Tells the reporter whether the network is usable. Offline, the flusher sleeps until
     /// told otherwise (no timer, no CPU); back online, it sends at once.
     pub fn set_online(&self, online: bool) {
-        let was = self.shared.online.swap(online, Ordering::Relaxed);
-        if online && !was {
-            self.shared.retry_now.store(true, Ordering::Relaxed);
-        }
-        self.shared.wake.notify_one();
+        self.shared.signals.set_online(online);
     }
 
     /// Writes held-back progress and stops the flusher. Stored events stay in the outbox
@@ -771,7 +580,7 @@ impl Engine {
     ///
     /// Storage failures while writing the held-back progress.
     pub fn shutdown(&self) -> Result<(), SdkError> {
-        if self.shared.shut.swap(true, Ordering::Relaxed) {
+        if self.shared.signals.shut() {
             return Ok(());
         }
         let result = self.shared.persist_coalesced(true);
@@ -784,7 +593,7 @@ impl Engine {
     /// reporter, a harmless duplicate). For simulations and crash-recovery tests in one
     /// process; an app never needs it (`shutdown` is the clean end).
     pub fn abandon(self) {
-        if !self.shared.shut.swap(true, Ordering::Relaxed) {
+        if !self.shared.signals.shut() {
             self.stop_flusher();
         }
         // Drop now finds the reporter shut: `shutdown` returns at once, writing nothing.
@@ -802,7 +611,7 @@ impl Engine {
     /// after this (a flusher still winding down may only settle batches, which a newer
     /// reporter's counts absorb).
     fn stop_flusher(&self) {
-        self.shared.wake.notify_one();
+        self.shared.signals.wake();
         if let Some(runtime) = lock(&self.runtime).take() {
             if tokio::runtime::Handle::try_current().is_ok() {
                 runtime.shutdown_background();
@@ -861,17 +670,17 @@ impl Engine {
     /// [`SdkError::Offline`], [`SdkError::Network`].
     pub async fn pending_retry_requests(&self) -> Result<Vec<RetryRequest>, SdkError> {
         self.live()?;
-        if !self.shared.online.load(Ordering::Relaxed) {
+        if !self.shared.signals.is_online() {
             return Err(SdkError::Offline);
         }
         let shared = self.shared.clone();
         let task = self
             .handle
-            .spawn(async move { flusher::call_rpc(&shared, "pending_retry_requests", "{}").await });
+            .spawn(async move { shared.delivery.call("pending_retry_requests", "{}").await });
         let body = task
             .await
             .map_err(|e| SdkError::Internal(format!("request task: {e}")))??;
-        serde_json::from_str(&body).map_err(|e| {
+        serde_json::from_slice(&body).map_err(|e| {
             SdkError::Network(format!("unexpected pending_retry_requests answer: {e}"))
         })
     }
@@ -897,13 +706,13 @@ impl Drop for Engine {
 /// temporary database for "" and a memory one for ":memory:" or a `file:` URI asking for it:
 /// nothing would survive a restart), and the policy's ranges ([`FlushPolicy::validate`]).
 fn validate_config(config: &EngineConfig) -> Result<(), SdkError> {
-    let url = config.supabase_url.trim();
-    if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() < "http://x".len()
-    {
+    // The transport's own check (monitor-core), so the reporter and the monitoring client
+    // accept the same URLs.
+    if transport::rpc_base(&config.supabase_url).is_err() {
         return Err(SdkError::InvalidConfig {
             field: "supabase_url",
             allowed: "an http:// or https:// URL".into(),
-            got: format!("{url:?}"),
+            got: format!("{:?}", config.supabase_url.trim()),
         });
     }
     let key = &config.anon_key;
@@ -934,19 +743,19 @@ fn validate_config(config: &EngineConfig) -> Result<(), SdkError> {
 /// Waits until every event stored before the call is acknowledged or dead-lettered.
 async fn flush_shared(shared: Arc<Shared>, timeout: Duration) -> Result<(), SdkError> {
     shared.persist_coalesced(true)?;
-    if !shared.online.load(Ordering::Relaxed) {
+    if !shared.signals.is_online() {
         return Err(SdkError::Offline);
     }
     let Some(target) = lock(&shared.outbox).last_position()? else {
         return Ok(());
     };
-    let mut settled = shared.settled.subscribe();
-    shared.wake.notify_one();
+    let mut settled = shared.signals.subscribe_settled();
+    shared.signals.wake();
     let wait = async {
         loop {
             // Marked seen before reading: a change after this read wakes the next wait.
             settled.borrow_and_update();
-            let holds = lock(&shared.holds).clone();
+            let holds = shared.signals.holds();
             // Settled but for the parked uploads: how many of their events are waited for.
             let settled_but = {
                 let outbox = lock(&shared.outbox);
@@ -1082,6 +891,61 @@ mod tests {
         assert_eq!(health.outbox.quarantined, 1);
         // Its events are still in the outbox: they describe the upload to the server.
         assert_eq!(health.outbox.pending_events, 3);
+    }
+
+    /// Keeps every line the engine gives the app.
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<(LogLevel, String)>>);
+
+    impl ReporterLogger for Lines {
+        fn log(&self, level: LogLevel, message: String) {
+            lock(&self.0).push((level, message));
+        }
+    }
+
+    #[test]
+    fn events_dropped_by_the_age_cap_are_told_to_the_app_not_only_to_tracing() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let engine = offline(&dir, SdkClock::manual());
+            engine.begin_upload(video("import_1_6")).unwrap();
+            engine.shutdown().unwrap();
+        }
+        // 31 days in the outbox: past the default 30-day age cap.
+        let raw = rusqlite::Connection::open(dir.path().join("outbox.sqlite")).unwrap();
+        let long_ago = Utc::now().timestamp_millis() - 31 * 24 * 3_600_000;
+        raw.execute("update outbox set enqueued_at_ms = ?1", [long_ago])
+            .unwrap();
+        drop(raw);
+        let lines = Arc::new(Lines::default());
+        let engine = Engine::open_with_clock(
+            EngineConfig {
+                supabase_url: "http://127.0.0.1:9".into(),
+                anon_key: "anon".into(),
+                database_path: dir.path().join("outbox.sqlite"),
+                policy: FlushPolicy::default(),
+            },
+            Arc::new(NoToken),
+            Some(lines.clone()),
+            SdkClock::manual(),
+        )
+        .unwrap();
+        // Online: the flusher's next round applies the cap (then fails to reach port 9).
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let told = loop {
+            let told = lock(&lines.0)
+                .iter()
+                .find(|(_, line)| line.contains("age cap"))
+                .cloned();
+            if told.is_some() || std::time::Instant::now() > deadline {
+                break told;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let (level, line) = told.expect("the app's logger hears of the dropped events");
+        assert_eq!(level, LogLevel::Error);
+        assert!(line.starts_with("1 unsent event(s)"), "{line}");
+        assert_eq!(engine.health().unwrap().outbox.pending_events, 0);
     }
 
     fn video(local_id: &str) -> NewUpload {

@@ -58,7 +58,7 @@ pub enum SdkError {
     #[error("events held back by a configuration problem: {0}")]
     ServerConfiguration(String),
     /// Events held back because their uploads are set aside after repeated server errors
-    /// (see [`crate::isolation`]); everything else was delivered.
+    /// (the flusher's isolation, see ARCHITECTURE.md); everything else was delivered.
     #[error("{events} event(s) of {uploads} upload(s) held back: the server keeps failing on them; retried on their own backoff")]
     Isolated {
         /// Uploads set aside that have events among those waited for.
@@ -84,6 +84,9 @@ pub enum SdkError {
 }
 
 /// Which upload rule a call broke (monitor-core's `RejectReason`, as the app sees it).
+///
+/// The conversion from `RejectReason` is an exhaustive `match` (the core enum is not
+/// `#[non_exhaustive]`): a reason added to the core does not compile until it is mapped here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum RuleViolation {
     /// A field is missing or empty (empty local id or filename, negative size...).
@@ -121,8 +124,6 @@ impl From<RejectReason> for RuleViolation {
             RejectReason::StageOrder => RuleViolation::StageOrder,
             RejectReason::OutOfRange => RuleViolation::OutOfRange,
             RejectReason::RetryLimit => RuleViolation::RetryLimit,
-            // A reason added to monitor-core later: the closest general answer.
-            _ => RuleViolation::InvalidTransition,
         }
     }
 }

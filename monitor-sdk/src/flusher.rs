@@ -1,22 +1,21 @@
 //! The background task that drains the outbox to `report_upload_events`: batching, the one
 //! match that sorts HTTP outcomes, backoff with full jitter, token refresh, dead letters.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
+use monitor_core::client::transport::Answer;
+use monitor_core::client::ClientError;
 use monitor_core::{EventOutcome, IngestResponse};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use crate::engine::{lock, Shared};
-use crate::error::SdkError;
 use crate::foreign::LogLevel;
 use crate::isolation::{Isolation, Scope, Verdict};
 use crate::outbox::{Filter, PendingEvent, Settlement};
 use crate::policy::{FlushPolicy, ISOLATE_AFTER_SERVER_ERRORS};
+use crate::shared::{lock, Shared};
 
 /// What one POST of a batch came to.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,11 +66,11 @@ pub enum SendOutcome {
     },
 }
 
-/// A raw HTTP answer: status, headers, body.
-pub type RawResponse = (StatusCode, HeaderMap, String);
-
-/// Sorts an HTTP result into a [`SendOutcome`]: the one place that decides what is retried,
-/// what is dead-lettered and what is held back.
+/// Sorts a POST's result into a [`SendOutcome`]: the one place that decides what is retried,
+/// what is dead-lettered and what is held back. The answer comes from monitor-core's
+/// PostgREST [`Transport`](monitor_core::client::transport::Transport) (which reads `Retry-After` in both its forms) and the failure is
+/// its [`ClientError`], so the match below is over the same kinds the monitoring client
+/// returns.
 ///
 /// | result | outcome |
 /// | --- | --- |
@@ -87,65 +86,68 @@ pub type RawResponse = (StatusCode, HeaderMap, String);
 ///
 /// Only `BatchRefused` (once split down to one event) and the server's per-event verdicts
 /// ever dead-letter an event.
-///
-/// ```
-/// use monitor_sdk::flusher::{classify, SendOutcome};
-/// use reqwest::{header::HeaderMap, StatusCode};
-/// let outcome = classify(Ok((StatusCode::TOO_MANY_REQUESTS, HeaderMap::new(), String::new())));
-/// assert!(matches!(outcome, SendOutcome::Recoverable { .. }));
-/// let missing = r#"{"code":"PGRST202","message":"Could not find the function"}"#;
-/// let outcome = classify(Ok((StatusCode::NOT_FOUND, HeaderMap::new(), missing.into())));
-/// assert!(matches!(outcome, SendOutcome::Misconfigured { status: 404, .. }));
-/// ```
-pub fn classify(result: Result<RawResponse, String>) -> SendOutcome {
-    match result {
-        Err(why) => SendOutcome::Recoverable {
-            retry_after: None,
-            why,
-        },
-        Ok((status, _, body)) if status.is_success() => {
-            match serde_json::from_str::<IngestResponse>(&body) {
-                Ok(response) => SendOutcome::Delivered(response),
-                Err(e) => SendOutcome::Recoverable {
-                    retry_after: None,
-                    why: format!("HTTP {status} with an unexpected body ({e})"),
-                },
+pub fn classify(result: Result<Answer, ClientError>) -> SendOutcome {
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(error) => {
+            return SendOutcome::Recoverable {
+                retry_after: None,
+                why: format!("request failed: {error}"),
             }
         }
-        Ok((StatusCode::UNAUTHORIZED, _, body)) => SendOutcome::TokenRejected {
-            why: format!("HTTP 401 {}", error_code(&body).unwrap_or_default()),
+    };
+    let status = answer.status;
+    if status.is_success() {
+        return match serde_json::from_slice::<IngestResponse>(&answer.body) {
+            Ok(response) => SendOutcome::Delivered(response),
+            Err(e) => SendOutcome::Recoverable {
+                retry_after: None,
+                why: format!("HTTP {status} with an unexpected body ({e})"),
+            },
+        };
+    }
+    let text = answer.text(200);
+    let error = answer.into_error();
+    let code = error
+        .body()
+        .and_then(|body| body.code.clone())
+        .unwrap_or_default();
+    match error {
+        ClientError::Auth { .. } => SendOutcome::TokenRejected {
+            why: format!("HTTP 401 {code}"),
         },
-        Ok((status, headers, body))
-            if status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS =>
-        {
-            SendOutcome::Recoverable {
-                retry_after: retry_after(&headers),
-                why: format!("HTTP {status} {}", error_code(&body).unwrap_or_default()),
-            }
-        }
-        Ok((status, headers, body)) if status.is_server_error() => SendOutcome::ServerError {
-            status: status.as_u16(),
-            retry_after: retry_after(&headers),
-            why: format!("HTTP {status} {}", error_code(&body).unwrap_or_default()),
+        ClientError::Server {
+            status: 408 | 429,
+            retry_after,
+            ..
+        } => SendOutcome::Recoverable {
+            retry_after,
+            why: format!("HTTP {status} {code}"),
         },
-        Ok((status, _, body))
+        ClientError::Server {
+            status: code_500 @ 500..=599,
+            retry_after,
+            ..
+        } => SendOutcome::ServerError {
+            status: code_500,
+            retry_after,
+            why: format!("HTTP {status} {code}"),
+        },
+        // PostgREST's own 400 (a malformed event) or a 413: the batch, not the setup.
+        ClientError::InvalidInput { body }
             if status == StatusCode::PAYLOAD_TOO_LARGE
-                || (status == StatusCode::BAD_REQUEST && error_code(&body).is_some()) =>
+                || (status == StatusCode::BAD_REQUEST && body.code.is_some()) =>
         {
             SendOutcome::BatchRefused {
                 status: status.as_u16(),
-                why: format!("HTTP {status} {}", shorten(&body)),
+                why: format!("HTTP {status} {text}"),
             }
         }
-        Ok((status, _, body)) if status.is_client_error() => SendOutcome::Misconfigured {
+        _ if status.is_client_error() => SendOutcome::Misconfigured {
             status: status.as_u16(),
-            why: format!(
-                "HTTP {status} {}: {}",
-                error_code(&body).unwrap_or_default(),
-                configuration_hint(status)
-            ),
+            why: format!("HTTP {status} {code}: {}", configuration_hint(status)),
         },
-        Ok((status, _, _)) => SendOutcome::Recoverable {
+        _ => SendOutcome::Recoverable {
             retry_after: None,
             why: format!("HTTP {status}"),
         },
@@ -161,101 +163,6 @@ fn configuration_hint(status: StatusCode) -> &'static str {
         403 => "not allowed: check the grants on report_upload_events and the token's role",
         405 | 406 | 415 => "this URL does not serve PostgREST's RPC: check supabase_url",
         _ => "the server refuses every request: check its configuration and the reporter's",
-    }
-}
-
-/// PostgREST's error `code` (`PGRST301`, `22023`...), when the body has one.
-fn error_code(body: &str) -> Option<String> {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()?
-        .get("code")?
-        .as_str()
-        .map(str::to_string)
-}
-
-/// `Retry-After` in seconds (the HTTP-date form is rare on APIs and is ignored).
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
-}
-
-fn shorten(text: &str) -> String {
-    text.chars().take(200).collect()
-}
-
-/// POSTs `body` to `rpc/{function}` with the current token.
-async fn post(
-    shared: &Shared,
-    function: &str,
-    body: String,
-    token: &str,
-) -> Result<RawResponse, String> {
-    shared.requests.fetch_add(1, Ordering::Relaxed);
-    let response = shared
-        .http
-        .post(format!("{}/{function}", shared.rpc_base))
-        .header("apikey", &shared.anon_key)
-        .header("content-type", "application/json")
-        .bearer_auth(token)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let status = response.status();
-    let headers = response.headers().clone();
-    let text = response
-        .text()
-        .await
-        .map_err(|e| format!("reading the answer failed: {e}"))?;
-    Ok((status, headers, text))
-}
-
-/// The app's current token (a foreign call, kept off the async worker's hot loop).
-async fn current_token(shared: &Arc<Shared>, refresh: bool) -> Option<String> {
-    let provider = shared.token.clone();
-    tokio::task::spawn_blocking(move || {
-        if refresh {
-            provider.refresh_access_token()
-        } else {
-            provider.access_token()
-        }
-    })
-    .await
-    .ok()
-    .flatten()
-}
-
-/// One RPC call outside the outbox (e.g. `pending_retry_requests`), with one token refresh
-/// on 401. Returns the body of a 2xx answer.
-///
-/// # Errors
-///
-/// [`SdkError::Network`] with the status or the transport error.
-pub(crate) async fn call_rpc(
-    shared: &Arc<Shared>,
-    function: &str,
-    args: &str,
-) -> Result<String, SdkError> {
-    let mut refresh = false;
-    loop {
-        let token = current_token(shared, refresh).await.unwrap_or_default();
-        match post(shared, function, args.to_string(), &token).await {
-            Ok((status, _, body)) if status.is_success() => return Ok(body),
-            Ok((StatusCode::UNAUTHORIZED, _, _)) if !refresh => refresh = true,
-            Ok((status, _, body)) => {
-                return Err(SdkError::Network(format!(
-                    "HTTP {status} {}",
-                    shorten(&body)
-                )))
-            }
-            Err(why) => return Err(SdkError::Network(why)),
-        }
     }
 }
 
@@ -329,10 +236,13 @@ pub(crate) async fn supervise(shared: Arc<Shared>) {
     use futures_util::FutureExt;
     loop {
         let round = std::panic::AssertUnwindSafe(run(shared.clone())).catch_unwind();
-        if round.await.is_ok() || shared.shut.load(Ordering::Relaxed) {
+        if round.await.is_ok() || shared.signals.is_shut() {
             return;
         }
-        tracing::error!("the flusher panicked; restarting it");
+        shared.log(
+            LogLevel::Error,
+            "the flusher panicked; restarting it (nothing is lost: the outbox is the truth)",
+        );
         tokio::time::sleep(RESTART_AFTER_PANIC).await;
     }
 }
@@ -350,7 +260,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     // A restarted flusher starts with nothing parked: say so.
     publish_parked(&shared, &round);
     loop {
-        if shared.shut.load(Ordering::Relaxed) {
+        if shared.signals.is_shut() {
             return;
         }
         let tick = match shared.persist_coalesced(false) {
@@ -364,11 +274,11 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 Some(COALESCED_TICK)
             }
         };
-        if !shared.online.load(Ordering::Relaxed) {
-            idle(&shared, tick).await;
+        if !shared.signals.is_online() {
+            shared.signals.idle(tick).await;
             continue;
         }
-        if shared.retry_now.swap(false, Ordering::Relaxed) {
+        if shared.signals.take_retry_now() {
             round.gate = Gate::default();
             round.probe_gate = Gate::default();
         }
@@ -376,7 +286,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         if let Some(at) = round.gate.retry_at {
             if now < at {
                 let wait = at - now;
-                idle(&shared, Some(tick.map_or(wait, |t| t.min(wait)))).await;
+                shared
+                    .signals
+                    .idle(Some(tick.map_or(wait, |t| t.min(wait))))
+                    .await;
                 continue;
             }
             round.gate.retry_at = None;
@@ -392,25 +305,33 @@ pub(crate) async fn run(shared: Arc<Shared>) {
             let max_age =
                 i64::try_from(shared.policy.max_event_age.as_millis()).unwrap_or(i64::MAX);
             let now_ms = chrono::Utc::now().timestamp_millis();
-            match outbox.expire(max_age, now_ms) {
-                Ok(0) => {}
-                Ok(n) => {
-                    shared.settled.send_modify(|g| *g += 1);
-                    tracing::warn!(n, "events expired by the age cap");
-                }
-                Err(error) => tracing::error!(%error, "age cap"),
-            }
+            let expired = outbox.expire(max_age, now_ms);
             let filter = match scope {
                 Scope::Open => Filter::Excluding(&parked),
                 Scope::Alone(upload) => Filter::Only(upload),
             };
             let batch = outbox.peek_in(limit, filter);
-            (batch, outbox.take_quarantined())
+            (batch, outbox.take_quarantined(), expired)
         };
-        let (batch, quarantined) = batch;
+        let (batch, quarantined, expired) = batch;
+        // Outside the outbox lock, and to the app too: these events are lost for good.
+        match expired {
+            Ok(0) => {}
+            Ok(n) => {
+                shared.signals.settled();
+                shared.log(
+                    LogLevel::Error,
+                    format!(
+                        "{n} unsent event(s) older than {} s never delivered: moved to the dead letters by the age cap (max_event_age_seconds)",
+                        shared.policy.max_event_age.as_secs()
+                    ),
+                );
+            }
+            Err(error) => shared.log(LogLevel::Error, format!("age cap: {error}")),
+        }
         if quarantined > 0 {
             // Outside the outbox lock: the app's logger may be slow.
-            shared.settled.send_modify(|g| *g += 1);
+            shared.signals.settled();
             shared.log(
                 LogLevel::Error,
                 format!("{quarantined} unreadable outbox row(s) quarantined to the dead letters"),
@@ -426,7 +347,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                     }
                     continue;
                 }
-                idle(&shared, next_probe_wait(&round, tick)).await;
+                shared.signals.idle(next_probe_wait(&round, tick)).await;
                 continue;
             }
             Ok(batch) => batch,
@@ -438,12 +359,17 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         };
         let token = match round.token.take() {
             Some(token) => Some(token),
-            None => current_token(&shared, false).await,
+            None => shared.delivery.token(false).await,
         };
         let outcome = match token {
             Some(token) => {
                 let body = batch_body(&batch);
-                classify(post(&shared, "report_upload_events", body, &token).await)
+                classify(
+                    shared
+                        .delivery
+                        .post("report_upload_events", body, &token)
+                        .await,
+                )
             }
             None => SendOutcome::TokenRejected {
                 why: "no access token".into(),
@@ -510,7 +436,7 @@ async fn handle(
             if round.split.is_some_and(|(split, _)| split == scope) {
                 round.split = None;
             }
-            shared.settled.send_modify(|g| *g += 1);
+            shared.signals.settled();
             shared.set_server_interval(response.min_progress_interval_ms);
         }
         SendOutcome::Recoverable { retry_after, why } => {
@@ -546,7 +472,7 @@ async fn handle(
                     LogLevel::Info,
                     format!("{why}: asking the app for a fresh token"),
                 );
-                round.token = current_token(shared, true).await;
+                round.token = shared.delivery.token(true).await;
             }
         }
         SendOutcome::BatchRefused { status, why } => {
@@ -570,17 +496,12 @@ async fn handle(
                 if let Err(error) = settled {
                     shared.log(LogLevel::Error, format!("dead-lettering: {error}"));
                 }
-                shared.settled.send_modify(|g| *g += 1);
+                shared.signals.settled();
                 round.split = None;
             }
         }
         SendOutcome::Misconfigured { why, .. } => {
-            let new = {
-                let mut holds = lock(&shared.holds);
-                let new = holds.configuration_problem.as_deref() != Some(why.as_str());
-                holds.configuration_problem = Some(why.clone());
-                new
-            };
+            let new = shared.signals.configuration_problem(&why);
             if new {
                 let waiting = lock(&shared.outbox).stats().map_or(0, |s| s.pending_events);
                 shared.log(
@@ -591,7 +512,7 @@ async fn handle(
                 );
             }
             // After the log: a flush waiting on this wakes to return the problem.
-            shared.settled.send_modify(|g| *g += 1);
+            shared.signals.settled();
             fail(shared, round, scope, None, &why);
         }
     }
@@ -647,13 +568,12 @@ fn released(shared: &Shared, round: &Round, upload: Uuid, why: &str) {
 
 /// Makes the parked set visible to `health()` and `flush()`, and wakes a waiting flush.
 fn publish_parked(shared: &Shared, round: &Round) {
-    lock(&shared.holds).parked = round.isolation.parked();
-    shared.settled.send_modify(|g| *g += 1);
+    shared.signals.publish_parked(round.isolation.parked());
 }
 
 /// A delivery went through: whatever configuration problem there was is solved.
 fn clear_configuration_problem(shared: &Shared) {
-    let solved = lock(&shared.holds).configuration_problem.take();
+    let solved = shared.signals.take_configuration_problem();
     if let Some(problem) = solved {
         shared.log(
             LogLevel::Info,
@@ -723,19 +643,13 @@ fn fail(
             delay.as_millis()
         ),
     );
-    if let Err(error) = lock(&shared.outbox).note_error(why) {
-        tracing::error!(%error, "recording the delivery error");
-    }
-}
-
-/// Sleeps until woken, or `tick` passes. With no tick (offline, nothing held back) it is a
-/// pure wait on a notification: no timer, no CPU.
-async fn idle(shared: &Shared, tick: Option<Duration>) {
-    match tick {
-        Some(tick) => {
-            let _ = tokio::time::timeout(tick, shared.wake.notified()).await;
-        }
-        None => shared.wake.notified().await,
+    // Bound first, so the app's logger never runs under the outbox lock.
+    let noted = lock(&shared.outbox).note_error(why);
+    if let Err(error) = noted {
+        shared.log(
+            LogLevel::Error,
+            format!("recording the delivery error: {error}"),
+        );
     }
 }
 
@@ -757,21 +671,48 @@ fn batch_body(batch: &[PendingEvent]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
+    use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
 
-    fn answer(status: u16, body: &str) -> Result<RawResponse, String> {
-        Ok((
+    fn answer(status: u16, body: &str) -> Result<Answer, ClientError> {
+        Ok(Answer::new(
             StatusCode::from_u16(status).unwrap_or(StatusCode::IM_A_TEAPOT),
-            HeaderMap::new(),
+            &HeaderMap::new(),
             body.to_string(),
         ))
+    }
+
+    #[test]
+    fn a_retry_after_given_as_an_http_date_delays_the_retry_until_that_date() {
+        // RFC 9110 lets a server answer `Retry-After: <HTTP-date>`; the flusher used to read
+        // only delay-seconds and retried at once, on its own backoff.
+        let at = std::time::SystemTime::now() + Duration::from_secs(120);
+        let mut headers = HeaderMap::new();
+        let date = HeaderValue::from_str(&httpdate::fmt_http_date(at)).unwrap();
+        headers.insert(RETRY_AFTER, date);
+        for status in [
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ] {
+            let outcome = classify(Ok(Answer::new(status, &headers, "")));
+            let retry_after = match outcome {
+                SendOutcome::Recoverable { retry_after, .. }
+                | SendOutcome::ServerError { retry_after, .. } => retry_after,
+                other => panic!("{status}: {other:?}"),
+            };
+            let wait = retry_after.expect("the date is read as a wait");
+            // Whole seconds in the header, and the test's own run time.
+            assert!(
+                wait > Duration::from_secs(110) && wait <= Duration::from_secs(120),
+                "{status}: {wait:?}"
+            );
+        }
     }
 
     #[test]
     fn server_errors_and_throttling_are_retried_with_retry_after() {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("7"));
-        let outcome = classify(Ok((StatusCode::TOO_MANY_REQUESTS, headers, String::new())));
+        let outcome = classify(Ok(Answer::new(StatusCode::TOO_MANY_REQUESTS, &headers, "")));
         assert_eq!(
             outcome,
             SendOutcome::Recoverable {
@@ -789,8 +730,9 @@ mod tests {
                 SendOutcome::ServerError { status: s, .. } if s == status
             ));
         }
+        let refused = ClientError::Config("connection refused".into());
         assert!(matches!(
-            classify(Err("connection refused".into())),
+            classify(Err(refused)),
             SendOutcome::Recoverable { .. }
         ));
     }

@@ -171,7 +171,7 @@ impl Engine {
         )?;
         // Live: the app's queue will process it in this session; recovery leaves it be.
         state.uploads.insert(Tracked::new(record, true));
-        self.shared.wake.notify_one();
+        self.shared.signals.wake();
         Ok(Reconciled::Created)
     }
 }

@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -119,9 +118,7 @@ impl UploadReporter {
         let _ = guard(|| {
             if let Some(app) = &self.app {
                 app.session.set_token(access_token);
-                let shared = &self.engine.shared;
-                shared.retry_now.store(true, Ordering::Relaxed);
-                shared.wake.notify_one();
+                self.engine.shared.signals.retry_now();
             }
             Ok(())
         });

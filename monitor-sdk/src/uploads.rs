@@ -130,11 +130,6 @@ impl Uploads {
         self.by_id.insert(tracked.record.id, tracked);
     }
 
-    /// The upload with this id.
-    pub fn get(&self, id: &Uuid) -> Option<&Tracked> {
-        self.by_id.get(id)
-    }
-
     /// The upload with this id, to change.
     ///
     /// # Errors

@@ -99,7 +99,12 @@ async fn wait_card(browser: &Browser, upload: Uuid) {
         .await;
 }
 
-/// axe-core's serious and critical violations on the page as it is.
+/// axe-core's serious and critical violations on the page as it is at rest.
+///
+/// A card that has just arrived fades in from 20 % opacity for 0.6 s; axe-core computes
+/// contrast on the frame it sees, so a card caught mid-fade reads as low contrast although
+/// nobody reads it before it settles. Finite animations are finished first (the page's CSP
+/// refuses an injected stylesheet; the Web Animations API needs none).
 async fn axe_violations(browser: &Browser) -> Vec<Value> {
     let source = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -113,7 +118,11 @@ async fn axe_violations(browser: &Browser) -> Vec<Value> {
     let result = browser
         .execute_async(
             "const done = arguments[arguments.length - 1];
-             axe.run(document, { resultTypes: ['violations'] })
+             for (const a of document.getAnimations()) {
+               try { a.finish(); } catch (_) { /* an infinite one (the live dot) cannot finish */ }
+             }
+             // A card arriving during the run itself is still fading: left out of this run.
+             axe.run({ exclude: ['.is-new'] }, { resultTypes: ['violations'] })
                .then((r) => done(r.violations
                  .filter((v) => v.impact === 'serious' || v.impact === 'critical')
                  .map((v) => ({ id: v.id, impact: v.impact, help: v.help,

@@ -19,6 +19,7 @@
 //! ```
 
 mod error;
+pub mod transport;
 pub mod types;
 
 use std::time::Duration;
@@ -102,9 +103,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 #[derive(Debug, Clone)]
 pub struct MonitoringClient {
-    http: reqwest::Client,
-    rpc_base: String,
-    apikey: String,
+    transport: transport::Transport,
     bearer: String,
 }
 
@@ -126,21 +125,12 @@ impl MonitoringClient {
     /// [`ClientError::Config`] when the URL is not http(s) or a key is empty, or the HTTP
     /// client cannot be built.
     pub fn new(url: &str, apikey: &str, bearer: &str) -> Result<Self, ClientError> {
-        let url = url.trim_end_matches('/');
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(ClientError::Config(format!("not an http(s) URL: {url:?}")));
-        }
-        if apikey.is_empty() || bearer.is_empty() {
+        let transport = transport::Transport::new(url, apikey, DEFAULT_TIMEOUT)?;
+        if bearer.is_empty() {
             return Err(ClientError::Config("empty key or token".into()));
         }
-        let http = reqwest::Client::builder()
-            .timeout(DEFAULT_TIMEOUT)
-            .build()
-            .map_err(|e| ClientError::Config(format!("HTTP client: {e}")))?;
         Ok(MonitoringClient {
-            http,
-            rpc_base: format!("{url}/rest/v1/rpc"),
-            apikey: apikey.to_owned(),
+            transport,
             bearer: bearer.to_owned(),
         })
     }
@@ -481,28 +471,16 @@ impl MonitoringClient {
         function: &str,
         args: Value,
     ) -> Result<T, ClientError> {
-        let response = self
-            .http
-            .post(format!("{}/{function}", self.rpc_base))
-            .header("apikey", &self.apikey)
-            .bearer_auth(&self.bearer)
-            .json(&args)
-            .send()
-            .await
-            .map_err(ClientError::Network)?;
-        let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let bytes = response.bytes().await.map_err(ClientError::Network)?;
-        if !(200..300).contains(&status) {
+        let body = serde_json::to_vec(&args).map_err(|e| ClientError::UnexpectedResponse {
+            function: function.to_owned(),
+            reason: format!("arguments do not serialize: {e}"),
+        })?;
+        let answer = self.transport.post(function, &self.bearer, body).await?;
+        if !answer.is_success() {
             // A body that is not PostgREST's JSON (a proxy's HTML page) still gets its kind.
-            let body = serde_json::from_slice::<ApiErrorBody>(&bytes).unwrap_or_default();
-            return Err(ClientError::from_status(status, body, retry_after));
+            return Err(answer.into_error());
         }
+        let bytes = answer.body;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::UnexpectedResponse {
             function: function.to_owned(),
             reason: e.to_string(),
