@@ -497,9 +497,12 @@ async fn guard(State(state): State<AppState>, request: Request, next: Next) -> R
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // `same-origin`, not `no-referrer`: under `no-referrer` a browser sends `Origin: null`
+    // with the page's own form posts (sign-in, logout; Fetch's "serialize a request origin"),
+    // which the same-origin check rightly refuses. Other sites still get no referrer.
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     // Live data: never served from a cache (hashed static files say otherwise themselves).
     if !headers.contains_key(header::CACHE_CONTROL) {
