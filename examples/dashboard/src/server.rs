@@ -540,7 +540,8 @@ fn refusal(method: &Method, headers: &HeaderMap, public: Option<&PublicUrl>) -> 
         // http://{host} when opened directly on this machine.
         if let Some(origin) = headers.get(header::ORIGIN) {
             let origin = origin.to_str().unwrap_or_default();
-            let direct = loopback && origin == format!("http://{host}");
+            // Host names are case-insensitive; browsers send the Origin lowercased.
+            let direct = loopback && origin.eq_ignore_ascii_case(&format!("http://{host}"));
             let proxied = public.is_some_and(|p| origin == p.origin);
             if !direct && !proxied {
                 return Some(cross_site);

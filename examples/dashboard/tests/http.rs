@@ -489,6 +489,24 @@ async fn requests_naming_another_host_or_posted_from_another_site_are_refused() 
         .await
         .expect("an answer");
     assert_eq!(cross_site_login.status(), 403);
+    // An opaque origin (a sandboxed frame, a data: URL) is not the page's own.
+    let opaque = common::http()
+        .post(dashboard.url("/login"))
+        .header("origin", "null")
+        .form(&[("email", "a@b.test"), ("password", "x")])
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(opaque.status(), 403);
+    // So the page's own form posts must carry their real Origin: under `no-referrer` a
+    // browser sends `Origin: null` with them, and every sign-in would be refused.
+    assert_eq!(
+        opaque
+            .headers()
+            .get("referrer-policy")
+            .and_then(|v| v.to_str().ok()),
+        Some("same-origin")
+    );
     let same_site = http
         .post(dashboard.url(&format!("/api/uploads/{}/retry", Uuid::new_v4())))
         .header("origin", dashboard.base.as_str())
