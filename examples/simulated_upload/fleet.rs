@@ -32,11 +32,11 @@ const LIVE_REFRESH: Duration = Duration::from_secs(2);
 /// Real time between two passes of the simulated admin.
 const ADMIN_PASS: Duration = Duration::from_millis(500);
 
-/// Serves the `/monitoring` page as the demo admin until `stop` resolves, on `port` or, when
-/// it is taken, any free port. No port at all only costs the page (the fleet is the job): it
-/// says so and goes on.
+/// Serves the `/monitoring` page (admins sign in to `stack`; on the dev stack the demo admin,
+/// printed) until `stop` resolves, on `port` or, when it is taken, any free port. No port at
+/// all only costs the page (the fleet is the job): it says so and goes on.
 async fn start_dashboard(
-    monitoring: &MonitoringClient,
+    stack: &SupabaseTarget,
     port: u16,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) {
@@ -51,12 +51,23 @@ async fn start_dashboard(
             if let Ok(address) = listener.local_addr() {
                 println!("Dashboard at http://{address}/monitoring");
             }
-            let client = monitoring.clone();
+            match stack.dev_stack() {
+                Some(dev) => match dev.create_demo_admin().await {
+                    Ok(_) => println!(
+                        "  sign in as {} / {}",
+                        upload_monitor::devstack::DEMO_ADMIN_EMAIL,
+                        upload_monitor::devstack::DEMO_ADMIN_PASSWORD
+                    ),
+                    Err(e) => eprintln!("dashboard: no demo admin ({e}); sign in with an admin"),
+                },
+                None => println!("  sign in with an admin account of {}", stack.api_url()),
+            }
+            let project = monitor_dashboard::Project::new(stack.api_url(), stack.anon_key());
             tokio::spawn(async move {
                 let stopped = async {
                     let _ = stop.await;
                 };
-                if let Err(e) = monitor_dashboard::serve(client, listener, stopped).await {
+                if let Err(e) = monitor_dashboard::serve(project, listener, stopped).await {
                     tracing::warn!(error = %e, "dashboard");
                 }
             });
@@ -100,7 +111,7 @@ pub async fn run_with_outcomes(
     // Dropped when this function returns: the page's server then ends its streams and stops.
     let (_dashboard_running, dashboard_stop) = tokio::sync::oneshot::channel::<()>();
     if let Some(port) = options.dashboard_port {
-        start_dashboard(&monitoring, port, dashboard_stop).await;
+        start_dashboard(stack, port, dashboard_stop).await;
     }
     let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let counters = Arc::new(Counters::default());

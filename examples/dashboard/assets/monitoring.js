@@ -832,7 +832,7 @@
       body.insertBefore(b, logTitle);
     }
     try {
-      const response = await fetch(`/api/uploads/${encodeURIComponent(card.id)}/events`,
+      const response = await api(`/api/uploads/${encodeURIComponent(card.id)}/events`,
         { headers: { Accept: 'application/json' } });
       const answer = await response.json().catch(() => ({}));
       if (token !== modalToken) return;
@@ -911,7 +911,7 @@
     b.disabled = true;
     b.textContent = 'Envoi…';
     try {
-      const response = await fetch(`/api/uploads/${encodeURIComponent(card.id)}/retry`,
+      const response = await api(`/api/uploads/${encodeURIComponent(card.id)}/retry`,
         { method: 'POST', headers: { Accept: 'application/json' } });
       const answer = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
@@ -961,6 +961,14 @@
     }
   }
 
+  // Every API call: a 401 means the session ended (logout elsewhere, Supabase refused its
+  // refresh, the server restarted), so the page goes to the sign-in form.
+  async function api(url, options) {
+    const response = await fetch(url, options);
+    if (response.status === 401) location.assign('/login');
+    return response;
+  }
+
   function parse(event) {
     try {
       return JSON.parse(event.data);
@@ -972,7 +980,7 @@
   // The stream was refused (EventSource does not retry a non-200): say why, retry later.
   async function explainRefusal() {
     try {
-      const response = await fetch('/api/snapshot', { headers: { Accept: 'application/json' } });
+      const response = await api('/api/snapshot', { headers: { Accept: 'application/json' } });
       const answer = await response.json().catch(() => ({}));
       if (response.ok) applySnapshot(answer);
       else showBanner(answer.message || `Le serveur a répondu HTTP ${response.status}`);
@@ -1075,7 +1083,7 @@
       for (let pages = 0; pages < 5 && added === 0 && state.nextCursor !== null; pages += 1) {
         const cursor = state.nextCursor;
         const query = cursor ? `?before_started_at=${encodeURIComponent(cursor.startedAt)}&before_id=${encodeURIComponent(cursor.id)}` : '';
-        const response = await fetch(`/api/uploads${query}`, { headers: { Accept: 'application/json' } });
+        const response = await api(`/api/uploads${query}`, { headers: { Accept: 'application/json' } });
         const answer = await response.json().catch(() => ({}));
         if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
         state.nextCursor = answer.nextCursor || null;

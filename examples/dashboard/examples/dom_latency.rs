@@ -86,15 +86,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )))
         .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let page = format!("http://{}/monitoring", listener.local_addr()?);
+    let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(connection.client.clone(), listener, async {
+    let server = tokio::spawn(serve(connection.project.clone(), listener, async {
         let _ = stopped.await;
     }));
 
     let browser = Browser::start().await?;
     browser.viewport(1440, 1000, false).await?;
-    browser.goto(&page).await?;
+    // The demo admin, created by credentials::connect on the dev stack.
+    browser
+        .sign_in(
+            &base,
+            credentials::DEMO_ADMIN_EMAIL,
+            credentials::DEMO_ADMIN_PASSWORD,
+        )
+        .await?;
     browser
         .wait_for(
             "the page live",

@@ -1,8 +1,8 @@
 //! The dashboard API's errors as HTTP answers: a [`ClientError`] from Supabase sorted into a
 //! status and a JSON `{error, message}` the page shows as it is.
 //!
-//! The dashboard holds the Supabase credential, so a 401 or 403 from Supabase is about the
-//! dashboard's own token, and the message says so. 4xx messages are the ones our SQL raises
+//! Each call goes out with the signed-in admin's own token, so a 401 or 403 from Supabase is
+//! about that admin's session, and the message says so. 4xx messages are the ones our SQL raises
 //! on purpose ("only a failed upload can be retried; this one is completed"); 5xx and
 //! transport failures carry no server detail, only what to check (details go to the log).
 
@@ -27,6 +27,12 @@ pub(crate) enum ApiError {
     /// No such API route.
     #[error("no such API route")]
     NoRoute,
+    /// The request has no session (never signed in, logged out, or Supabase ended it).
+    #[error("Session absente ou expirée : reconnectez-vous sur /login.")]
+    SignedOut,
+    /// The session's refresh could not be asked.
+    #[error(transparent)]
+    SignIn(#[from] crate::session::SignInError),
 }
 
 /// Status, machine-readable kind and the page's message for a Supabase failure.
@@ -42,8 +48,7 @@ pub(crate) fn describe(error: &ClientError) -> (StatusCode, &'static str, String
             StatusCode::UNAUTHORIZED,
             "unauthenticated",
             format!(
-                "Supabase refused the dashboard's token ({}): restart the dashboard with a valid \
-                 MONITORING_ADMIN_JWT or SUPABASE_SERVICE_ROLE_KEY",
+                "Supabase a refusé le jeton de votre session ({}) : reconnectez-vous",
                 said("invalid or expired")
             ),
         ),
@@ -51,8 +56,8 @@ pub(crate) fn describe(error: &ClientError) -> (StatusCode, &'static str, String
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
-                "the dashboard's account is not an admin ({}): use an admin's token \
-                 (app_metadata.role = admin) or the service key",
+                "this account is not an admin ({}): sign in with an admin account \
+                 (app_metadata.role = admin)",
                 said("admins only")
             ),
         ),
@@ -126,6 +131,21 @@ impl IntoResponse for ApiError {
                 None,
             ),
             ApiError::NoRoute => (StatusCode::NOT_FOUND, "not_found", self.to_string(), None),
+            ApiError::SignedOut => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                self.to_string(),
+                None,
+            ),
+            ApiError::SignIn(e) => {
+                tracing::warn!(error = %e, "a session could not be refreshed");
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "unreachable",
+                    self.to_string(),
+                    None,
+                )
+            }
         };
         let mut response =
             (status, Json(json!({ "error": kind, "message": message }))).into_response();

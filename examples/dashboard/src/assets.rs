@@ -8,6 +8,9 @@ use crate::labels::page_labels;
 
 /// The page's HTML template; `{{CSS}}`, `{{JS}}` and `{{CONFIG}}` are filled in by [`Page::new`].
 const PAGE_HTML: &str = include_str!("../assets/monitoring.html");
+/// The sign-in page's template; `{{CSS}}`, `{{ERROR}}`, `{{ERROR_HIDDEN}}` and `{{EMAIL}}`
+/// are filled in by [`Page::sign_in`].
+const SIGNIN_HTML: &str = include_str!("../assets/signin.html");
 /// The page's behaviour.
 pub const PAGE_JS: &str = include_str!("../assets/monitoring.js");
 /// The page's look.
@@ -60,6 +63,24 @@ pub struct Page {
     pub script: Asset,
     /// The style sheet.
     pub style: Asset,
+    /// The sign-in page's template, its style sheet filled in.
+    signin: String,
+}
+
+/// `text` safe inside HTML text and double-quoted attributes.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl Page {
@@ -83,11 +104,39 @@ impl Page {
             .replace("{{CSS}}", &style.path)
             .replace("{{JS}}", &script.path)
             .replace("{{CONFIG}}", &config);
+        let signin = SIGNIN_HTML.replace("{{CSS}}", &style.path);
         Page {
             html,
             script,
             style,
+            signin,
         }
+    }
+
+    /// The sign-in page (`/login`), with `error` shown above the form when there is one and
+    /// the form's email filled with `email` (both escaped: the email is the visitor's input).
+    pub fn sign_in(&self, error: Option<&str>, email: &str) -> String {
+        // One pass over the template: a value containing "{{EMAIL}}" is not filled in twice.
+        let mut out = String::with_capacity(self.signin.len() + 256);
+        let mut rest = self.signin.as_str();
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start..];
+            let (value, len) = if after.starts_with("{{ERROR_HIDDEN}}") {
+                let hidden = if error.is_some() { "" } else { " hidden" };
+                (hidden.to_owned(), "{{ERROR_HIDDEN}}".len())
+            } else if after.starts_with("{{ERROR}}") {
+                (escape_html(error.unwrap_or_default()), "{{ERROR}}".len())
+            } else if after.starts_with("{{EMAIL}}") {
+                (escape_html(email), "{{EMAIL}}".len())
+            } else {
+                ("{{".to_owned(), 2)
+            };
+            out.push_str(&value);
+            rest = &after[len..];
+        }
+        out.push_str(rest);
+        out
     }
 }
 
@@ -104,6 +153,21 @@ mod tests {
         assert!(page.html.contains(&page.script.path));
         assert!(page.html.contains(&page.style.path));
         assert!(!page.html.contains("{{"));
+    }
+
+    #[test]
+    fn the_sign_in_page_escapes_the_email_and_shows_the_error_only_when_there_is_one() {
+        let page = Page::new(&PageConfig::default());
+        let blank = page.sign_in(None, "");
+        assert!(blank.contains(" hidden>") && !blank.contains("{{"));
+        assert!(blank.contains(&page.style.path));
+        let refused = page.sign_in(
+            Some("Email ou mot de passe incorrect."),
+            "\"><script>{{EMAIL}}",
+        );
+        assert!(refused.contains("Email ou mot de passe incorrect."));
+        assert!(!refused.contains("<script>") && !refused.contains(" hidden>"));
+        assert!(refused.contains("&quot;&gt;&lt;script&gt;{{EMAIL}}"));
     }
 
     #[test]

@@ -1,55 +1,51 @@
-//! Which Supabase the dashboard reads and with which credential: the local dev stack with a
-//! demo admin it creates, or the project named by `SUPABASE_URL` with an admin's token or the
-//! service key. The credential stays in this process; the browser never receives it.
+//! Which Supabase the dashboard signs admins in to: the local dev stack (started here, with
+//! its demo admin [`DEMO_ADMIN_EMAIL`] / [`DEMO_ADMIN_PASSWORD`]), or the project named by
+//! `SUPABASE_URL` and `SUPABASE_ANON_KEY`.
+//!
+//! The dashboard holds no credential of its own: no admin token, no service key. Every RPC
+//! goes out with the token of the admin who signed in ([`crate::session`]), so RLS and
+//! `private.is_admin()` decide what each page shows. The former `MONITORING_ADMIN_JWT` and
+//! `SUPABASE_SERVICE_ROLE_KEY` modes are gone: either would let whoever reaches the page act
+//! with a credential that is not theirs, which the sign-in exists to prevent (and the
+//! service key bypasses RLS altogether).
 
-use monitor_core::client::{ClientError, MonitoringClient};
-use upload_monitor::devstack::{jwt, Claims, DevStackError, NewUser, SupabaseTarget};
+use upload_monitor::devstack::{DevStackError, SupabaseTarget};
+
+pub use upload_monitor::devstack::{DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD};
+
+use crate::session::Project;
 
 /// The project's API URL; unset = start the local dev stack.
 pub const URL_ENV: &str = "SUPABASE_URL";
-/// The anon key, sent as `apikey` beside [`ADMIN_JWT_ENV`].
+/// The anon key, sent as `apikey` with every call.
 pub const ANON_KEY_ENV: &str = "SUPABASE_ANON_KEY";
-/// An admin user's access token (`app_metadata.role = admin`), preferred over the service key:
-/// the dashboard then acts with an admin's rights, not the key that bypasses RLS.
-pub const ADMIN_JWT_ENV: &str = "MONITORING_ADMIN_JWT";
-/// The service key, when no admin token is given.
-pub const SERVICE_ROLE_KEY_ENV: &str = "SUPABASE_SERVICE_ROLE_KEY";
-
-/// The demo admin's token lifetime on the dev stack. Supabase access tokens last an hour and
-/// the dashboard cannot refresh one; the dev stack's secret is known, so the demo admin gets
-/// a token that outlives any session.
-const DEMO_TOKEN_LIFETIME_SECS: i64 = 30 * 24 * 3600;
 
 /// Why the dashboard cannot connect.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CredentialsError {
-    /// `SUPABASE_URL` is set without a usable credential.
+    /// `SUPABASE_URL` is set without the anon key.
     #[error(
-        "{URL_ENV} is set: also set {ADMIN_JWT_ENV} (an admin's access token) and \
-         {ANON_KEY_ENV}, or {SERVICE_ROLE_KEY_ENV}"
+        "{URL_ENV} is set: also set {ANON_KEY_ENV} (admins sign in on the page with their own \
+         Supabase account; the dashboard needs no service key)"
     )]
     Missing,
     /// The dev stack did not start, or the demo admin could not be created.
     #[error(transparent)]
     DevStack(#[from] DevStackError),
-    /// The client refused the URL or keys.
-    #[error(transparent)]
-    Client(#[from] ClientError),
 }
 
-/// A connected dashboard: the client, and the dev stack when this process started one (it
-/// stops when this is dropped).
+/// A connected dashboard: the project admins sign in to, and the dev stack when this process
+/// started one (it stops when this is dropped).
 #[derive(Debug)]
 pub struct Connection {
-    /// Calls the monitoring RPCs with the dashboard's credential.
-    pub client: MonitoringClient,
-    /// Which credential, for the start-up banner (never the secret itself).
-    pub credential: String,
-    /// The dev stack this process started, if it did.
+    /// The project's URL and anon key.
+    pub project: Project,
+    /// The dev stack this process started, if it did (its demo admin exists then).
     pub dev_stack: Option<SupabaseTarget>,
 }
 
-/// Connects as described in the module docs.
+/// Connects as described in the module docs; on the dev stack, creates the demo admin.
 ///
 /// # Errors
 ///
@@ -58,41 +54,19 @@ pub async fn connect() -> Result<Connection, CredentialsError> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     match var(URL_ENV) {
         Some(url) => {
-            let (client, credential) = match (var(ADMIN_JWT_ENV), var(ANON_KEY_ENV)) {
-                (Some(token), Some(anon)) => (
-                    MonitoringClient::new(&url, &anon, &token)?,
-                    format!("the admin token in {ADMIN_JWT_ENV}"),
-                ),
-                _ => match var(SERVICE_ROLE_KEY_ENV) {
-                    Some(key) => (
-                        MonitoringClient::with_service_key(&url, &key)?,
-                        format!("the service key in {SERVICE_ROLE_KEY_ENV}"),
-                    ),
-                    None => return Err(CredentialsError::Missing),
-                },
-            };
+            let anon = var(ANON_KEY_ENV).ok_or(CredentialsError::Missing)?;
             Ok(Connection {
-                client,
-                credential,
+                project: Project::new(url, anon),
                 dev_stack: None,
             })
         }
         None => {
             let target = SupabaseTarget::from_env_or_start().await?;
-            let email = format!(
-                "admin-dashboard-{}@demo.test",
-                uuid::Uuid::new_v4().simple()
-            );
-            let admin = target
-                .create_user(&NewUser::new(&email).named("Alice", "Admin").admin())
-                .await?;
-            let token = target.mint_token(
-                &Claims::admin(admin.id, &email).with_exp(jwt::now() + DEMO_TOKEN_LIFETIME_SECS),
-            )?;
-            let client = MonitoringClient::new(target.api_url(), target.anon_key(), &token)?;
+            if let Some(stack) = target.dev_stack() {
+                stack.create_demo_admin().await?;
+            }
             Ok(Connection {
-                client,
-                credential: format!("the demo admin {email}"),
+                project: Project::new(target.api_url(), target.anon_key()),
                 dev_stack: Some(target),
             })
         }

@@ -8,6 +8,11 @@
 //! second. The poller sleeps (no call at all) while nobody listens, and forgets its cursor
 //! then, so the next page starts from its own snapshot's cursor.
 //!
+//! The poller reads with the token of a signed-in admin (the most recently active one: every
+//! admin sees the same monitoring data), so the database's `is_admin()` still decides; with
+//! nobody signed in it has no token and asks nothing. A page's stream ends when its session
+//! does (logout, or Supabase refused the session's refresh).
+//!
 //! Answers are passed to the browser as the JSON the RPC returned (parsed only for the few
 //! fields the feed steers by): a card field added in SQL reaches the page without a Rust
 //! change, and a value this version does not know never breaks the stream.
@@ -20,6 +25,8 @@ use axum::response::sse::Event;
 use chrono::{DateTime, Utc};
 use futures_util::stream::{self, Stream};
 use monitor_core::client::{ClientError, MonitoringClient};
+
+use crate::session::Sessions;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{broadcast, watch, Notify};
@@ -124,7 +131,7 @@ struct PollState {
 /// The shared poller: one per server.
 #[derive(Debug)]
 pub(crate) struct Feed {
-    client: MonitoringClient,
+    sessions: Arc<Sessions>,
     sender: broadcast::Sender<FeedMessage>,
     state: Mutex<PollState>,
     /// Wakes the idle poller when a page arrives with a cursor.
@@ -133,10 +140,10 @@ pub(crate) struct Feed {
 
 impl Feed {
     /// Starts the poller task on the current runtime; it ends when `stop` turns true.
-    pub(crate) fn start(client: MonitoringClient, stop: watch::Receiver<bool>) -> Arc<Feed> {
+    pub(crate) fn start(sessions: Arc<Sessions>, stop: watch::Receiver<bool>) -> Arc<Feed> {
         let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
         let feed = Arc::new(Feed {
-            client,
+            sessions,
             sender,
             state: Mutex::new(PollState {
                 cursor: None,
@@ -154,16 +161,18 @@ impl Feed {
     }
 
     /// A page's subscription: the broadcast receiver first (nothing after the snapshot is
-    /// missed), then the page's own snapshot, whose cursor starts an idle poller.
+    /// missed), then the page's own snapshot (read with `client`, the page's session), whose
+    /// cursor starts an idle poller.
     ///
     /// # Errors
     ///
     /// The snapshot's [`ClientError`] (a non-admin token is `Forbidden`).
     pub(crate) async fn subscribe(
         &self,
+        client: &MonitoringClient,
     ) -> Result<(broadcast::Receiver<FeedMessage>, Frame), ClientError> {
         let receiver = self.sender.subscribe();
-        let snapshot = fetch_snapshot(&self.client).await?;
+        let snapshot = fetch_snapshot(client).await?;
         {
             let mut state = self.state();
             if state.cursor.is_none() {
@@ -229,9 +238,29 @@ impl Feed {
         let Some(since) = since else {
             return Ok(());
         };
+        // Nobody signed in (the last admin logged out): no token, no call; the pages'
+        // streams end with their sessions.
+        let Some(signed) = self.sessions.any().await else {
+            return Ok(());
+        };
+        let result = self.poll_with(&signed.client, since, refresh_due).await;
+        if let Err(ClientError::Auth { .. } | ClientError::Forbidden { .. }) = &result {
+            // This admin's token no longer passes (role removed, session revoked): the
+            // session ends, the next round reads with another one.
+            tracing::info!("the database refused a session's token: the session ends");
+            self.sessions.remove(&signed.id);
+        }
+        result
+    }
+
+    async fn poll_with(
+        &self,
+        client: &MonitoringClient,
+        since: DateTime<Utc>,
+        refresh_due: bool,
+    ) -> Result<(), ClientError> {
         if !refresh_due {
-            let value: Value = self
-                .client
+            let value: Value = client
                 .call("monitoring_changes", json!({ "since": since }))
                 .await?;
             let (changes, resync) = frame("monitoring_changes", &value)?;
@@ -243,7 +272,7 @@ impl Feed {
             }
             tracing::info!(%since, "monitoring_changes asked for a resync");
         }
-        let snapshot = fetch_snapshot(&self.client).await?;
+        let snapshot = fetch_snapshot(client).await?;
         {
             let mut state = self.state();
             state.cursor = Some(snapshot.cursor);
@@ -268,7 +297,11 @@ fn event(message: &FeedMessage) -> Event {
 
 /// One page's stream state.
 struct PageStream {
-    client: MonitoringClient,
+    sessions: Arc<Sessions>,
+    /// The page's session: the stream ends with it.
+    session: String,
+    /// Changes when any session ends.
+    ended: watch::Receiver<u64>,
     receiver: broadcast::Receiver<FeedMessage>,
     stop: watch::Receiver<bool>,
     /// The first event, sent before anything from the channel.
@@ -278,17 +311,20 @@ struct PageStream {
 }
 
 /// The events of one page: `first` (its snapshot), then the feed's messages, until the
-/// server stops. Changes computed before the page's latest snapshot are skipped (the
+/// server stops or `session` ends. Changes computed before the page's latest snapshot are skipped (the
 /// snapshot holds them, and replaying them could show an older card state); a page that
 /// lagged behind the channel gets a fresh snapshot of its own.
 pub(crate) fn page_stream(
-    client: MonitoringClient,
+    sessions: Arc<Sessions>,
+    session: String,
     receiver: broadcast::Receiver<FeedMessage>,
     first: Frame,
     stop: watch::Receiver<bool>,
 ) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let page = PageStream {
-        client,
+        ended: sessions.ended(),
+        sessions,
+        session,
         receiver,
         stop,
         snapshot_at: first.generated_at,
@@ -299,13 +335,19 @@ pub(crate) fn page_stream(
             return Some((Ok(event(&first)), page));
         }
         loop {
-            if *page.stop.borrow() {
+            if *page.stop.borrow() || !page.sessions.contains(&page.session) {
                 return None;
             }
             let received = tokio::select! {
                 received = page.receiver.recv() => received,
                 _ = page.stop.changed() => return None,
+                // A sender never dropped while the page streams (the state holds it).
+                _ = page.ended.changed() => continue,
             };
+            if !page.sessions.contains(&page.session) {
+                tracing::debug!("a page's session ended: its stream ends");
+                return None;
+            }
             let message = match received {
                 Ok(FeedMessage::Changes(frame)) if frame.generated_at <= page.snapshot_at => {
                     continue;
@@ -313,7 +355,10 @@ pub(crate) fn page_stream(
                 Ok(message) => message,
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
                     tracing::info!(missed, "a page fell behind the feed: sending it a snapshot");
-                    match fetch_snapshot(&page.client).await {
+                    let Ok(Some(signed)) = page.sessions.get(&page.session).await else {
+                        return None;
+                    };
+                    match fetch_snapshot(&signed.client).await {
                         Ok(frame) => FeedMessage::Snapshot(Arc::new(frame)),
                         Err(e) => FeedMessage::error(&e),
                     }

@@ -7,21 +7,24 @@
 //! cargo run -p monitor-dashboard -- --admin-url https://admin.example.com  # header links
 //! ```
 //!
-//! Without `SUPABASE_URL` it starts the local dev stack, creates a demo admin
-//! (`app_metadata.role = admin`) and mints its token, and prints the `SUPABASE_*` lines to run
-//! the simulated fleet against the same stack from another shell
-//! (`cargo run --example simulated_upload`). Against another Supabase set `SUPABASE_URL` and
-//! either `MONITORING_ADMIN_JWT` (an admin's access token) with `SUPABASE_ANON_KEY`, or
-//! `SUPABASE_SERVICE_ROLE_KEY`. The credential stays in this process: the page calls this
-//! server, never Supabase.
+//! Admins sign in at `/login` with their Supabase account (password grant); each session's
+//! calls use that admin's own token. Without `SUPABASE_URL` it starts the local dev stack,
+//! creates the demo admin (`admin@upload-monitor.test` / `upload-monitor-admin`, printed),
+//! and prints the `SUPABASE_*` lines to run the simulated fleet against the same stack from
+//! another shell (`cargo run --example simulated_upload`). Against another Supabase set
+//! `SUPABASE_URL` and `SUPABASE_ANON_KEY`: no service key, no admin token.
 //!
 //! When the port is taken (another dashboard, a dev server), any free port is used and the
 //! URL printed says which.
 //!
-//! It listens on 127.0.0.1 only: the page has no login of its own, so anyone who could reach
-//! the port would act as the admin (see `monitor_dashboard::server`).
+//! It listens on 127.0.0.1 unless `--listen` says otherwise, which needs an `https`
+//! `--public-url` (a TLS reverse proxy in front):
+//!
+//! ```text
+//! cargo run -p monitor-dashboard -- --listen 0.0.0.0 --public-url https://monitor.example.com
+//! ```
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -34,10 +37,19 @@ use tokio::net::TcpListener;
 #[derive(Debug, Parser)]
 #[command(about = "The /monitoring admin page with live updates")]
 struct Args {
-    /// Port on 127.0.0.1; when it is taken, any free port is used (and printed). 0 = any
+    /// Port to listen on; when it is taken, any free port is used (and printed). 0 = any
     /// free port.
     #[arg(long, default_value_t = 3000)]
     port: u16,
+    /// Address to listen on. Beyond loopback only with an `https` --public-url.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    listen: IpAddr,
+    /// The address browsers use, when a reverse proxy is in front
+    /// (`https://monitor.example.com`): its origin passes the CSRF check, its host the host
+    /// check, and with https the session cookie is `Secure` (`MONITORING_PUBLIC_URL` when
+    /// this is not given).
+    #[arg(long)]
+    public_url: Option<reqwest::Url>,
     /// The existing admin dashboard's base URL: the header links to its Dashboard and Bugs
     /// pages (hidden when not given; `MONITORING_ADMIN_URL` when this is not given).
     #[arg(long)]
@@ -68,12 +80,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Bound before the stack starts, so a port problem shows in a second, not after start-up.
     // The chosen port taken (another dashboard, a dev server): any free one, printed, as
     // `simulated_upload` does with its dashboard and the dev stack with 54321.
-    let bind = |port: u16| TcpListener::bind((Ipv4Addr::LOCALHOST, port));
+    let ip = args.listen;
+    let bind = |port: u16| TcpListener::bind((ip, port));
     let listener = match bind(args.port).await {
         Err(e) if args.port != 0 => {
             let listener = bind(0)
                 .await
-                .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
+                .map_err(|e| format!("cannot listen on {ip}: {e}"))?;
             println!(
                 "Port {} is taken ({e}); using {} instead.",
                 args.port,
@@ -81,7 +94,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             );
             listener
         }
-        other => other.map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", args.port))?,
+        other => other.map_err(|e| format!("cannot listen on {ip}:{}: {e}", args.port))?,
     };
     let address = listener.local_addr()?;
     let connection = credentials::connect().await?;
@@ -103,8 +116,32 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("  cargo run --example simulated_upload");
         println!();
     }
-    println!("Reading as {}.", connection.credential);
-    println!("Monitoring: http://{address}/monitoring");
+    let public_url = match args.public_url.clone() {
+        Some(url) => Some(url),
+        None => match std::env::var("MONITORING_PUBLIC_URL") {
+            Ok(url) if !url.is_empty() => Some(
+                url.parse::<reqwest::Url>()
+                    .map_err(|e| format!("MONITORING_PUBLIC_URL={url}: {e}"))?,
+            ),
+            _ => None,
+        },
+    };
+    match &public_url {
+        Some(url) => println!("Monitoring: {url}monitoring (listening on {address})"),
+        None => println!("Monitoring: http://{address}/monitoring"),
+    }
+    if connection.dev_stack.is_some() {
+        println!(
+            "Sign in as the demo admin: {} / {}",
+            credentials::DEMO_ADMIN_EMAIL,
+            credentials::DEMO_ADMIN_PASSWORD
+        );
+    } else {
+        println!(
+            "Sign in with an admin account of {}.",
+            connection.project.url
+        );
+    }
     println!("Press Ctrl-C to stop.");
     let options = ServeOptions {
         page: PageConfig {
@@ -114,8 +151,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .or_else(|| std::env::var("MONITORING_ADMIN_URL").ok())
                 .filter(|u| !u.is_empty()),
         },
+        public_url,
+        ..ServeOptions::default()
     };
-    server::serve_with(connection.client.clone(), listener, options, stop_signal()).await?;
+    server::serve_with(connection.project.clone(), listener, options, stop_signal()).await?;
     println!("Stopped.");
     // The dev stack (if any) goes last, after the server's final calls.
     drop(connection);

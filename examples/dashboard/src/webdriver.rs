@@ -272,6 +272,35 @@ impl Browser {
             .map(drop)
     }
 
+    /// Signs in through the dashboard's form at `{base}/login` as an admin would (types the
+    /// email and password, clicks "Se connecter"), and waits for `/monitoring` to load.
+    ///
+    /// # Errors
+    ///
+    /// [`WebDriverError::Timeout`] when the page does not reach `/monitoring` within 20 s (a
+    /// refused sign-in stays on the form); any other [`WebDriverError`].
+    pub async fn sign_in(
+        &self,
+        base: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<(), WebDriverError> {
+        self.goto(&format!("{base}/login")).await?;
+        let field = self.find("#email").await?;
+        self.send_keys(&field, email).await?;
+        let field = self.find("#password").await?;
+        self.send_keys(&field, password).await?;
+        let button = self.find("#signin").await?;
+        self.click(&button).await?;
+        self.wait_for(
+            "the page after signing in",
+            "return location.pathname === '/monitoring' && document.readyState === 'complete'",
+            Duration::from_secs(20),
+        )
+        .await
+        .map(drop)
+    }
+
     /// Sets the viewport to `width` x `height` CSS pixels (`mobile` also applies the
     /// viewport meta tag, as a phone does).
     ///

@@ -3,7 +3,8 @@
 //! ingest while the page is open: seeded data, live progress, a failure in its tab, "Détails"
 //! and its log, "Réessayer" reaching the device, user text that stays text, clicks on a list
 //! that keeps changing, the 390 px layout, the tabs' keys, the stale banner, axe-core, and
-//! the script's formats held to monitor-core's.
+//! the script's formats held to monitor-core's. Every page is opened by signing in through
+//! the form, as an admin does.
 //!
 //! Screenshots go to `$CARGO_TARGET_TMPDIR/monitor-dashboard-screenshots/` (under `target/`).
 //! axe-core comes from `tests/browser-deps` (`npm ci` there; `.ci/run` does it).
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::phone::Phone;
-use common::{client_for, rpc, stack, user, Browser, Dashboard};
+use common::{rpc, stack, user, Browser, Dashboard};
 use monitor_core::display::{format_size_mb, initials, retry_badge, Lang};
 use monitor_core::speed::{ago, eta, format_elapsed};
 use serde_json::{json, Value};
@@ -39,6 +40,7 @@ fn screenshot_path(name: &str) -> PathBuf {
 /// A small fleet: a user with uploads in every state and a bug report, and the dashboard.
 struct Scene {
     dashboard: Dashboard,
+    admin: TestUser,
     phone_user: TestUser,
     uploading: Phone,
     failed: Phone,
@@ -67,7 +69,8 @@ async fn scene() -> Scene {
     .await
     .expect("a bug report");
     Scene {
-        dashboard: Dashboard::start(client_for(&admin)).await,
+        dashboard: Dashboard::start().await,
+        admin,
         phone_user,
         uploading,
         failed,
@@ -79,7 +82,9 @@ async fn scene() -> Scene {
 async fn open(scene: &Scene, width: u32, height: u32) -> Browser {
     let browser = Browser::start().await;
     browser.viewport(width, height, width < 600).await;
-    browser.goto(&scene.dashboard.url("/monitoring")).await;
+    browser
+        .sign_in(&scene.dashboard.base, &scene.admin.email)
+        .await;
     wait_card(&browser, scene.uploading.upload).await;
     browser
 }
@@ -127,6 +132,108 @@ async fn axe_violations(browser: &Browser) -> Vec<Value> {
         )
         .await;
     result.as_array().cloned().unwrap_or_default()
+}
+
+/// The message the sign-in form shows, or "" when it shows none.
+const SIGN_IN_ERROR: &str =
+    "const e = document.getElementById('signin-error'); return e && !e.hidden ? e.textContent : ''";
+
+/// Types `email` and `password` into the open form and submits it.
+async fn submit_sign_in(browser: &Browser, email: &str, password: &str) {
+    for (css, text) in [("#email", email), ("#password", password)] {
+        browser
+            .execute(
+                "document.querySelector(arguments[0]).value = ''",
+                json!([css]),
+            )
+            .await;
+        let field = browser.find(css).await;
+        browser.send_keys(&field, text).await;
+    }
+    let button = browser.find("#signin").await;
+    browser.click(&button).await;
+}
+
+#[tokio::test]
+async fn an_admin_signs_in_through_the_form_a_wrong_password_and_a_non_admin_do_not() {
+    let dashboard = Dashboard::start().await;
+    let admin = user(true).await;
+    let plain = user(false).await;
+    let browser = Browser::start().await;
+    browser.viewport(1440, 900, false).await;
+    browser.goto(&dashboard.url("/monitoring")).await;
+    browser
+        .wait_for(
+            "the sign-in form instead of the page",
+            "return location.pathname === '/login' && document.getElementById('email') !== null",
+            LIVE,
+        )
+        .await;
+    let serious = axe_violations(&browser).await;
+    assert!(serious.is_empty(), "axe on the sign-in form: {serious:#?}");
+
+    submit_sign_in(&browser, &admin.email, "not-the-password").await;
+    let message = browser.wait_for("the refusal", SIGN_IN_ERROR, LIVE).await;
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.contains("Email ou mot de passe incorrect")),
+        "{message}"
+    );
+    submit_sign_in(&browser, &plain.email, common::PASSWORD).await;
+    let message = browser
+        .wait_for(
+            "the non-admin refusal",
+            "const e = document.getElementById('signin-error'); return e && !e.hidden && e.textContent.includes('administrateur') ? e.textContent : ''",
+            LIVE,
+        )
+        .await;
+    assert!(
+        message
+            .as_str()
+            .is_some_and(|m| m.contains("n'est pas administrateur")),
+        "{message}"
+    );
+    let cookies = browser.execute("return document.cookie", json!([])).await;
+    assert_eq!(
+        cookies, "",
+        "no cookie for a refusal, and the session's is HttpOnly anyway"
+    );
+
+    submit_sign_in(&browser, &admin.email, common::PASSWORD).await;
+    browser
+        .wait_for(
+            "the page live after signing in",
+            "return location.pathname === '/monitoring' && document.getElementById('live').dataset.state === 'live'",
+            LIVE,
+        )
+        .await;
+    assert_eq!(
+        browser.execute("return document.cookie", json!([])).await,
+        "",
+        "the session cookie is HttpOnly: the page's script cannot read it"
+    );
+    browser
+        .screenshot(&screenshot_path("monitoring-signed-in.png"))
+        .await;
+
+    let logout = browser.find("#logout").await;
+    browser.click(&logout).await;
+    browser
+        .wait_for(
+            "the form after logging out",
+            "return location.pathname === '/login' && document.getElementById('email') !== null",
+            LIVE,
+        )
+        .await;
+    browser.goto(&dashboard.url("/monitoring")).await;
+    browser
+        .wait_for(
+            "the form again: the session is over",
+            "return location.pathname === '/login'",
+            LIVE,
+        )
+        .await;
 }
 
 #[tokio::test]

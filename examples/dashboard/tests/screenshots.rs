@@ -1,4 +1,4 @@
-//! The README's two screenshots (1440 and 390 px), taken in headless Chromium on a dev stack
+//! The README's three screenshots (the page at 1440 and 390 px, and the sign-in form), taken in headless Chromium on a dev stack
 //! of its own (this test binary's), filled by a small named fleet through the real ingest:
 //! uploads in every state, retries, bugs of every type and severity, a failed transcription.
 //! Saved under `$CARGO_TARGET_TMPDIR/monitor-dashboard-screenshots/readme-*.png`; the copies in
@@ -11,14 +11,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::phone::Phone;
-use common::{client_for, stack, Browser, Dashboard};
+use common::{stack, Browser, Dashboard, PASSWORD};
 use serde_json::json;
 use upload_monitor::devstack::{NewUser, TestUser};
 
 const MB: i64 = 1_048_576;
 
 async fn person(first: &str, last: &str, email: &str, admin: bool) -> TestUser {
-    let mut new = NewUser::new(email).named(first, last);
+    let mut new = NewUser::new(email).named(first, last).password(PASSWORD);
     if admin {
         new = new.admin();
     }
@@ -122,10 +122,10 @@ fn path(name: &str) -> PathBuf {
 }
 
 /// The whole page at `width`, once the fleet is on screen.
-async fn shoot(dashboard: &Dashboard, width: u32, name: &str) {
+async fn shoot(dashboard: &Dashboard, admin: &TestUser, width: u32, name: &str) {
     let browser = Browser::start().await;
     browser.viewport(width, 900, width < 600).await;
-    browser.goto(&dashboard.url("/monitoring")).await;
+    browser.sign_in(&dashboard.base, &admin.email).await;
     browser
         .wait_for(
             "the fleet on screen",
@@ -150,8 +150,20 @@ async fn shoot(dashboard: &Dashboard, width: u32, name: &str) {
 #[ignore = "regenerates the README's screenshots (~1 min): cargo test -p monitor-dashboard --test screenshots -- --ignored"]
 async fn the_readme_screenshots_show_a_small_fleet_at_1440_and_390_px() {
     let admin = fleet().await;
-    let dashboard = Dashboard::start(client_for(&admin)).await;
-    shoot(&dashboard, 1440, "readme-1440.png").await;
-    shoot(&dashboard, 390, "readme-390.png").await;
+    let dashboard = Dashboard::start().await;
+    shoot(&dashboard, &admin, 1440, "readme-1440.png").await;
+    shoot(&dashboard, &admin, 390, "readme-390.png").await;
+    // The sign-in form, as an admin first meets it.
+    let browser = Browser::start().await;
+    browser.viewport(720, 560, false).await;
+    browser.goto(&dashboard.url("/login")).await;
+    browser
+        .wait_for(
+            "the form",
+            "return document.readyState === 'complete' && document.getElementById('email') !== null",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.screenshot(&path("readme-signin.png")).await;
     dashboard.shut_down().await.expect("a clean stop");
 }

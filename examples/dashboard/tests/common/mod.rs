@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use monitor_core::client::MonitoringClient;
 use monitor_dashboard::server::{self, ServeOptions};
+use monitor_dashboard::Project;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -22,10 +23,14 @@ pub fn unique_email(prefix: &str) -> String {
     format!("{prefix}-{}@example.test", uuid::Uuid::new_v4().simple())
 }
 
-/// A new user of the shared stack (an admin when `admin`).
+/// Every test user's password: they sign in to the dashboard with it.
+pub const PASSWORD: &str = "dashboard-test-password";
+
+/// A new user of the shared stack (an admin when `admin`), password [`PASSWORD`].
 pub async fn user(admin: bool) -> TestUser {
     let mut new = NewUser::new(unique_email(if admin { "dash-admin" } else { "dash-user" }))
-        .named("Dora", "Dashboard");
+        .named("Dora", "Dashboard")
+        .password(PASSWORD);
     if admin {
         new = new.admin();
     }
@@ -59,6 +64,61 @@ pub async fn rpc(user: &TestUser, function: &str, args: &Value) -> (u16, Value) 
     (status, body)
 }
 
+/// The shared stack as the project admins sign in to.
+pub fn project() -> Project {
+    Project::new(stack().api_url(), stack().anon_key())
+}
+
+/// An HTTP client that follows no redirect (the tests look at them).
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client")
+}
+
+/// `POST {base}/login` with `email` and `password`, as the form sends them.
+pub async fn post_sign_in(base: &str, email: &str, password: &str) -> reqwest::Response {
+    http()
+        .post(format!("{base}/login"))
+        .form(&[("email", email), ("password", password)])
+        .send()
+        .await
+        .expect("the dashboard answers")
+}
+
+/// The session cookie (`monitoring_session=…`) of a sign-in answer.
+pub fn session_cookie(response: &reqwest::Response) -> String {
+    let set = response
+        .headers()
+        .get("set-cookie")
+        .unwrap_or_else(|| panic!("a Set-Cookie in the {} answer", response.status()))
+        .to_str()
+        .expect("ASCII");
+    set.split(';').next().expect("name=value").to_owned()
+}
+
+/// A client signed in to `dashboard` as `user` (its requests carry the session cookie).
+pub async fn signed_in(dashboard: &Dashboard, user: &TestUser) -> reqwest::Client {
+    let response = post_sign_in(&dashboard.base, &user.email, PASSWORD).await;
+    assert_eq!(response.status(), 303, "{} signs in", user.email);
+    with_cookie(&session_cookie(&response))
+}
+
+/// A client whose every request carries `cookie`.
+pub fn with_cookie(cookie: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::COOKIE,
+        cookie.parse().expect("a header value"),
+    );
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
+}
+
 /// A dashboard server on a free loopback port, stopped when dropped.
 pub struct Dashboard {
     pub base: String,
@@ -67,17 +127,17 @@ pub struct Dashboard {
 }
 
 impl Dashboard {
-    /// Serves the dashboard over `client`.
-    pub async fn start(client: MonitoringClient) -> Dashboard {
-        Dashboard::start_with(client, ServeOptions::default()).await
+    /// Serves the dashboard for the shared stack's admins.
+    pub async fn start() -> Dashboard {
+        Dashboard::start_with(project(), ServeOptions::default()).await
     }
 
-    /// Serves the dashboard over `client` with `options`.
-    pub async fn start_with(client: MonitoringClient, options: ServeOptions) -> Dashboard {
+    /// Serves the dashboard for `project` with `options`.
+    pub async fn start_with(project: Project, options: ServeOptions) -> Dashboard {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
         let base = format!("http://{}", listener.local_addr().expect("an address"));
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve_with(client, listener, options, async {
+        let task = tokio::spawn(server::serve_with(project, listener, options, async {
             let _ = stopped.await;
         }));
         Dashboard {
@@ -113,9 +173,11 @@ impl Drop for Dashboard {
     }
 }
 
-/// A dashboard reading as a new admin.
-pub async fn admin_dashboard() -> Dashboard {
-    Dashboard::start(client_for(&user(true).await)).await
+/// A dashboard and a client signed in to it as a new admin.
+pub async fn admin_dashboard() -> (Dashboard, reqwest::Client) {
+    let dashboard = Dashboard::start().await;
+    let http = signed_in(&dashboard, &user(true).await).await;
+    (dashboard, http)
 }
 
 /// An upload of `user` begun and progressed to 40 % through the real ingest
@@ -180,6 +242,9 @@ impl Browser {
     }
     pub async fn click(&self, id: &str) {
         ok(self.0.click(id).await)
+    }
+    pub async fn sign_in(&self, base: &str, email: &str) {
+        ok(self.0.sign_in(base, email, PASSWORD).await)
     }
     pub async fn send_keys(&self, id: &str, text: &str) {
         ok(self.0.send_keys(id, text).await)
