@@ -402,7 +402,7 @@ impl Sessions {
             .iter()
             .map(|(k, s)| (s.last_used(), k.clone()))
             .collect();
-        ids.sort_by(|a, b| b.0.cmp(&a.0));
+        ids.sort_by_key(|entry| std::cmp::Reverse(entry.0));
         for (_, id) in ids {
             if let Ok(Some(signed)) = self.get_quiet(&id).await {
                 return Some(signed);
