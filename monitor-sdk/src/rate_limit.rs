@@ -70,20 +70,9 @@ impl ProgressLimiter {
     /// has) to `percent`, `since_last_write` after the last progress write of the upload.
     ///
     /// A report crossing a 10-point milestone is written once [`PROGRESS_FLOOR`] has passed,
-    /// even when the server asked for a slower pace; anything else waits for the limiter.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use monitor_sdk::clock::SdkClock;
-    /// use monitor_sdk::rate_limit::{Admission, ProgressLimiter};
-    /// let clock = SdkClock::manual();
-    /// let limiter = ProgressLimiter::new(Duration::from_secs(1), clock.clone());
-    /// let upload = uuid::Uuid::from_u128(1);
-    /// assert_eq!(limiter.admit(upload, 0, 1, None), Admission::WriteNow);
-    /// assert_eq!(limiter.admit(upload, 1, 2, Some(Duration::ZERO)), Admission::Coalesce);
-    /// clock.advance(Duration::from_secs(1));
-    /// assert_eq!(limiter.admit(upload, 1, 3, Some(Duration::from_secs(1))), Admission::WriteNow);
-    /// ```
+    /// even when the server asked for a slower pace; anything else waits for the limiter
+    /// (`the_first_report_is_written_the_next_coalesced_until_a_second_has_passed` below:
+    /// the module is crate-private, so the example lives with its unit tests).
     pub fn admit(
         &self,
         upload: Uuid,
@@ -122,6 +111,23 @@ fn build(interval: Duration, clock: SdkClock) -> KeyedLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_report_is_written_the_next_coalesced_until_a_second_has_passed() {
+        let clock = SdkClock::manual();
+        let limiter = ProgressLimiter::new(Duration::from_secs(1), clock.clone());
+        let upload = Uuid::from_u128(1);
+        assert_eq!(limiter.admit(upload, 0, 1, None), Admission::WriteNow);
+        assert_eq!(
+            limiter.admit(upload, 1, 2, Some(Duration::ZERO)),
+            Admission::Coalesce
+        );
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(
+            limiter.admit(upload, 1, 3, Some(Duration::from_secs(1))),
+            Admission::WriteNow
+        );
+    }
 
     const UPLOAD: Uuid = Uuid::from_u128(0xaa);
 
