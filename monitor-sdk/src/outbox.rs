@@ -19,7 +19,7 @@ use crate::error::SdkError;
 /// an entry that has shipped is never edited (phones in the field have run it).
 const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
-/// The schema version this build writes ([`MIGRATIONS`]' length).
+/// The schema version this build writes: the number of ordered migrations the outbox applies.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Version 1: the schema as the SDK created it before the file had a version (its files
